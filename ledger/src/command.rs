@@ -1,0 +1,149 @@
+//! Ledger commands, in the imperative. Amounts arrive as parsed decimals; whether they
+//! suit their currency is a business rule checked by `decide`.
+
+use rust_decimal::Decimal;
+
+use crate::fingerprint::Fingerprint;
+use crate::id::{BetId, ExternalRef, GameId, IdempotencyKey, PaymentMethod, PlayerId};
+use crate::money::CurrencyCode;
+
+/// A command with the idempotency key it is submitted under.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    pub idempotency_key: IdempotencyKey,
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Credit money that arrived through a payment method.
+    Deposit {
+        player: PlayerId,
+        amount: Decimal,
+        currency: CurrencyCode,
+        method: PaymentMethod,
+        external_ref: ExternalRef,
+    },
+    /// Move a stake from the player's cash into play.
+    PlaceBet {
+        player: PlayerId,
+        bet_id: BetId,
+        game: GameId,
+        stake: Decimal,
+        currency: CurrencyCode,
+    },
+    /// Close an open bet with a payout (zero when lost).
+    SettleBet {
+        player: PlayerId,
+        bet_id: BetId,
+        payout: Decimal,
+    },
+    /// Close an open bet and return its stake.
+    VoidBet {
+        player: PlayerId,
+        bet_id: BetId,
+        reason: String,
+    },
+    /// Give back one whole deposit. `forced` marks a refund the payment network already
+    /// made: it is recorded even when it overdraws the player, leaving a visible debt.
+    RefundDeposit {
+        player: PlayerId,
+        external_ref: ExternalRef,
+        forced: bool,
+    },
+    /// A signed manual correction by staff.
+    Adjust {
+        player: PlayerId,
+        amount: Decimal,
+        currency: CurrencyCode,
+        reason: String,
+    },
+}
+
+impl Command {
+    /// The wire name of the command, as in `{"type":"place_bet"}`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Deposit { .. } => "deposit",
+            Self::PlaceBet { .. } => "place_bet",
+            Self::SettleBet { .. } => "settle_bet",
+            Self::VoidBet { .. } => "void_bet",
+            Self::RefundDeposit { .. } => "refund_deposit",
+            Self::Adjust { .. } => "adjust",
+        }
+    }
+
+    pub fn player(&self) -> PlayerId {
+        match self {
+            Self::Deposit { player, .. }
+            | Self::PlaceBet { player, .. }
+            | Self::SettleBet { player, .. }
+            | Self::VoidBet { player, .. }
+            | Self::RefundDeposit { player, .. }
+            | Self::Adjust { player, .. } => *player,
+        }
+    }
+
+    /// The command's content in canonical form, for comparing a retried command with the
+    /// one first recorded under its key. Decimals are normalised, so `10` equals `10.0`.
+    pub fn fingerprint(&self) -> Fingerprint {
+        let amount = |d: &Decimal| d.normalize().to_string();
+        let mut fields: Vec<(&str, String)> = vec![
+            ("type", self.kind().to_owned()),
+            ("player", self.player().to_string()),
+        ];
+        match self {
+            Self::Deposit {
+                amount: a,
+                currency,
+                method,
+                external_ref,
+                ..
+            } => {
+                fields.push(("amount", amount(a)));
+                fields.push(("currency", currency.to_string()));
+                fields.push(("method", method.to_string()));
+                fields.push(("external_ref", external_ref.to_string()));
+            }
+            Self::PlaceBet {
+                bet_id,
+                game,
+                stake,
+                currency,
+                ..
+            } => {
+                fields.push(("bet_id", bet_id.to_string()));
+                fields.push(("game", game.to_string()));
+                fields.push(("stake", amount(stake)));
+                fields.push(("currency", currency.to_string()));
+            }
+            Self::SettleBet { bet_id, payout, .. } => {
+                fields.push(("bet_id", bet_id.to_string()));
+                fields.push(("payout", amount(payout)));
+            }
+            Self::VoidBet { bet_id, reason, .. } => {
+                fields.push(("bet_id", bet_id.to_string()));
+                fields.push(("reason", reason.clone()));
+            }
+            Self::RefundDeposit {
+                external_ref,
+                forced,
+                ..
+            } => {
+                fields.push(("external_ref", external_ref.to_string()));
+                fields.push(("forced", forced.to_string()));
+            }
+            Self::Adjust {
+                amount: a,
+                currency,
+                reason,
+                ..
+            } => {
+                fields.push(("amount", amount(a)));
+                fields.push(("currency", currency.to_string()));
+                fields.push(("reason", reason.clone()));
+            }
+        }
+        Fingerprint::new(fields)
+    }
+}

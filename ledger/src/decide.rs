@@ -1,0 +1,214 @@
+//! The ledger's rules: `decide` turns a command and a player's state into events, or a
+//! rejection. It does no IO and reads no clock.
+
+use rust_decimal::Decimal;
+
+use crate::command::Command;
+use crate::event::{Adjusted, BetPlaced, BetSettled, BetVoided, DepositRefunded, Deposited, Event};
+use crate::id::{PaymentMethod, Timestamp};
+use crate::money::{CurrencyCode, Currencies};
+use crate::rejection::Rejection;
+use crate::state::{BetStatus, PlayerState};
+
+/// The ledger's configuration: the currencies it accepts.
+#[derive(Debug, Clone, Default)]
+pub struct Ledger {
+    pub currencies: Currencies,
+}
+
+impl Ledger {
+    pub fn new(currencies: Currencies) -> Self {
+        Self { currencies }
+    }
+
+    /// Decides what `command` does to the player whose state is `state`, at time `now`.
+    ///
+    /// # Panics
+    /// If `state` belongs to another player than the command: the caller loaded the
+    /// wrong stream, which is a bug.
+    pub fn decide(
+        &self,
+        state: &PlayerState,
+        command: &Command,
+        now: Timestamp,
+    ) -> Result<Vec<Event>, Rejection> {
+        let player = command.player();
+        assert_eq!(state.player, player, "decide called with another player's state");
+        let event = match command {
+            Command::Deposit {
+                amount,
+                currency,
+                method,
+                external_ref,
+                ..
+            } => {
+                let spec = self.currencies.get(currency)?;
+                if method == &PaymentMethod::telegram_stars() && currency != &CurrencyCode::xtr() {
+                    return Err(Rejection::CurrencyMismatch {
+                        method: method.clone(),
+                        expected: CurrencyCode::xtr(),
+                        found: currency.clone(),
+                    });
+                }
+                let amount = spec.positive(*amount)?;
+                if state.deposits.contains_key(external_ref) {
+                    return Err(Rejection::DuplicateDeposit {
+                        external_ref: external_ref.clone(),
+                    });
+                }
+                Event::Deposited(Deposited {
+                    player,
+                    method: method.clone(),
+                    external_ref: external_ref.clone(),
+                    amount,
+                    currency: currency.clone(),
+                    at: now,
+                    postings: vec![],
+                })
+            }
+            Command::PlaceBet {
+                bet_id,
+                game,
+                stake,
+                currency,
+                ..
+            } => {
+                let stake = self.currencies.get(currency)?.positive(*stake)?;
+                if state.bets.contains_key(bet_id) {
+                    return Err(Rejection::DuplicateBet {
+                        bet_id: bet_id.clone(),
+                    });
+                }
+                covers(state, currency, stake)?;
+                Event::BetPlaced(BetPlaced {
+                    player,
+                    bet_id: bet_id.clone(),
+                    game: game.clone(),
+                    stake,
+                    currency: currency.clone(),
+                    at: now,
+                    postings: vec![],
+                })
+            }
+            Command::SettleBet { bet_id, payout, .. } => {
+                let bet = open_bet(state, bet_id)?;
+                let payout = self.currencies.get(&bet.currency)?.non_negative(*payout)?;
+                Event::BetSettled(BetSettled {
+                    player,
+                    bet_id: bet_id.clone(),
+                    stake: bet.stake,
+                    payout,
+                    currency: bet.currency.clone(),
+                    at: now,
+                    postings: vec![],
+                })
+            }
+            Command::VoidBet { bet_id, reason, .. } => {
+                let bet = open_bet(state, bet_id)?;
+                Event::BetVoided(BetVoided {
+                    player,
+                    bet_id: bet_id.clone(),
+                    stake: bet.stake,
+                    currency: bet.currency.clone(),
+                    reason: reason.clone(),
+                    at: now,
+                    postings: vec![],
+                })
+            }
+            Command::RefundDeposit {
+                external_ref,
+                forced,
+                ..
+            } => {
+                let deposit =
+                    state
+                        .deposits
+                        .get(external_ref)
+                        .ok_or_else(|| Rejection::UnknownDeposit {
+                            external_ref: external_ref.clone(),
+                        })?;
+                if deposit.refunded {
+                    return Err(Rejection::DepositAlreadyRefunded {
+                        external_ref: external_ref.clone(),
+                    });
+                }
+                if !forced {
+                    covers(state, &deposit.currency, deposit.amount)?;
+                }
+                Event::DepositRefunded(DepositRefunded {
+                    player,
+                    method: deposit.method.clone(),
+                    external_ref: external_ref.clone(),
+                    amount: deposit.amount,
+                    currency: deposit.currency.clone(),
+                    forced: *forced,
+                    at: now,
+                    postings: vec![],
+                })
+            }
+            Command::Adjust {
+                amount,
+                currency,
+                reason,
+                ..
+            } => {
+                let amount = self.currencies.get(currency)?.non_zero(*amount)?;
+                if amount < Decimal::ZERO {
+                    covers(state, currency, -amount)?;
+                }
+                Event::Adjusted(Adjusted {
+                    player,
+                    amount,
+                    currency: currency.clone(),
+                    reason: reason.clone(),
+                    at: now,
+                    postings: vec![],
+                })
+            }
+        };
+        Ok(vec![with_postings(event)])
+    }
+}
+
+/// Fills in the postings the event's fields call for.
+fn with_postings(mut event: Event) -> Event {
+    let postings = event.expected_postings();
+    let slot = match &mut event {
+        Event::Deposited(e) => &mut e.postings,
+        Event::BetPlaced(e) => &mut e.postings,
+        Event::BetSettled(e) => &mut e.postings,
+        Event::BetVoided(e) => &mut e.postings,
+        Event::DepositRefunded(e) => &mut e.postings,
+        Event::Adjusted(e) => &mut e.postings,
+    };
+    *slot = postings;
+    event
+}
+
+fn covers(state: &PlayerState, currency: &CurrencyCode, needed: Decimal) -> Result<(), Rejection> {
+    let balance = state.cash(currency);
+    if balance < needed {
+        return Err(Rejection::InsufficientFunds {
+            currency: currency.clone(),
+            balance,
+            needed,
+        });
+    }
+    Ok(())
+}
+
+fn open_bet<'a>(
+    state: &'a PlayerState,
+    bet_id: &crate::BetId,
+) -> Result<&'a crate::Bet, Rejection> {
+    let bet = state.bets.get(bet_id).ok_or_else(|| Rejection::UnknownBet {
+        bet_id: bet_id.clone(),
+    })?;
+    if bet.status != BetStatus::Open {
+        return Err(Rejection::BetAlreadyClosed {
+            bet_id: bet_id.clone(),
+            status: bet.status,
+        });
+    }
+    Ok(bet)
+}

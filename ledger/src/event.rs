@@ -1,0 +1,180 @@
+//! Ledger events, in the past tense. Each money event carries its postings; the postings
+//! are also derivable from the event's other fields, and [`Event::expected_postings`] is
+//! the one place that says how, so `decide` and `apply` cannot disagree.
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::account::{Account, Posting};
+use crate::id::{BetId, ExternalRef, GameId, PaymentMethod, PlayerId, Timestamp};
+use crate::money::CurrencyCode;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deposited {
+    pub player: PlayerId,
+    pub method: PaymentMethod,
+    pub external_ref: ExternalRef,
+    pub amount: Decimal,
+    pub currency: CurrencyCode,
+    pub at: Timestamp,
+    pub postings: Vec<Posting>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BetPlaced {
+    pub player: PlayerId,
+    pub bet_id: BetId,
+    pub game: GameId,
+    pub stake: Decimal,
+    pub currency: CurrencyCode,
+    pub at: Timestamp,
+    pub postings: Vec<Posting>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BetSettled {
+    pub player: PlayerId,
+    pub bet_id: BetId,
+    pub stake: Decimal,
+    pub payout: Decimal,
+    pub currency: CurrencyCode,
+    pub at: Timestamp,
+    pub postings: Vec<Posting>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BetVoided {
+    pub player: PlayerId,
+    pub bet_id: BetId,
+    pub stake: Decimal,
+    pub currency: CurrencyCode,
+    pub reason: String,
+    pub at: Timestamp,
+    pub postings: Vec<Posting>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DepositRefunded {
+    pub player: PlayerId,
+    pub method: PaymentMethod,
+    pub external_ref: ExternalRef,
+    pub amount: Decimal,
+    pub currency: CurrencyCode,
+    /// Forced by the payment network: recorded even when it overdraws the player.
+    pub forced: bool,
+    pub at: Timestamp,
+    pub postings: Vec<Posting>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Adjusted {
+    pub player: PlayerId,
+    /// Signed: positive credits the player.
+    pub amount: Decimal,
+    pub currency: CurrencyCode,
+    pub reason: String,
+    pub at: Timestamp,
+    pub postings: Vec<Posting>,
+}
+
+/// Everything that can happen to a player's money.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    Deposited(Deposited),
+    BetPlaced(BetPlaced),
+    BetSettled(BetSettled),
+    BetVoided(BetVoided),
+    DepositRefunded(DepositRefunded),
+    Adjusted(Adjusted),
+}
+
+impl Event {
+    /// The stored event type name.
+    pub fn event_type(&self) -> &'static str {
+        match self {
+            Self::Deposited(_) => "deposited",
+            Self::BetPlaced(_) => "bet_placed",
+            Self::BetSettled(_) => "bet_settled",
+            Self::BetVoided(_) => "bet_voided",
+            Self::DepositRefunded(_) => "deposit_refunded",
+            Self::Adjusted(_) => "adjusted",
+        }
+    }
+
+    pub fn player(&self) -> PlayerId {
+        match self {
+            Self::Deposited(e) => e.player,
+            Self::BetPlaced(e) => e.player,
+            Self::BetSettled(e) => e.player,
+            Self::BetVoided(e) => e.player,
+            Self::DepositRefunded(e) => e.player,
+            Self::Adjusted(e) => e.player,
+        }
+    }
+
+    pub fn currency(&self) -> &CurrencyCode {
+        match self {
+            Self::Deposited(e) => &e.currency,
+            Self::BetPlaced(e) => &e.currency,
+            Self::BetSettled(e) => &e.currency,
+            Self::BetVoided(e) => &e.currency,
+            Self::DepositRefunded(e) => &e.currency,
+            Self::Adjusted(e) => &e.currency,
+        }
+    }
+
+    pub fn at(&self) -> Timestamp {
+        match self {
+            Self::Deposited(e) => e.at,
+            Self::BetPlaced(e) => e.at,
+            Self::BetSettled(e) => e.at,
+            Self::BetVoided(e) => e.at,
+            Self::DepositRefunded(e) => e.at,
+            Self::Adjusted(e) => e.at,
+        }
+    }
+
+    /// The postings the event carries, as stored.
+    pub fn postings(&self) -> &[Posting] {
+        match self {
+            Self::Deposited(e) => &e.postings,
+            Self::BetPlaced(e) => &e.postings,
+            Self::BetSettled(e) => &e.postings,
+            Self::BetVoided(e) => &e.postings,
+            Self::DepositRefunded(e) => &e.postings,
+            Self::Adjusted(e) => &e.postings,
+        }
+    }
+
+    /// The postings the event's other fields call for. Zero legs are left out.
+    pub fn expected_postings(&self) -> Vec<Posting> {
+        let cash = Account::PlayerCash(self.player());
+        let legs: Vec<(Account, Decimal)> = match self {
+            Self::Deposited(e) => vec![
+                (Account::External(e.method.clone()), -e.amount),
+                (cash, e.amount),
+            ],
+            Self::BetPlaced(e) => vec![(cash, -e.stake), (Account::BetsInPlay, e.stake)],
+            Self::BetSettled(e) => vec![
+                (Account::BetsInPlay, -e.stake),
+                (Account::HouseGaming, e.stake - e.payout),
+                (cash, e.payout),
+            ],
+            Self::BetVoided(e) => vec![(Account::BetsInPlay, -e.stake), (cash, e.stake)],
+            Self::DepositRefunded(e) => vec![
+                (cash, -e.amount),
+                (Account::External(e.method.clone()), e.amount),
+            ],
+            Self::Adjusted(e) => vec![(cash, e.amount), (Account::HouseAdjustments, -e.amount)],
+        };
+        let currency = self.currency();
+        legs.into_iter()
+            .filter(|(_, amount)| !amount.is_zero())
+            .map(|(account, amount)| Posting {
+                account,
+                currency: currency.clone(),
+                amount,
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,237 @@
+//! A player's state, folded from the events of their stream. `apply` checks every
+//! invariant of the ledger and stops on a broken one: a wrong ledger is never recovered.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use rust_decimal::Decimal;
+
+use crate::account::{balanced, Account};
+use crate::event::Event;
+use crate::id::{BetId, ExternalRef, GameId, PaymentMethod, PlayerId};
+use crate::money::CurrencyCode;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BetStatus {
+    Open,
+    Settled,
+    Voided,
+}
+
+impl fmt::Display for BetStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Open => "open",
+            Self::Settled => "settled",
+            Self::Voided => "voided",
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bet {
+    pub game: GameId,
+    pub stake: Decimal,
+    pub currency: CurrencyCode,
+    pub status: BetStatus,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deposit {
+    pub method: PaymentMethod,
+    pub amount: Decimal,
+    pub currency: CurrencyCode,
+    pub refunded: bool,
+}
+
+/// An event that cannot follow the state it was applied to: a bug, or a tampered log.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invariant broken by {event_type} for player {player}: {problem}")]
+pub struct InvariantViolation {
+    pub event_type: &'static str,
+    pub player: PlayerId,
+    pub problem: String,
+}
+
+/// Everything `decide` needs to know about one player.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlayerState {
+    pub player: PlayerId,
+    /// How many events of the player's stream have been applied.
+    pub version: u64,
+    /// Spendable cash per currency. Negative only after a forced refund: a debt.
+    pub cash: BTreeMap<CurrencyCode, Decimal>,
+    /// Stakes of open bets per currency.
+    pub in_play: BTreeMap<CurrencyCode, Decimal>,
+    pub bets: BTreeMap<BetId, Bet>,
+    pub deposits: BTreeMap<ExternalRef, Deposit>,
+}
+
+impl PlayerState {
+    pub fn new(player: PlayerId) -> Self {
+        Self {
+            player,
+            version: 0,
+            cash: BTreeMap::new(),
+            in_play: BTreeMap::new(),
+            bets: BTreeMap::new(),
+            deposits: BTreeMap::new(),
+        }
+    }
+
+    pub fn cash(&self, currency: &CurrencyCode) -> Decimal {
+        self.cash.get(currency).copied().unwrap_or(Decimal::ZERO)
+    }
+
+    pub fn in_play(&self, currency: &CurrencyCode) -> Decimal {
+        self.in_play.get(currency).copied().unwrap_or(Decimal::ZERO)
+    }
+
+    /// Applies an event, panicking on a broken invariant. Use [`PlayerState::try_apply`]
+    /// where the events come from outside (an audit of a possibly tampered log).
+    pub fn apply(&mut self, event: &Event) {
+        if let Err(violation) = self.try_apply(event) {
+            panic!("{violation}");
+        }
+    }
+
+    /// Applies an event if it can follow this state; otherwise leaves the state as it was.
+    /// Every check runs before anything changes, so a refused event leaves no trace.
+    pub fn try_apply(&mut self, event: &Event) -> Result<(), InvariantViolation> {
+        self.check(event).map_err(|problem| InvariantViolation {
+            event_type: event.event_type(),
+            player: event.player(),
+            problem,
+        })?;
+        match event {
+            Event::Deposited(e) => {
+                self.deposits.insert(
+                    e.external_ref.clone(),
+                    Deposit {
+                        method: e.method.clone(),
+                        amount: e.amount,
+                        currency: e.currency.clone(),
+                        refunded: false,
+                    },
+                );
+            }
+            Event::BetPlaced(e) => {
+                self.bets.insert(
+                    e.bet_id.clone(),
+                    Bet {
+                        game: e.game.clone(),
+                        stake: e.stake,
+                        currency: e.currency.clone(),
+                        status: BetStatus::Open,
+                    },
+                );
+            }
+            Event::BetSettled(e) => self.set_bet_status(&e.bet_id, BetStatus::Settled),
+            Event::BetVoided(e) => self.set_bet_status(&e.bet_id, BetStatus::Voided),
+            Event::DepositRefunded(e) => {
+                if let Some(deposit) = self.deposits.get_mut(&e.external_ref) {
+                    deposit.refunded = true;
+                }
+            }
+            Event::Adjusted(_) => {}
+        }
+        for posting in event.postings() {
+            let bucket = match &posting.account {
+                Account::PlayerCash(_) => &mut self.cash,
+                Account::BetsInPlay => &mut self.in_play,
+                _ => continue,
+            };
+            *bucket
+                .entry(posting.currency.clone())
+                .or_insert(Decimal::ZERO) += posting.amount;
+        }
+        self.version += 1;
+        Ok(())
+    }
+
+    /// Whether `event` may follow this state, and if not, why.
+    fn check(&self, event: &Event) -> Result<(), String> {
+        if event.player() != self.player {
+            return Err(format!(
+                "event belongs to player {}, not {}",
+                event.player(),
+                self.player
+            ));
+        }
+        if !balanced(event.postings()) {
+            return Err("postings do not sum to zero".to_owned());
+        }
+        if event.postings() != event.expected_postings().as_slice() {
+            return Err("postings do not match the event".to_owned());
+        }
+        match event {
+            Event::Deposited(e) => {
+                if self.deposits.contains_key(&e.external_ref) {
+                    return Err(format!("deposit '{}' credited twice", e.external_ref));
+                }
+            }
+            Event::BetPlaced(e) => {
+                if self.bets.contains_key(&e.bet_id) {
+                    return Err(format!("bet '{}' placed twice", e.bet_id));
+                }
+                if self.cash(&e.currency) < e.stake {
+                    return Err(format!("stake {} overdraws the player", e.stake));
+                }
+            }
+            Event::BetSettled(e) => self.check_open_bet(&e.bet_id, e.stake, &e.currency)?,
+            Event::BetVoided(e) => self.check_open_bet(&e.bet_id, e.stake, &e.currency)?,
+            Event::DepositRefunded(e) => {
+                let deposit = self
+                    .deposits
+                    .get(&e.external_ref)
+                    .ok_or_else(|| format!("refund of unknown deposit '{}'", e.external_ref))?;
+                if deposit.refunded {
+                    return Err(format!("deposit '{}' refunded twice", e.external_ref));
+                }
+                if deposit.amount != e.amount
+                    || deposit.currency != e.currency
+                    || deposit.method != e.method
+                {
+                    return Err(format!(
+                        "refund of '{}' differs from the deposit",
+                        e.external_ref
+                    ));
+                }
+                if !e.forced && self.cash(&e.currency) < e.amount {
+                    return Err("an unforced refund overdraws the player".to_owned());
+                }
+            }
+            Event::Adjusted(e) => {
+                if e.amount.is_sign_negative() && self.cash(&e.currency) + e.amount < Decimal::ZERO {
+                    return Err("an adjustment overdraws the player".to_owned());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn check_open_bet(
+        &self,
+        bet_id: &BetId,
+        stake: Decimal,
+        currency: &CurrencyCode,
+    ) -> Result<(), String> {
+        let bet = self
+            .bets
+            .get(bet_id)
+            .ok_or_else(|| format!("unknown bet '{bet_id}' closed"))?;
+        if bet.status != BetStatus::Open {
+            return Err(format!("bet '{bet_id}' closed twice"));
+        }
+        if bet.stake != stake || &bet.currency != currency {
+            return Err(format!("bet '{bet_id}' closed with another stake or currency"));
+        }
+        Ok(())
+    }
+
+    fn set_bet_status(&mut self, bet_id: &BetId, status: BetStatus) {
+        if let Some(bet) = self.bets.get_mut(bet_id) {
+            bet.status = status;
+        }
+    }
+}

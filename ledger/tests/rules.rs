@@ -1,0 +1,219 @@
+//! The ledger's rules, data-driven: given these accepted commands, when this command,
+//! expect these events and balances, or this rejection. No database, no clock.
+
+use ledger::wire::parse_command;
+use ledger::{Event, Ledger, PlayerId, PlayerState, Timestamp};
+
+const P: i64 = 7;
+
+/// Builds a command line for player 7 from `type` and the remaining fields.
+fn cmd(kind: &str, fields: &str) -> String {
+    let sep = if fields.is_empty() { "" } else { "," };
+    format!(r#"{{"type":"{kind}","idempotency_key":"k","player":{P}{sep}{fields}}}"#)
+}
+
+fn deposit(amount: &str, charge: &str) -> String {
+    cmd(
+        "deposit",
+        &format!(r#""amount":"{amount}","currency":"XTR","method":"telegram_stars","external_ref":"{charge}""#),
+    )
+}
+
+fn bet(id: &str, stake: &str) -> String {
+    cmd(
+        "place_bet",
+        &format!(r#""bet_id":"{id}","game":"coinflip","stake":"{stake}","currency":"XTR""#),
+    )
+}
+
+fn settle(id: &str, payout: &str) -> String {
+    cmd("settle_bet", &format!(r#""bet_id":"{id}","payout":"{payout}""#))
+}
+
+fn void(id: &str) -> String {
+    cmd("void_bet", &format!(r#""bet_id":"{id}","reason":"dice unknown""#))
+}
+
+fn refund(charge: &str, forced: bool) -> String {
+    cmd("refund_deposit", &format!(r#""external_ref":"{charge}","forced":{forced}"#))
+}
+
+fn adjust(amount: &str, currency: &str) -> String {
+    cmd("adjust", &format!(r#""amount":"{amount}","currency":"{currency}","reason":"goodwill""#))
+}
+
+enum Then {
+    /// Event types, then `CURRENCY=cash/in_play` for every currency touched.
+    Accepted(&'static [&'static str], &'static str),
+    Rejected(&'static str),
+}
+
+fn check(given: &[String], when: String, then: Then) {
+    let ledger = Ledger::default();
+    let mut state = PlayerState::new(PlayerId::new(P).unwrap());
+    let now = Timestamp::from_micros(1_700_000_000_000_000);
+    for line in given {
+        let request = parse_command(line).unwrap();
+        let events = ledger
+            .decide(&state, &request.command, now)
+            .unwrap_or_else(|r| panic!("given {line} was rejected: {r}"));
+        events.iter().for_each(|e| state.apply(e));
+    }
+    let request = parse_command(&when).unwrap();
+    let outcome = ledger.decide(&state, &request.command, now);
+    match (then, outcome) {
+        (Then::Accepted(types, balances), Ok(events)) => {
+            let got: Vec<_> = events.iter().map(Event::event_type).collect();
+            assert_eq!(got, types, "when {when}");
+            events.iter().for_each(|e| state.apply(e));
+            let shown: Vec<String> = state
+                .cash
+                .iter()
+                .map(|(c, cash)| format!("{c}={cash}/{}", state.in_play(c)))
+                .collect();
+            assert_eq!(shown.join(" "), balances, "when {when}");
+        }
+        (Then::Rejected(code), Err(rejection)) => {
+            assert_eq!(rejection.code(), code, "when {when}: {rejection}");
+        }
+        (Then::Accepted(..), Err(rejection)) => panic!("when {when}: rejected with {rejection}"),
+        (Then::Rejected(code), Ok(events)) => {
+            panic!("when {when}: expected {code}, got {events:?}")
+        }
+    }
+}
+
+use Then::{Accepted, Rejected};
+
+#[test]
+fn deposits() {
+    check(&[], deposit("100", "c1"), Accepted(&["deposited"], "XTR=100/0"));
+    check(&[deposit("100", "c1")], deposit("100", "c1"), Rejected("duplicate_deposit"));
+    check(&[], deposit("0", "c1"), Rejected("invalid_amount"));
+    check(&[], deposit("-5", "c1"), Rejected("invalid_amount"));
+    check(&[], deposit("1.5", "c1"), Rejected("invalid_amount"));
+    check(&[], deposit("100000001", "c1"), Rejected("invalid_amount"));
+    let usd_stars = cmd(
+        "deposit",
+        r#""amount":"5","currency":"USD","method":"telegram_stars","external_ref":"c""#,
+    );
+    check(&[], usd_stars, Rejected("currency_mismatch"));
+    let card = cmd(
+        "deposit",
+        r#""amount":"5.5","currency":"USD","method":"card","external_ref":"c""#,
+    );
+    check(&[], card, Accepted(&["deposited"], "USD=5.50/0"));
+    let gbp = cmd(
+        "deposit",
+        r#""amount":"5","currency":"GBP","method":"card","external_ref":"c""#,
+    );
+    check(&[], gbp, Rejected("unknown_currency"));
+}
+
+#[test]
+fn bets_take_stakes_into_play() {
+    check(&[deposit("100", "c1")], bet("b1", "10"), Accepted(&["bet_placed"], "XTR=90/10"));
+    check(&[deposit("100", "c1")], bet("b1", "100"), Accepted(&["bet_placed"], "XTR=0/100"));
+    check(&[deposit("100", "c1")], bet("b1", "101"), Rejected("insufficient_funds"));
+    check(&[], bet("b1", "1"), Rejected("insufficient_funds"));
+    check(&[deposit("100", "c1"), bet("b1", "10")], bet("b1", "10"), Rejected("duplicate_bet"));
+    check(&[deposit("100", "c1")], bet("b1", "0"), Rejected("invalid_amount"));
+    let eur = cmd(
+        "place_bet",
+        r#""bet_id":"b","game":"dice","stake":"1","currency":"EUR""#,
+    );
+    check(&[deposit("100", "c1")], eur, Rejected("insufficient_funds"));
+}
+
+#[test]
+fn a_bet_is_closed_exactly_once() {
+    let open = [deposit("100", "c1"), bet("b1", "10")];
+    check(&open, settle("b1", "18"), Accepted(&["bet_settled"], "XTR=108/0"));
+    check(&open, settle("b1", "0"), Accepted(&["bet_settled"], "XTR=90/0"));
+    check(&open, void("b1"), Accepted(&["bet_voided"], "XTR=100/0"));
+    check(&open, settle("b1", "-1"), Rejected("invalid_amount"));
+    check(&open, settle("b1", "1.5"), Rejected("invalid_amount"));
+    check(&open, settle("b2", "10"), Rejected("unknown_bet"));
+    check(&open, void("b2"), Rejected("unknown_bet"));
+    let settled = [deposit("100", "c1"), bet("b1", "10"), settle("b1", "0")];
+    check(&settled, settle("b1", "20"), Rejected("bet_already_closed"));
+    check(&settled, void("b1"), Rejected("bet_already_closed"));
+    let voided = [deposit("100", "c1"), bet("b1", "10"), void("b1")];
+    check(&voided, settle("b1", "20"), Rejected("bet_already_closed"));
+}
+
+#[test]
+fn a_deposit_is_refunded_at_most_once_and_only_when_covered() {
+    check(&[deposit("100", "c1")], refund("c1", false), Accepted(&["deposit_refunded"], "XTR=0/0"));
+    check(&[deposit("100", "c1")], refund("c2", false), Rejected("unknown_deposit"));
+    check(
+        &[deposit("100", "c1"), refund("c1", false)],
+        refund("c1", false),
+        Rejected("deposit_already_refunded"),
+    );
+    let spent = [deposit("100", "c1"), bet("b1", "60"), settle("b1", "0")];
+    check(&spent, refund("c1", false), Rejected("insufficient_funds"));
+    // A refund the payment network already made is recorded anyway: a visible debt.
+    check(&spent, refund("c1", true), Accepted(&["deposit_refunded"], "XTR=-60/0"));
+    let in_debt = [deposit("100", "c1"), bet("b1", "60"), settle("b1", "0"), refund("c1", true)];
+    check(&in_debt, bet("b2", "1"), Rejected("insufficient_funds"));
+    check(&in_debt, refund("c1", true), Rejected("deposit_already_refunded"));
+}
+
+#[test]
+fn adjustments_are_signed_and_never_overdraw() {
+    check(&[], adjust("25", "XTR"), Accepted(&["adjusted"], "XTR=25/0"));
+    check(&[deposit("10", "c1")], adjust("-10", "XTR"), Accepted(&["adjusted"], "XTR=0/0"));
+    check(&[deposit("10", "c1")], adjust("-11", "XTR"), Rejected("insufficient_funds"));
+    check(&[], adjust("0", "XTR"), Rejected("invalid_amount"));
+    check(&[], adjust("0.01", "EUR"), Accepted(&["adjusted"], "EUR=0.01/0"));
+}
+
+#[test]
+fn currencies_never_mix() {
+    let usd = cmd(
+        "deposit",
+        r#""amount":"50","currency":"USD","method":"card","external_ref":"u1""#,
+    );
+    let given = [deposit("100", "c1"), usd];
+    let usd_bet = cmd(
+        "place_bet",
+        r#""bet_id":"b","game":"dice","stake":"50.5","currency":"USD""#,
+    );
+    check(&given, usd_bet, Rejected("insufficient_funds"));
+    let given = [deposit("100", "c1"), bet("b1", "10")];
+    // The payout is in the bet's currency, at its scale.
+    check(&given, settle("b1", "0.5"), Rejected("invalid_amount"));
+}
+
+#[test]
+#[should_panic(expected = "postings do not sum to zero")]
+fn apply_stops_on_unbalanced_postings() {
+    let ledger = Ledger::default();
+    let mut state = PlayerState::new(PlayerId::new(P).unwrap());
+    let request = parse_command(&deposit("100", "c1")).unwrap();
+    let mut events = ledger
+        .decide(&state, &request.command, Timestamp::default())
+        .unwrap();
+    if let Event::Deposited(e) = &mut events[0] {
+        e.postings[0].amount += rust_decimal::Decimal::ONE;
+    }
+    state.apply(&events[0]);
+}
+
+#[test]
+fn apply_refuses_an_event_that_does_not_match_its_postings() {
+    let ledger = Ledger::default();
+    let mut state = PlayerState::new(PlayerId::new(P).unwrap());
+    let request = parse_command(&deposit("100", "c1")).unwrap();
+    let mut events = ledger
+        .decide(&state, &request.command, Timestamp::default())
+        .unwrap();
+    if let Event::Deposited(e) = &mut events[0] {
+        e.amount = rust_decimal::Decimal::from(1000);
+    }
+    let before = state.clone();
+    let err = state.try_apply(&events[0]).unwrap_err();
+    assert!(err.to_string().contains("postings do not match"), "{err}");
+    assert_eq!(state, before, "a refused event leaves no trace");
+}

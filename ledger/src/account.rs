@@ -46,10 +46,12 @@ impl fmt::Display for Account {
 impl FromStr for Account {
     type Err = IdError;
     fn from_str(s: &str) -> Result<Self, IdError> {
-        let bad = || IdError {
+        let bad = || {
+            IdError {
             what: "account",
             value: s.to_owned(),
             expected: "player:ID:cash, house:bets_in_play, house:gaming, house:adjustments or external:METHOD",
+        }
         };
         match s {
             "house:bets_in_play" => return Ok(Self::BetsInPlay),
@@ -58,7 +60,9 @@ impl FromStr for Account {
             _ => {}
         }
         if let Some(method) = s.strip_prefix("external:") {
-            return PaymentMethod::new(method).map(Self::External).map_err(|_| bad());
+            return PaymentMethod::new(method)
+                .map(Self::External)
+                .map_err(|_| bad());
         }
         let id = s
             .strip_prefix("player:")

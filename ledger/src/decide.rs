@@ -6,7 +6,7 @@ use rust_decimal::Decimal;
 use crate::command::Command;
 use crate::event::{Adjusted, BetPlaced, BetSettled, BetVoided, DepositRefunded, Deposited, Event};
 use crate::id::{PaymentMethod, Timestamp};
-use crate::money::{CurrencyCode, Currencies};
+use crate::money::{Currencies, CurrencyCode};
 use crate::rejection::Rejection;
 use crate::state::{BetStatus, PlayerState};
 
@@ -33,7 +33,10 @@ impl Ledger {
         now: Timestamp,
     ) -> Result<Vec<Event>, Rejection> {
         let player = command.player();
-        assert_eq!(state.player, player, "decide called with another player's state");
+        assert_eq!(
+            state.player, player,
+            "decide called with another player's state"
+        );
         let event = match command {
             Command::Deposit {
                 amount,
@@ -201,9 +204,12 @@ fn open_bet<'a>(
     state: &'a PlayerState,
     bet_id: &crate::BetId,
 ) -> Result<&'a crate::Bet, Rejection> {
-    let bet = state.bets.get(bet_id).ok_or_else(|| Rejection::UnknownBet {
-        bet_id: bet_id.clone(),
-    })?;
+    let bet = state
+        .bets
+        .get(bet_id)
+        .ok_or_else(|| Rejection::UnknownBet {
+            bet_id: bet_id.clone(),
+        })?;
     if bet.status != BetStatus::Open {
         return Err(Rejection::BetAlreadyClosed {
             bet_id: bet_id.clone(),

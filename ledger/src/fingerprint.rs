@@ -25,9 +25,7 @@ impl Fingerprint {
     /// A different command type is reported as `type`.
     pub fn first_difference(&self, other: &Fingerprint) -> Option<String> {
         let value = |fp: &Fingerprint, name: &str| {
-            fp.0.iter()
-                .find(|(n, _)| n == name)
-                .map(|(_, v)| v.clone())
+            fp.0.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone())
         };
         if value(self, "type") != value(other, "type") {
             return Some("type".to_owned());

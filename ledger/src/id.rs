@@ -183,7 +183,6 @@ impl PaymentMethod {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,6 +204,9 @@ mod tests {
         assert!(GameId::new("CoinFlip").is_err());
         assert!(IdempotencyKey::new("k\n").is_err());
         let err = ExternalRef::new("y".repeat(300)).unwrap_err();
-        assert!(err.to_string().len() < 200, "long values are shortened: {err}");
+        assert!(
+            err.to_string().len() < 200,
+            "long values are shortened: {err}"
+        );
     }
 }

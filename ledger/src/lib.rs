@@ -35,6 +35,6 @@ pub use decide::Ledger;
 pub use event::Event;
 pub use fingerprint::Fingerprint;
 pub use id::{BetId, ExternalRef, GameId, IdempotencyKey, PaymentMethod, PlayerId, Timestamp};
-pub use money::{CurrencyCode, CurrencySpec, Currencies};
+pub use money::{Currencies, CurrencyCode, CurrencySpec};
 pub use rejection::{AmountProblem, Rejection};
 pub use state::{Bet, BetStatus, Deposit, InvariantViolation, PlayerState};

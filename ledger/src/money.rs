@@ -167,7 +167,9 @@ impl Currencies {
     pub fn get(&self, code: &CurrencyCode) -> Result<&CurrencySpec, Rejection> {
         self.specs
             .get(code)
-            .ok_or_else(|| Rejection::UnknownCurrency { currency: code.clone() })
+            .ok_or_else(|| Rejection::UnknownCurrency {
+                currency: code.clone(),
+            })
     }
 }
 
@@ -210,7 +212,10 @@ mod tests {
     fn amounts_are_checked_for_sign_and_maximum() {
         let xtr = spec("XTR");
         assert!(
-            xtr.positive(d("0")).unwrap_err().to_string().contains("'0'"),
+            xtr.positive(d("0"))
+                .unwrap_err()
+                .to_string()
+                .contains("'0'"),
             "the message names the value"
         );
         assert!(xtr.positive(d("-3")).is_err());
@@ -228,7 +233,9 @@ mod tests {
         assert!(CurrencyCode::new("xtr").is_err());
         assert!(CurrencyCode::new("X").is_err());
         assert!(CurrencyCode::new("US1").is_err());
-        let unknown = Currencies::default().get(&"GBP".parse().unwrap()).unwrap_err();
+        let unknown = Currencies::default()
+            .get(&"GBP".parse().unwrap())
+            .unwrap_err();
         assert_eq!(unknown.code(), "unknown_currency");
     }
 }

@@ -81,7 +81,10 @@ impl Rejection {
     /// Whether the same request, sent again later under a new idempotency key, could
     /// succeed (a retry under the same key always replays this rejection).
     pub fn transient(&self) -> bool {
-        matches!(self, Self::InsufficientFunds { .. } | Self::UnknownBet { .. } | Self::UnknownDeposit { .. })
+        matches!(
+            self,
+            Self::InsufficientFunds { .. } | Self::UnknownBet { .. } | Self::UnknownDeposit { .. }
+        )
     }
 }
 
@@ -116,7 +119,10 @@ impl fmt::Display for Rejection {
                 method,
                 expected,
                 found,
-            } => write!(f, "currency {found} does not match {method}, which takes {expected}"),
+            } => write!(
+                f,
+                "currency {found} does not match {method}, which takes {expected}"
+            ),
             Self::UnknownCurrency { currency } => write!(f, "unknown currency {currency}"),
             Self::InvalidAmount {
                 value,

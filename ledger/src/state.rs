@@ -202,7 +202,8 @@ impl PlayerState {
                 }
             }
             Event::Adjusted(e) => {
-                if e.amount.is_sign_negative() && self.cash(&e.currency) + e.amount < Decimal::ZERO {
+                if e.amount.is_sign_negative() && self.cash(&e.currency) + e.amount < Decimal::ZERO
+                {
                     return Err("an adjustment overdraws the player".to_owned());
                 }
             }
@@ -224,7 +225,9 @@ impl PlayerState {
             return Err(format!("bet '{bet_id}' closed twice"));
         }
         if bet.stake != stake || &bet.currency != currency {
-            return Err(format!("bet '{bet_id}' closed with another stake or currency"));
+            return Err(format!(
+                "bet '{bet_id}' closed with another stake or currency"
+            ));
         }
         Ok(())
     }

@@ -34,7 +34,8 @@ pub fn parse_command(text: &str) -> Result<Request, InputError> {
         .map_err(|e| InputError(format!("error parsing command JSON: {e}")))?;
     let Value::Object(map) = value else {
         return Err(InputError(
-            "error parsing command: expected a JSON object such as {\"type\":\"deposit\",...}".to_owned(),
+            "error parsing command: expected a JSON object such as {\"type\":\"deposit\",...}"
+                .to_owned(),
         ));
     };
     let fields = Fields(&map);
@@ -53,10 +54,10 @@ pub fn parse_command(text: &str) -> Result<Request, InputError> {
             )))
         }
     };
-    if let Some(unknown) = map
-        .keys()
-        .find(|k| !matches!(k.as_str(), "type" | "idempotency_key" | "player") && !allowed.contains(&k.as_str()))
-    {
+    if let Some(unknown) = map.keys().find(|k| {
+        !matches!(k.as_str(), "type" | "idempotency_key" | "player")
+            && !allowed.contains(&k.as_str())
+    }) {
         return Err(InputError(format!(
             "unknown field '{}' for {kind}: expected {}",
             crate::id::shorten(unknown),
@@ -248,7 +249,14 @@ mod tests {
             .collect();
         assert_eq!(
             kinds,
-            ["deposit", "place_bet", "settle_bet", "void_bet", "refund_deposit", "adjust"]
+            [
+                "deposit",
+                "place_bet",
+                "settle_bet",
+                "void_bet",
+                "refund_deposit",
+                "adjust"
+            ]
         );
     }
 
@@ -257,20 +265,53 @@ mod tests {
         let cases = [
             ("not json", "error parsing command JSON"),
             ("[1]", "expected a JSON object"),
-            (r#"{"type":"withdraw","idempotency_key":"k","player":7}"#, "unknown command type 'withdraw'"),
-            (r#"{"type":"settle_bet","idempotency_key":"k","player":7,"bet_id":"b","payout":"abc"}"#, "error parsing payout 'abc'"),
-            (r#"{"type":"settle_bet","idempotency_key":"k","player":7,"bet_id":"b","payout":"1e3"}"#, "error parsing payout '1e3'"),
-            (r#"{"type":"settle_bet","idempotency_key":"k","player":7,"bet_id":"b","payout":1.5}"#, "decimal strings"),
-            (r#"{"type":"settle_bet","idempotency_key":"k","player":7,"bet_id":"b"}"#, "missing field 'payout'"),
-            (r#"{"type":"settle_bet","idempotency_key":"k","player":7,"bet_id":"b","payout":"1","payuot":"2"}"#, "unknown field 'payuot'"),
-            (r#"{"type":"settle_bet","idempotency_key":"k","player":-1,"bet_id":"b","payout":"1"}"#, "invalid player '-1'"),
-            (r#"{"type":"settle_bet","idempotency_key":"","player":7,"bet_id":"b","payout":"1"}"#, "invalid idempotency_key"),
-            (r#"{"type":"void_bet","idempotency_key":"k","player":7,"bet_id":"b","reason":"  "}"#, "invalid reason"),
-            (r#"{"type":"refund_deposit","idempotency_key":"k","player":7,"external_ref":"c","forced":"yes"}"#, "true or false"),
+            (
+                r#"{"type":"withdraw","idempotency_key":"k","player":7}"#,
+                "unknown command type 'withdraw'",
+            ),
+            (
+                r#"{"type":"settle_bet","idempotency_key":"k","player":7,"bet_id":"b","payout":"abc"}"#,
+                "error parsing payout 'abc'",
+            ),
+            (
+                r#"{"type":"settle_bet","idempotency_key":"k","player":7,"bet_id":"b","payout":"1e3"}"#,
+                "error parsing payout '1e3'",
+            ),
+            (
+                r#"{"type":"settle_bet","idempotency_key":"k","player":7,"bet_id":"b","payout":1.5}"#,
+                "decimal strings",
+            ),
+            (
+                r#"{"type":"settle_bet","idempotency_key":"k","player":7,"bet_id":"b"}"#,
+                "missing field 'payout'",
+            ),
+            (
+                r#"{"type":"settle_bet","idempotency_key":"k","player":7,"bet_id":"b","payout":"1","payuot":"2"}"#,
+                "unknown field 'payuot'",
+            ),
+            (
+                r#"{"type":"settle_bet","idempotency_key":"k","player":-1,"bet_id":"b","payout":"1"}"#,
+                "invalid player '-1'",
+            ),
+            (
+                r#"{"type":"settle_bet","idempotency_key":"","player":7,"bet_id":"b","payout":"1"}"#,
+                "invalid idempotency_key",
+            ),
+            (
+                r#"{"type":"void_bet","idempotency_key":"k","player":7,"bet_id":"b","reason":"  "}"#,
+                "invalid reason",
+            ),
+            (
+                r#"{"type":"refund_deposit","idempotency_key":"k","player":7,"external_ref":"c","forced":"yes"}"#,
+                "true or false",
+            ),
         ];
         for (text, expected) in cases {
             let err = parse_command(text).unwrap_err().to_string();
-            assert!(err.contains(expected), "{text}: got '{err}', expected '{expected}'");
+            assert!(
+                err.contains(expected),
+                "{text}: got '{err}', expected '{expected}'"
+            );
         }
     }
 
@@ -279,7 +320,9 @@ mod tests {
         for good in ["0", "10", "-5", "12.50", "0.001"] {
             assert!(parse_decimal(good).is_some(), "{good}");
         }
-        for bad in ["", "-", "1.", ".5", "1e5", "1_000", " 1", "+1", "1.2.3", "NaN"] {
+        for bad in [
+            "", "-", "1.", ".5", "1e5", "1_000", " 1", "+1", "1.2.3", "NaN",
+        ] {
             assert!(parse_decimal(bad).is_none(), "{bad}");
         }
     }

@@ -15,7 +15,9 @@ fn cmd(kind: &str, fields: &str) -> String {
 fn deposit(amount: &str, charge: &str) -> String {
     cmd(
         "deposit",
-        &format!(r#""amount":"{amount}","currency":"XTR","method":"telegram_stars","external_ref":"{charge}""#),
+        &format!(
+            r#""amount":"{amount}","currency":"XTR","method":"telegram_stars","external_ref":"{charge}""#
+        ),
     )
 }
 
@@ -27,19 +29,31 @@ fn bet(id: &str, stake: &str) -> String {
 }
 
 fn settle(id: &str, payout: &str) -> String {
-    cmd("settle_bet", &format!(r#""bet_id":"{id}","payout":"{payout}""#))
+    cmd(
+        "settle_bet",
+        &format!(r#""bet_id":"{id}","payout":"{payout}""#),
+    )
 }
 
 fn void(id: &str) -> String {
-    cmd("void_bet", &format!(r#""bet_id":"{id}","reason":"dice unknown""#))
+    cmd(
+        "void_bet",
+        &format!(r#""bet_id":"{id}","reason":"dice unknown""#),
+    )
 }
 
 fn refund(charge: &str, forced: bool) -> String {
-    cmd("refund_deposit", &format!(r#""external_ref":"{charge}","forced":{forced}"#))
+    cmd(
+        "refund_deposit",
+        &format!(r#""external_ref":"{charge}","forced":{forced}"#),
+    )
 }
 
 fn adjust(amount: &str, currency: &str) -> String {
-    cmd("adjust", &format!(r#""amount":"{amount}","currency":"{currency}","reason":"goodwill""#))
+    cmd(
+        "adjust",
+        &format!(r#""amount":"{amount}","currency":"{currency}","reason":"goodwill""#),
+    )
 }
 
 enum Then {
@@ -87,8 +101,16 @@ use Then::{Accepted, Rejected};
 
 #[test]
 fn deposits() {
-    check(&[], deposit("100", "c1"), Accepted(&["deposited"], "XTR=100/0"));
-    check(&[deposit("100", "c1")], deposit("100", "c1"), Rejected("duplicate_deposit"));
+    check(
+        &[],
+        deposit("100", "c1"),
+        Accepted(&["deposited"], "XTR=100/0"),
+    );
+    check(
+        &[deposit("100", "c1")],
+        deposit("100", "c1"),
+        Rejected("duplicate_deposit"),
+    );
     check(&[], deposit("0", "c1"), Rejected("invalid_amount"));
     check(&[], deposit("-5", "c1"), Rejected("invalid_amount"));
     check(&[], deposit("1.5", "c1"), Rejected("invalid_amount"));
@@ -112,12 +134,32 @@ fn deposits() {
 
 #[test]
 fn bets_take_stakes_into_play() {
-    check(&[deposit("100", "c1")], bet("b1", "10"), Accepted(&["bet_placed"], "XTR=90/10"));
-    check(&[deposit("100", "c1")], bet("b1", "100"), Accepted(&["bet_placed"], "XTR=0/100"));
-    check(&[deposit("100", "c1")], bet("b1", "101"), Rejected("insufficient_funds"));
+    check(
+        &[deposit("100", "c1")],
+        bet("b1", "10"),
+        Accepted(&["bet_placed"], "XTR=90/10"),
+    );
+    check(
+        &[deposit("100", "c1")],
+        bet("b1", "100"),
+        Accepted(&["bet_placed"], "XTR=0/100"),
+    );
+    check(
+        &[deposit("100", "c1")],
+        bet("b1", "101"),
+        Rejected("insufficient_funds"),
+    );
     check(&[], bet("b1", "1"), Rejected("insufficient_funds"));
-    check(&[deposit("100", "c1"), bet("b1", "10")], bet("b1", "10"), Rejected("duplicate_bet"));
-    check(&[deposit("100", "c1")], bet("b1", "0"), Rejected("invalid_amount"));
+    check(
+        &[deposit("100", "c1"), bet("b1", "10")],
+        bet("b1", "10"),
+        Rejected("duplicate_bet"),
+    );
+    check(
+        &[deposit("100", "c1")],
+        bet("b1", "0"),
+        Rejected("invalid_amount"),
+    );
     let eur = cmd(
         "place_bet",
         r#""bet_id":"b","game":"dice","stake":"1","currency":"EUR""#,
@@ -128,8 +170,16 @@ fn bets_take_stakes_into_play() {
 #[test]
 fn a_bet_is_closed_exactly_once() {
     let open = [deposit("100", "c1"), bet("b1", "10")];
-    check(&open, settle("b1", "18"), Accepted(&["bet_settled"], "XTR=108/0"));
-    check(&open, settle("b1", "0"), Accepted(&["bet_settled"], "XTR=90/0"));
+    check(
+        &open,
+        settle("b1", "18"),
+        Accepted(&["bet_settled"], "XTR=108/0"),
+    );
+    check(
+        &open,
+        settle("b1", "0"),
+        Accepted(&["bet_settled"], "XTR=90/0"),
+    );
     check(&open, void("b1"), Accepted(&["bet_voided"], "XTR=100/0"));
     check(&open, settle("b1", "-1"), Rejected("invalid_amount"));
     check(&open, settle("b1", "1.5"), Rejected("invalid_amount"));
@@ -144,8 +194,16 @@ fn a_bet_is_closed_exactly_once() {
 
 #[test]
 fn a_deposit_is_refunded_at_most_once_and_only_when_covered() {
-    check(&[deposit("100", "c1")], refund("c1", false), Accepted(&["deposit_refunded"], "XTR=0/0"));
-    check(&[deposit("100", "c1")], refund("c2", false), Rejected("unknown_deposit"));
+    check(
+        &[deposit("100", "c1")],
+        refund("c1", false),
+        Accepted(&["deposit_refunded"], "XTR=0/0"),
+    );
+    check(
+        &[deposit("100", "c1")],
+        refund("c2", false),
+        Rejected("unknown_deposit"),
+    );
     check(
         &[deposit("100", "c1"), refund("c1", false)],
         refund("c1", false),
@@ -154,19 +212,48 @@ fn a_deposit_is_refunded_at_most_once_and_only_when_covered() {
     let spent = [deposit("100", "c1"), bet("b1", "60"), settle("b1", "0")];
     check(&spent, refund("c1", false), Rejected("insufficient_funds"));
     // A refund the payment network already made is recorded anyway: a visible debt.
-    check(&spent, refund("c1", true), Accepted(&["deposit_refunded"], "XTR=-60/0"));
-    let in_debt = [deposit("100", "c1"), bet("b1", "60"), settle("b1", "0"), refund("c1", true)];
+    check(
+        &spent,
+        refund("c1", true),
+        Accepted(&["deposit_refunded"], "XTR=-60/0"),
+    );
+    let in_debt = [
+        deposit("100", "c1"),
+        bet("b1", "60"),
+        settle("b1", "0"),
+        refund("c1", true),
+    ];
     check(&in_debt, bet("b2", "1"), Rejected("insufficient_funds"));
-    check(&in_debt, refund("c1", true), Rejected("deposit_already_refunded"));
+    check(
+        &in_debt,
+        refund("c1", true),
+        Rejected("deposit_already_refunded"),
+    );
 }
 
 #[test]
 fn adjustments_are_signed_and_never_overdraw() {
-    check(&[], adjust("25", "XTR"), Accepted(&["adjusted"], "XTR=25/0"));
-    check(&[deposit("10", "c1")], adjust("-10", "XTR"), Accepted(&["adjusted"], "XTR=0/0"));
-    check(&[deposit("10", "c1")], adjust("-11", "XTR"), Rejected("insufficient_funds"));
+    check(
+        &[],
+        adjust("25", "XTR"),
+        Accepted(&["adjusted"], "XTR=25/0"),
+    );
+    check(
+        &[deposit("10", "c1")],
+        adjust("-10", "XTR"),
+        Accepted(&["adjusted"], "XTR=0/0"),
+    );
+    check(
+        &[deposit("10", "c1")],
+        adjust("-11", "XTR"),
+        Rejected("insufficient_funds"),
+    );
     check(&[], adjust("0", "XTR"), Rejected("invalid_amount"));
-    check(&[], adjust("0.01", "EUR"), Accepted(&["adjusted"], "EUR=0.01/0"));
+    check(
+        &[],
+        adjust("0.01", "EUR"),
+        Accepted(&["adjusted"], "EUR=0.01/0"),
+    );
 }
 
 #[test]

@@ -1,0 +1,59 @@
+//! Infrastructure errors of the store. Business rejections are not here: they are values
+//! in [`crate::Outcome`].
+
+/// A failure of the database or of the data in it. Never recorded against an
+/// idempotency key: the caller may retry and the retry runs for real.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[source] sqlx::Error),
+    /// A unique constraint refused a row: another writer got there first.
+    #[error("conflicting write: {0}")]
+    Conflict(#[source] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("stored event at position {position} is unreadable: {problem}")]
+    Corrupt { position: u64, problem: String },
+    #[error("idempotency record '{key}' is unreadable")]
+    CorruptRecord { key: String },
+    #[error("invalid database url '{url}': {problem}")]
+    Url { url: String, problem: String },
+    /// The batch this command was committed with failed; shared by all its commands.
+    #[error(transparent)]
+    Batch(std::sync::Arc<StoreError>),
+    #[error("the ledger writer has stopped")]
+    WriterStopped,
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::Database(db) if db.is_unique_violation() => Self::Conflict(e),
+            _ => Self::Database(e),
+        }
+    }
+}
+
+impl StoreError {
+    /// Whether trying again later could succeed (the database was down, a race was lost).
+    pub fn transient(&self) -> bool {
+        match self {
+            Self::Database(_) | Self::Conflict(_) | Self::WriterStopped => true,
+            Self::Batch(inner) => inner.transient(),
+            _ => false,
+        }
+    }
+}
+
+/// Why a low-level append did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum AppendError {
+    #[error("stream '{stream}' is at version {actual}, expected {expected}")]
+    WrongExpectedVersion {
+        stream: String,
+        expected: crate::ExpectedVersion,
+        actual: u64,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}

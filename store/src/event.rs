@@ -1,0 +1,74 @@
+//! Stored events and their metadata.
+
+use serde::{Deserialize, Serialize};
+
+/// A hash of the SHA-256 chain.
+pub type Hash = [u8; 32];
+
+/// Who and what caused an event; part of the hashed record.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Metadata {
+    /// The idempotency key of the command that produced the event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+    /// What caused the command, such as `telegram_update:12345`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub causation: Option<String>,
+    /// Who asked: `cli`, `bot`, a staff member's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
+}
+
+impl Metadata {
+    pub fn encode(&self) -> Vec<u8> {
+        rmp_serde::to_vec_named(self).expect("metadata always encodes")
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Self, rmp_serde::decode::Error> {
+        rmp_serde::from_slice(bytes)
+    }
+}
+
+/// An event to append: the store assigns its position, version, time and hashes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEvent {
+    pub event_type: String,
+    pub schema_version: u16,
+    pub payload: Vec<u8>,
+    pub metadata: Metadata,
+}
+
+/// An event as it sits in the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEvent {
+    /// Global position, from 1, in commit order.
+    pub position: u64,
+    pub stream: String,
+    /// Version within the stream, from 1.
+    pub version: u64,
+    pub event_type: String,
+    pub schema_version: u16,
+    /// MessagePack with field names.
+    pub payload: Vec<u8>,
+    /// MessagePack of [`Metadata`].
+    pub metadata: Vec<u8>,
+    /// Commit time, microseconds since the Unix epoch; never decreases along the log.
+    pub recorded_at: i64,
+    pub prev_hash: Hash,
+    pub hash: Hash,
+}
+
+/// The newest event of the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Head {
+    pub position: u64,
+    pub hash: Hash,
+    pub recorded_at: i64,
+}
+
+impl Head {
+    /// `POS:HEX`, the form an auditor publishes.
+    pub fn display(&self) -> String {
+        format!("{}:{}", self.position, hex::encode(self.hash))
+    }
+}

@@ -1,0 +1,352 @@
+//! The PostgreSQL backend: the production store.
+//!
+//! Appends are serialised by one transaction-scoped advisory lock, taken before the head
+//! of the log is read. A transaction therefore gives out positions only after every
+//! earlier one is committed and visible, so commit order equals position order and a
+//! tailing reader can never skip an event that commits late. The lock also makes the
+//! hash chain linear. Group commit keeps that lock's cost to one round per batch.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
+use sqlx::{Postgres, Row, Transaction};
+use tokio::sync::watch;
+
+use crate::event::{Head, StoredEvent};
+use crate::record::CommandRecord;
+use crate::rows::{self, to_i64, to_u64};
+use crate::{EventStore, StoreError, WriteTx};
+
+/// The advisory lock key that serialises appends ("croupier" in ASCII).
+const APPEND_LOCK: i64 = 0x6372_6f75_7069_6572;
+/// The channel tailing readers listen on; notifications carry no payload.
+pub const CHANNEL: &str = "croupier_events";
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
+
+const EVENT_COLUMNS: &str = "position, stream_id, version, event_type, schema_version, payload, metadata, recorded_at, prev_hash, hash";
+const COMMAND_COLUMNS: &str = "idempotency_key, stream_id, command_type, fingerprint, outcome, rejection_code, rejection_message, events, balances, recorded_at";
+
+#[derive(Clone)]
+pub struct PgStore {
+    pool: PgPool,
+    commits: Arc<Commits>,
+}
+
+/// Wakes local readers after local commits and, once a reader asks, after every
+/// NOTIFY from any process.
+struct Commits {
+    sender: watch::Sender<u64>,
+    listening: OnceLock<()>,
+}
+
+impl PgStore {
+    /// Connects to `url` (`postgres://...`).
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let options = PgConnectOptions::from_str(url).map_err(|e| StoreError::Url {
+            url: crate::sqlite::redact(url),
+            problem: e.to_string(),
+        })?;
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await?;
+        Ok(Self::from_pool(pool))
+    }
+
+    pub fn from_pool(pool: PgPool) -> Self {
+        Self {
+            pool,
+            commits: Arc::new(Commits {
+                sender: watch::channel(0).0,
+                listening: OnceLock::new(),
+            }),
+        }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Starts the LISTEN task the first time a reader waits. It reconnects on its own.
+    fn listen(&self) {
+        self.commits.listening.get_or_init(|| {
+            let pool = self.pool.clone();
+            let commits = Arc::downgrade(&self.commits);
+            tokio::spawn(async move {
+                loop {
+                    let mut listener = match PgListener::connect_with(&pool).await {
+                        Ok(l) => l,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "cannot listen for commits; polling meanwhile");
+                            tokio::time::sleep(Duration::from_secs(1)).await;
+                            continue;
+                        }
+                    };
+                    if let Err(e) = listener.listen(CHANNEL).await {
+                        tracing::warn!(error = %e, "cannot listen for commits; polling meanwhile");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        continue;
+                    }
+                    loop {
+                        let received = listener.recv().await;
+                        let Some(commits) = commits.upgrade() else { return };
+                        // Wake readers on errors too: they may have missed something.
+                        commits.sender.send_modify(|n| *n += 1);
+                        if let Err(e) = received {
+                            tracing::warn!(error = %e, "commit listener lost its connection");
+                            break;
+                        }
+                    }
+                }
+            });
+        });
+    }
+}
+
+impl EventStore for PgStore {
+    type Writer = PgWriter;
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        MIGRATOR.run(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn begin_write(&self) -> Result<PgWriter, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(APPEND_LOCK)
+            .execute(&mut *tx)
+            .await?;
+        // A new statement, so a new snapshot: it sees every append committed before the
+        // lock was granted.
+        let head = sqlx::query(
+            "SELECT position, hash, recorded_at FROM ledger_events ORDER BY position DESC LIMIT 1",
+        )
+        .fetch_optional(&mut *tx)
+        .await?
+        .map(|row| rows::head(&row))
+        .transpose()?;
+        Ok(PgWriter {
+            tx,
+            head,
+            commits: self.commits.clone(),
+        })
+    }
+
+    async fn read_stream(
+        &self,
+        stream: &str,
+        after_version: u64,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        read_stream(&mut conn, stream, after_version).await
+    }
+
+    async fn read_all(
+        &self,
+        after_position: u64,
+        limit: u32,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {EVENT_COLUMNS} FROM ledger_events WHERE position > $1 ORDER BY position LIMIT $2"
+        ))
+        .bind(to_i64(after_position))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(rows::event).collect()
+    }
+
+    async fn head(&self) -> Result<Option<Head>, StoreError> {
+        sqlx::query(
+            "SELECT position, hash, recorded_at FROM ledger_events ORDER BY position DESC LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?
+        .map(|row| rows::head(&row))
+        .transpose()
+    }
+
+    async fn find_command(&self, key: &str) -> Result<Option<CommandRecord>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {COMMAND_COLUMNS} FROM ledger_commands WHERE idempotency_key = $1"
+        ))
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| rows::command(&r)).transpose()
+    }
+
+    fn commits(&self) -> watch::Receiver<u64> {
+        self.listen();
+        self.commits.sender.subscribe()
+    }
+}
+
+/// A write transaction holding the append lock.
+pub struct PgWriter {
+    tx: Transaction<'static, Postgres>,
+    head: Option<Head>,
+    commits: Arc<Commits>,
+}
+
+impl WriteTx for PgWriter {
+    fn head(&self) -> Option<Head> {
+        self.head
+    }
+
+    async fn find_commands(
+        &mut self,
+        keys: &[String],
+    ) -> Result<HashMap<String, CommandRecord>, StoreError> {
+        if keys.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let rows = sqlx::query(&format!(
+            "SELECT {COMMAND_COLUMNS} FROM ledger_commands WHERE idempotency_key = ANY($1)"
+        ))
+        .bind(keys)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter()
+            .map(|row| rows::command(row).map(|r| (r.idempotency_key.clone(), r)))
+            .collect()
+    }
+
+    async fn stream_versions(
+        &mut self,
+        streams: &[String],
+    ) -> Result<HashMap<String, u64>, StoreError> {
+        // One backward index probe per stream, however long the stream is.
+        let rows = sqlx::query(
+            "SELECT s.id, (SELECT version FROM ledger_events WHERE stream_id = s.id \
+             ORDER BY version DESC LIMIT 1) AS version FROM unnest($1::text[]) AS s(id)",
+        )
+        .bind(streams)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        let mut versions = HashMap::new();
+        for row in rows {
+            if let Some(version) = row.try_get::<Option<i64>, _>("version")? {
+                versions.insert(row.try_get("id")?, to_u64(version));
+            }
+        }
+        Ok(versions)
+    }
+
+    async fn read_stream(
+        &mut self,
+        stream: &str,
+        after_version: u64,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        read_stream(&mut self.tx, stream, after_version).await
+    }
+
+    async fn insert(
+        &mut self,
+        events: &[StoredEvent],
+        commands: &[CommandRecord],
+    ) -> Result<(), StoreError> {
+        if !events.is_empty() {
+            sqlx::query(&format!(
+                "INSERT INTO ledger_events ({EVENT_COLUMNS}) SELECT * FROM unnest(\
+                 $1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::int[], \
+                 $6::bytea[], $7::bytea[], $8::bigint[], $9::bytea[], $10::bytea[])"
+            ))
+            .bind(
+                events
+                    .iter()
+                    .map(|e| to_i64(e.position))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(events.iter().map(|e| e.stream.as_str()).collect::<Vec<_>>())
+            .bind(events.iter().map(|e| to_i64(e.version)).collect::<Vec<_>>())
+            .bind(
+                events
+                    .iter()
+                    .map(|e| e.event_type.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                events
+                    .iter()
+                    .map(|e| i32::from(e.schema_version))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                events
+                    .iter()
+                    .map(|e| e.payload.as_slice())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                events
+                    .iter()
+                    .map(|e| e.metadata.as_slice())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(events.iter().map(|e| e.recorded_at).collect::<Vec<_>>())
+            .bind(
+                events
+                    .iter()
+                    .map(|e| e.prev_hash.as_slice())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(events.iter().map(|e| e.hash.as_slice()).collect::<Vec<_>>())
+            .execute(&mut *self.tx)
+            .await?;
+            sqlx::query("SELECT pg_notify($1, '')")
+                .bind(CHANNEL)
+                .execute(&mut *self.tx)
+                .await?;
+        }
+        if !commands.is_empty() {
+            let rows: Vec<_> = commands.iter().map(CommandRecord::to_row).collect();
+            sqlx::query(&format!(
+                "INSERT INTO ledger_commands ({COMMAND_COLUMNS}) SELECT k, s, t, f, o, \
+                 NULLIF(rc, ''), NULLIF(rm, ''), e, b, r FROM unnest(\
+                 $1::text[], $2::text[], $3::text[], $4::bytea[], $5::text[], $6::text[], \
+                 $7::text[], $8::bytea[], $9::bytea[], $10::bigint[]) AS u(k, s, t, f, o, rc, rm, e, b, r)"
+            ))
+            .bind(rows.iter().map(|r| r.idempotency_key.as_str()).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.stream.as_str()).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.command_type.as_str()).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.fingerprint.as_slice()).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.outcome).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.rejection_code.as_deref().unwrap_or("")).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.rejection_message.as_deref().unwrap_or("")).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.events.as_slice()).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.balances.as_slice()).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.recorded_at).collect::<Vec<_>>())
+            .execute(&mut *self.tx)
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn commit(self) -> Result<(), StoreError> {
+        self.tx.commit().await?;
+        self.commits.sender.send_modify(|n| *n += 1);
+        Ok(())
+    }
+}
+
+async fn read_stream(
+    conn: &mut sqlx::PgConnection,
+    stream: &str,
+    after_version: u64,
+) -> Result<Vec<StoredEvent>, StoreError> {
+    let rows = sqlx::query(&format!(
+        "SELECT {EVENT_COLUMNS} FROM ledger_events WHERE stream_id = $1 AND version > $2 ORDER BY version"
+    ))
+    .bind(stream)
+    .bind(to_i64(after_version))
+    .fetch_all(conn)
+    .await?;
+    rows.iter().map(rows::event).collect()
+}

@@ -7,7 +7,7 @@ CREATE TABLE ledger_events (
     stream_id      TEXT    NOT NULL,
     version        BIGINT  NOT NULL CHECK (version > 0),
     event_type     TEXT    NOT NULL,
-    schema_version INTEGER NOT NULL CHECK (schema_version > 0),
+    schema_version BIGINT  NOT NULL CHECK (schema_version > 0),
     payload        BYTEA   NOT NULL,
     metadata       BYTEA   NOT NULL,
     recorded_at    BIGINT  NOT NULL,

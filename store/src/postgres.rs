@@ -255,7 +255,7 @@ impl WriteTx for PgWriter {
         if !events.is_empty() {
             sqlx::query(&format!(
                 "INSERT INTO ledger_events ({EVENT_COLUMNS}) SELECT * FROM unnest(\
-                 $1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::int[], \
+                 $1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::bigint[], \
                  $6::bytea[], $7::bytea[], $8::bigint[], $9::bytea[], $10::bytea[])"
             ))
             .bind(
@@ -275,7 +275,7 @@ impl WriteTx for PgWriter {
             .bind(
                 events
                     .iter()
-                    .map(|e| i32::from(e.schema_version))
+                    .map(|e| i64::from(e.schema_version))
                     .collect::<Vec<_>>(),
             )
             .bind(

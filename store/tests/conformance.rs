@@ -1,0 +1,337 @@
+//! The store conformance suite: every test body is written once and runs against a fresh
+//! PostgreSQL database and a fresh SQLite database (`#[sqlx::test]` makes both; the
+//! PostgreSQL ones need `DATABASE_URL` and fail loudly without it).
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use common::{cmd, deposit, bet, settle, Backend};
+use store::hash::{self, GENESIS};
+use store::{
+    append, AppendError, EventStore, ExpectedVersion, GroupCommit, GroupCommitConfig, Metadata,
+    NewEvent, OutcomeKind, Submission, Tail,
+};
+
+fn new_event(n: u32) -> NewEvent {
+    NewEvent {
+        event_type: "test_event".to_owned(),
+        schema_version: 1,
+        payload: format!("payload {n}").into_bytes(),
+        metadata: Metadata {
+            idempotency_key: Some(format!("k{n}")),
+            ..Metadata::default()
+        },
+    }
+}
+
+fn writer<S: EventStore>(store: &S) -> GroupCommit {
+    GroupCommit::start(store.clone(), ledger::Ledger::default(), GroupCommitConfig::default())
+}
+
+async fn submit(ledger: &GroupCommit, line: &str) -> store::Outcome {
+    ledger
+        .submit(Submission::new(ledger::wire::parse_command(line).unwrap()))
+        .await
+        .unwrap()
+}
+
+async fn appends_and_reads_streams<S: Backend>(store: S) {
+    let first = append(&store, "s-1", ExpectedVersion::NoStream, vec![new_event(1), new_event(2)])
+        .await
+        .unwrap();
+    assert_eq!(
+        first.iter().map(|e| (e.position, e.version)).collect::<Vec<_>>(),
+        [(1, 1), (2, 2)]
+    );
+    append(&store, "s-2", ExpectedVersion::Any, vec![new_event(3)]).await.unwrap();
+    append(&store, "s-1", ExpectedVersion::Exact(2), vec![new_event(4)]).await.unwrap();
+
+    let s1 = store.read_stream("s-1", 0).await.unwrap();
+    assert_eq!(s1.iter().map(|e| e.position).collect::<Vec<_>>(), [1, 2, 4]);
+    assert_eq!(s1[2].version, 3);
+    assert_eq!(s1[2].payload, b"payload 4");
+    let from_version = store.read_stream("s-1", 2).await.unwrap();
+    assert_eq!(from_version.len(), 1);
+    assert!(store.read_stream("nobody", 0).await.unwrap().is_empty());
+    let metadata = Metadata::decode(&s1[0].metadata).unwrap();
+    assert_eq!(metadata.idempotency_key.as_deref(), Some("k1"));
+}
+
+async fn checks_the_expected_version_before_giving_out_positions<S: Backend>(store: S) {
+    append(&store, "s-1", ExpectedVersion::NoStream, vec![new_event(1), new_event(2)])
+        .await
+        .unwrap();
+    for expected in [ExpectedVersion::NoStream, ExpectedVersion::Exact(1), ExpectedVersion::Exact(3)] {
+        match append(&store, "s-1", expected, vec![new_event(9)]).await {
+            Err(AppendError::WrongExpectedVersion { actual, .. }) => assert_eq!(actual, 2),
+            other => panic!("expected a version conflict for {expected}, got {other:?}"),
+        }
+    }
+    // No position was used up by the refused appends: the log stays gap-free.
+    let next = append(&store, "s-2", ExpectedVersion::NoStream, vec![new_event(3)]).await.unwrap();
+    assert_eq!(next[0].position, 3);
+}
+
+async fn chains_every_event_to_the_one_before<S: Backend>(store: S) {
+    for n in 0..5 {
+        append(&store, &format!("s-{}", n % 2), ExpectedVersion::Any, vec![new_event(n), new_event(n + 100)])
+            .await
+            .unwrap();
+    }
+    let all = store.read_all(0, 100).await.unwrap();
+    assert_eq!(all.len(), 10);
+    assert_eq!(all[0].prev_hash, GENESIS);
+    let (position, head_hash) = hash::verify((0, GENESIS), &all).unwrap();
+    let head = store.head().await.unwrap().unwrap();
+    assert_eq!((head.position, head.hash), (position, head_hash));
+    assert!(all.windows(2).all(|w| w[0].recorded_at <= w[1].recorded_at));
+
+    let mut altered = all.clone();
+    altered[4].payload[0] ^= 1;
+    assert_eq!(hash::verify((0, GENESIS), &altered), Err(hash::ChainError::Altered { position: 5 }));
+    let mut removed = all.clone();
+    removed.remove(6);
+    assert_eq!(
+        hash::verify((0, GENESIS), &removed),
+        Err(hash::ChainError::Gap { position: 8, expected: 7 })
+    );
+    let mut swapped = all;
+    swapped.swap(2, 3);
+    assert!(hash::verify((0, GENESIS), &swapped).is_err());
+}
+
+async fn reads_the_log_in_batches<S: Backend>(store: S) {
+    for n in 0..25 {
+        append(&store, "s", ExpectedVersion::Any, vec![new_event(n)]).await.unwrap();
+    }
+    let mut position = 0;
+    let mut sizes = Vec::new();
+    loop {
+        let batch = store.read_all(position, 10).await.unwrap();
+        if batch.is_empty() {
+            break;
+        }
+        sizes.push(batch.len());
+        position = batch.last().unwrap().position;
+    }
+    assert_eq!(sizes, [10, 10, 5]);
+}
+
+async fn the_database_refuses_to_change_the_log<S: Backend>(store: S) {
+    let ledger = writer(&store);
+    submit(&ledger, &deposit("d1", 7, "100", "c1")).await;
+    for sql in store.tampering_statements() {
+        let result = store.execute(sql).await;
+        assert!(result.is_err(), "the database allowed: {sql}");
+    }
+    assert_eq!(store.read_all(0, 10).await.unwrap().len(), 1);
+    assert!(store.find_command("d1").await.unwrap().is_some());
+}
+
+async fn a_retry_replays_the_original_outcome<S: Backend>(store: S) {
+    let ledger = writer(&store);
+    let first = submit(&ledger, &deposit("d1", 7, "100", "c1")).await;
+    assert_eq!(first.kind, OutcomeKind::Accepted);
+    assert!(!first.replayed);
+    submit(&ledger, &bet("b1", 7, "r1", "30")).await;
+
+    let again = submit(&ledger, &deposit("d1", 7, "100.0", "c1")).await;
+    assert!(again.replayed, "same content (100 = 100.0) is a replay");
+    assert_eq!(again.events, first.events);
+    assert_eq!(again.balances, first.balances, "the original outcome, not today's balance");
+    assert_eq!(store.read_all(0, 10).await.unwrap().len(), 2, "nothing appended");
+
+    // A fresh writer (a restarted process) replays from the database.
+    let restarted = writer(&store);
+    let after_restart = submit(&restarted, &deposit("d1", 7, "100", "c1")).await;
+    assert!(after_restart.replayed);
+    assert_eq!(after_restart.events, first.events);
+}
+
+async fn a_reused_key_with_other_content_is_a_conflict_naming_the_field<S: Backend>(store: S) {
+    let ledger = writer(&store);
+    submit(&ledger, &deposit("d1", 7, "100", "c1")).await;
+    let cases = [
+        (deposit("d1", 7, "90", "c1"), "amount"),
+        (deposit("d1", 8, "100", "c1"), "player"),
+        (deposit("d1", 7, "100", "c2"), "external_ref"),
+        (bet("d1", 7, "r1", "10"), "type"),
+    ];
+    for (line, field) in cases {
+        let outcome = submit(&ledger, &line).await;
+        assert_eq!(outcome.kind, OutcomeKind::Conflict { field: field.to_owned() }, "{line}");
+    }
+    assert_eq!(store.read_all(0, 10).await.unwrap().len(), 1);
+}
+
+async fn a_rejection_is_recorded_and_never_succeeds_later<S: Backend>(store: S) {
+    let ledger = writer(&store);
+    let rejected = submit(&ledger, &bet("b1", 7, "r1", "50")).await;
+    assert!(matches!(&rejected.kind, OutcomeKind::Rejected { code, .. } if code == "insufficient_funds"));
+    submit(&ledger, &deposit("d1", 7, "100", "c1")).await;
+    // The player can now afford it, but this key's answer is fixed.
+    let retried = submit(&ledger, &bet("b1", 7, "r1", "50")).await;
+    assert_eq!(retried.kind, rejected.kind);
+    assert!(retried.replayed);
+    assert_eq!(retried.balances.get("XTR"), None, "the balances recorded with the rejection");
+    // Under a new key the same bet goes through.
+    let fresh = submit(&ledger, &bet("b2", 7, "r1", "50")).await;
+    assert_eq!(fresh.kind, OutcomeKind::Accepted);
+    assert_eq!(fresh.balances["XTR"], "50");
+}
+
+async fn a_transient_failure_is_not_recorded<S: Backend>(store: S) {
+    let broken = store.closed_copy().await;
+    let ledger = writer(&broken);
+    let failed = ledger
+        .submit(Submission::new(ledger::wire::parse_command(&deposit("d1", 7, "100", "c1")).unwrap()))
+        .await
+        .unwrap_err();
+    assert!(failed.transient(), "{failed}");
+    assert!(store.find_command("d1").await.unwrap().is_none());
+    // The retry runs for real.
+    let retried = submit(&writer(&store), &deposit("d1", 7, "100", "c1")).await;
+    assert_eq!(retried.kind, OutcomeKind::Accepted);
+    assert!(!retried.replayed);
+}
+
+async fn concurrent_bets_never_spend_twice<S: Backend>(store: S) {
+    let ledger = writer(&store);
+    submit(&ledger, &deposit("d1", 7, "100", "c1")).await;
+    // Twenty bets of 60 against a balance of 100, all at once: exactly one fits.
+    let tasks: Vec<_> = (0..20)
+        .map(|n| {
+            let ledger = ledger.clone();
+            tokio::spawn(async move { submit(&ledger, &bet(&format!("b{n}"), 7, &format!("r{n}"), "60")).await })
+        })
+        .collect();
+    let mut accepted = 0;
+    for task in tasks {
+        let outcome = task.await.unwrap();
+        match outcome.kind {
+            OutcomeKind::Accepted => accepted += 1,
+            OutcomeKind::Rejected { ref code, .. } => assert_eq!(code, "insufficient_funds"),
+            OutcomeKind::Conflict { .. } => panic!("no key was reused"),
+        }
+    }
+    assert_eq!(accepted, 1);
+    assert_eq!(store.read_all(0, 100).await.unwrap().len(), 2);
+}
+
+async fn the_same_key_twice_in_one_batch_is_appended_once<S: Backend>(store: S) {
+    let ledger = writer(&store);
+    let line = deposit("d1", 7, "100", "c1");
+    let (a, b) = tokio::join!(submit(&ledger, &line), submit(&ledger, &line));
+    assert_eq!(a.events, b.events);
+    assert_eq!(a.replayed ^ b.replayed, true, "one runs, the other replays");
+    assert_eq!(store.read_all(0, 10).await.unwrap().len(), 1);
+}
+
+async fn writers_in_different_processes_see_each_other<S: Backend>(store: S) {
+    // Two writers, each with its own cache, stand for two processes.
+    let a = writer(&store);
+    let b = writer(&store);
+    submit(&a, &deposit("d1", 7, "100", "c1")).await;
+    assert_eq!(submit(&b, &bet("b1", 7, "r1", "60")).await.kind, OutcomeKind::Accepted);
+    // `a` last saw a balance of 100; it must catch up and refuse.
+    let second = submit(&a, &bet("b2", 7, "r2", "60")).await;
+    assert!(matches!(second.kind, OutcomeKind::Rejected { ref code, .. } if code == "insufficient_funds"));
+    assert_eq!(submit(&a, &settle("s1", 7, "r1", "120")).await.balances["XTR"], "160");
+    assert_eq!(
+        submit(&b, &settle("s2", 7, "r1", "120")).await.kind,
+        OutcomeKind::Rejected {
+            code: "bet_already_closed".to_owned(),
+            message: "bet 'r1' is already settled".to_owned()
+        }
+    );
+}
+
+async fn a_tail_sees_every_event_once_in_order<S: Backend>(store: S) {
+    let mut tail = Tail::new(store.clone(), 0, 7, Duration::from_millis(20));
+    let ledger = writer(&store);
+    let writers: Vec<_> = (1..=4)
+        .map(|p| {
+            let ledger = ledger.clone();
+            tokio::spawn(async move {
+                submit(&ledger, &deposit(&format!("d{p}"), p, "1000", &format!("c{p}"))).await;
+                for n in 0..25 {
+                    let outcome = submit(&ledger, &bet(&format!("b{p}-{n}"), p, &format!("r{n}"), "1")).await;
+                    assert_eq!(outcome.kind, OutcomeKind::Accepted);
+                }
+            })
+        })
+        .collect();
+    let mut seen = Vec::new();
+    while seen.len() < 104 {
+        let batch = tokio::time::timeout(Duration::from_secs(10), tail.next_batch())
+            .await
+            .expect("the tail stalled")
+            .unwrap();
+        seen.extend(batch.iter().map(|e| e.position));
+    }
+    for w in writers {
+        w.await.unwrap();
+    }
+    assert_eq!(seen, (1..=104).collect::<Vec<u64>>());
+}
+
+async fn replaying_a_stream_reproduces_the_reported_balances<S: Backend>(store: S) {
+    let ledger = writer(&store);
+    submit(&ledger, &deposit("d1", 7, "100", "c1")).await;
+    submit(&ledger, &bet("b1", 7, "r1", "40")).await;
+    submit(&ledger, &settle("s1", 7, "r1", "75")).await;
+    submit(&ledger, &cmd("refund_deposit", "k4", 7, r#""external_ref":"c1""#)).await;
+    let last = submit(&ledger, &cmd("adjust", "k5", 7, r#""amount":"-35","currency":"XTR","reason":"fix""#)).await;
+    assert_eq!(last.balances["XTR"], "0");
+
+    let mut state = ledger::PlayerState::new(ledger::PlayerId::new(7).unwrap());
+    let mut types = BTreeSet::new();
+    for stored in store.read_stream("player-7", 0).await.unwrap() {
+        let event = store::codec::decode(&stored.event_type, stored.schema_version, &stored.payload).unwrap();
+        types.insert(stored.event_type.clone());
+        state.apply(&event);
+    }
+    assert_eq!(state.cash(&ledger::CurrencyCode::xtr()).to_string(), "0");
+    assert_eq!(state.version, 5);
+    assert_eq!(types.len(), 5);
+}
+
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        mod postgres {
+            $(
+                #[sqlx::test(migrations = "../migrations/postgres")]
+                async fn $name(pool: sqlx::PgPool) {
+                    super::$name(store::PgStore::from_pool(pool)).await
+                }
+            )*
+        }
+        mod sqlite {
+            $(
+                #[sqlx::test(migrations = "../migrations/sqlite")]
+                async fn $name(pool: sqlx::SqlitePool) {
+                    super::$name(store::SqliteStore::from_pool(pool)).await
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    appends_and_reads_streams,
+    checks_the_expected_version_before_giving_out_positions,
+    chains_every_event_to_the_one_before,
+    reads_the_log_in_batches,
+    the_database_refuses_to_change_the_log,
+    a_retry_replays_the_original_outcome,
+    a_reused_key_with_other_content_is_a_conflict_naming_the_field,
+    a_rejection_is_recorded_and_never_succeeds_later,
+    a_transient_failure_is_not_recorded,
+    concurrent_bets_never_spend_twice,
+    the_same_key_twice_in_one_batch_is_appended_once,
+    writers_in_different_processes_see_each_other,
+    a_tail_sees_every_event_once_in_order,
+    replaying_a_stream_reproduces_the_reported_balances,
+);

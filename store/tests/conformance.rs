@@ -7,7 +7,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use common::{cmd, deposit, bet, settle, Backend};
+use common::{bet, cmd, deposit, settle, Backend};
 use store::hash::{self, GENESIS};
 use store::{
     append, AppendError, EventStore, ExpectedVersion, GroupCommit, GroupCommitConfig, Metadata,
@@ -27,7 +27,11 @@ fn new_event(n: u32) -> NewEvent {
 }
 
 fn writer<S: EventStore>(store: &S) -> GroupCommit {
-    GroupCommit::start(store.clone(), ledger::Ledger::default(), GroupCommitConfig::default())
+    GroupCommit::start(
+        store.clone(),
+        ledger::Ledger::default(),
+        GroupCommitConfig::default(),
+    )
 }
 
 async fn submit(ledger: &GroupCommit, line: &str) -> store::Outcome {
@@ -38,15 +42,27 @@ async fn submit(ledger: &GroupCommit, line: &str) -> store::Outcome {
 }
 
 async fn appends_and_reads_streams<S: Backend>(store: S) {
-    let first = append(&store, "s-1", ExpectedVersion::NoStream, vec![new_event(1), new_event(2)])
-        .await
-        .unwrap();
+    let first = append(
+        &store,
+        "s-1",
+        ExpectedVersion::NoStream,
+        vec![new_event(1), new_event(2)],
+    )
+    .await
+    .unwrap();
     assert_eq!(
-        first.iter().map(|e| (e.position, e.version)).collect::<Vec<_>>(),
+        first
+            .iter()
+            .map(|e| (e.position, e.version))
+            .collect::<Vec<_>>(),
         [(1, 1), (2, 2)]
     );
-    append(&store, "s-2", ExpectedVersion::Any, vec![new_event(3)]).await.unwrap();
-    append(&store, "s-1", ExpectedVersion::Exact(2), vec![new_event(4)]).await.unwrap();
+    append(&store, "s-2", ExpectedVersion::Any, vec![new_event(3)])
+        .await
+        .unwrap();
+    append(&store, "s-1", ExpectedVersion::Exact(2), vec![new_event(4)])
+        .await
+        .unwrap();
 
     let s1 = store.read_stream("s-1", 0).await.unwrap();
     assert_eq!(s1.iter().map(|e| e.position).collect::<Vec<_>>(), [1, 2, 4]);
@@ -60,25 +76,41 @@ async fn appends_and_reads_streams<S: Backend>(store: S) {
 }
 
 async fn checks_the_expected_version_before_giving_out_positions<S: Backend>(store: S) {
-    append(&store, "s-1", ExpectedVersion::NoStream, vec![new_event(1), new_event(2)])
-        .await
-        .unwrap();
-    for expected in [ExpectedVersion::NoStream, ExpectedVersion::Exact(1), ExpectedVersion::Exact(3)] {
+    append(
+        &store,
+        "s-1",
+        ExpectedVersion::NoStream,
+        vec![new_event(1), new_event(2)],
+    )
+    .await
+    .unwrap();
+    for expected in [
+        ExpectedVersion::NoStream,
+        ExpectedVersion::Exact(1),
+        ExpectedVersion::Exact(3),
+    ] {
         match append(&store, "s-1", expected, vec![new_event(9)]).await {
             Err(AppendError::WrongExpectedVersion { actual, .. }) => assert_eq!(actual, 2),
             other => panic!("expected a version conflict for {expected}, got {other:?}"),
         }
     }
     // No position was used up by the refused appends: the log stays gap-free.
-    let next = append(&store, "s-2", ExpectedVersion::NoStream, vec![new_event(3)]).await.unwrap();
+    let next = append(&store, "s-2", ExpectedVersion::NoStream, vec![new_event(3)])
+        .await
+        .unwrap();
     assert_eq!(next[0].position, 3);
 }
 
 async fn chains_every_event_to_the_one_before<S: Backend>(store: S) {
     for n in 0..5 {
-        append(&store, &format!("s-{}", n % 2), ExpectedVersion::Any, vec![new_event(n), new_event(n + 100)])
-            .await
-            .unwrap();
+        append(
+            &store,
+            &format!("s-{}", n % 2),
+            ExpectedVersion::Any,
+            vec![new_event(n), new_event(n + 100)],
+        )
+        .await
+        .unwrap();
     }
     let all = store.read_all(0, 100).await.unwrap();
     assert_eq!(all.len(), 10);
@@ -90,12 +122,18 @@ async fn chains_every_event_to_the_one_before<S: Backend>(store: S) {
 
     let mut altered = all.clone();
     altered[4].payload[0] ^= 1;
-    assert_eq!(hash::verify((0, GENESIS), &altered), Err(hash::ChainError::Altered { position: 5 }));
+    assert_eq!(
+        hash::verify((0, GENESIS), &altered),
+        Err(hash::ChainError::Altered { position: 5 })
+    );
     let mut removed = all.clone();
     removed.remove(6);
     assert_eq!(
         hash::verify((0, GENESIS), &removed),
-        Err(hash::ChainError::Gap { position: 8, expected: 7 })
+        Err(hash::ChainError::Gap {
+            position: 8,
+            expected: 7
+        })
     );
     let mut swapped = all;
     swapped.swap(2, 3);
@@ -104,7 +142,9 @@ async fn chains_every_event_to_the_one_before<S: Backend>(store: S) {
 
 async fn reads_the_log_in_batches<S: Backend>(store: S) {
     for n in 0..25 {
-        append(&store, "s", ExpectedVersion::Any, vec![new_event(n)]).await.unwrap();
+        append(&store, "s", ExpectedVersion::Any, vec![new_event(n)])
+            .await
+            .unwrap();
     }
     let mut position = 0;
     let mut sizes = Vec::new();
@@ -140,8 +180,15 @@ async fn a_retry_replays_the_original_outcome<S: Backend>(store: S) {
     let again = submit(&ledger, &deposit("d1", 7, "100.0", "c1")).await;
     assert!(again.replayed, "same content (100 = 100.0) is a replay");
     assert_eq!(again.events, first.events);
-    assert_eq!(again.balances, first.balances, "the original outcome, not today's balance");
-    assert_eq!(store.read_all(0, 10).await.unwrap().len(), 2, "nothing appended");
+    assert_eq!(
+        again.balances, first.balances,
+        "the original outcome, not today's balance"
+    );
+    assert_eq!(
+        store.read_all(0, 10).await.unwrap().len(),
+        2,
+        "nothing appended"
+    );
 
     // A fresh writer (a restarted process) replays from the database.
     let restarted = writer(&store);
@@ -161,7 +208,13 @@ async fn a_reused_key_with_other_content_is_a_conflict_naming_the_field<S: Backe
     ];
     for (line, field) in cases {
         let outcome = submit(&ledger, &line).await;
-        assert_eq!(outcome.kind, OutcomeKind::Conflict { field: field.to_owned() }, "{line}");
+        assert_eq!(
+            outcome.kind,
+            OutcomeKind::Conflict {
+                field: field.to_owned()
+            },
+            "{line}"
+        );
     }
     assert_eq!(store.read_all(0, 10).await.unwrap().len(), 1);
 }
@@ -169,13 +222,19 @@ async fn a_reused_key_with_other_content_is_a_conflict_naming_the_field<S: Backe
 async fn a_rejection_is_recorded_and_never_succeeds_later<S: Backend>(store: S) {
     let ledger = writer(&store);
     let rejected = submit(&ledger, &bet("b1", 7, "r1", "50")).await;
-    assert!(matches!(&rejected.kind, OutcomeKind::Rejected { code, .. } if code == "insufficient_funds"));
+    assert!(
+        matches!(&rejected.kind, OutcomeKind::Rejected { code, .. } if code == "insufficient_funds")
+    );
     submit(&ledger, &deposit("d1", 7, "100", "c1")).await;
     // The player can now afford it, but this key's answer is fixed.
     let retried = submit(&ledger, &bet("b1", 7, "r1", "50")).await;
     assert_eq!(retried.kind, rejected.kind);
     assert!(retried.replayed);
-    assert_eq!(retried.balances.get("XTR"), None, "the balances recorded with the rejection");
+    assert_eq!(
+        retried.balances.get("XTR"),
+        None,
+        "the balances recorded with the rejection"
+    );
     // Under a new key the same bet goes through.
     let fresh = submit(&ledger, &bet("b2", 7, "r1", "50")).await;
     assert_eq!(fresh.kind, OutcomeKind::Accepted);
@@ -186,7 +245,9 @@ async fn a_transient_failure_is_not_recorded<S: Backend>(store: S) {
     let broken = store.closed_copy().await;
     let ledger = writer(&broken);
     let failed = ledger
-        .submit(Submission::new(ledger::wire::parse_command(&deposit("d1", 7, "100", "c1")).unwrap()))
+        .submit(Submission::new(
+            ledger::wire::parse_command(&deposit("d1", 7, "100", "c1")).unwrap(),
+        ))
         .await
         .unwrap_err();
     assert!(failed.transient(), "{failed}");
@@ -204,7 +265,9 @@ async fn concurrent_bets_never_spend_twice<S: Backend>(store: S) {
     let tasks: Vec<_> = (0..20)
         .map(|n| {
             let ledger = ledger.clone();
-            tokio::spawn(async move { submit(&ledger, &bet(&format!("b{n}"), 7, &format!("r{n}"), "60")).await })
+            tokio::spawn(async move {
+                submit(&ledger, &bet(&format!("b{n}"), 7, &format!("r{n}"), "60")).await
+            })
         })
         .collect();
     let mut accepted = 0;
@@ -234,11 +297,19 @@ async fn writers_in_different_processes_see_each_other<S: Backend>(store: S) {
     let a = writer(&store);
     let b = writer(&store);
     submit(&a, &deposit("d1", 7, "100", "c1")).await;
-    assert_eq!(submit(&b, &bet("b1", 7, "r1", "60")).await.kind, OutcomeKind::Accepted);
+    assert_eq!(
+        submit(&b, &bet("b1", 7, "r1", "60")).await.kind,
+        OutcomeKind::Accepted
+    );
     // `a` last saw a balance of 100; it must catch up and refuse.
     let second = submit(&a, &bet("b2", 7, "r2", "60")).await;
-    assert!(matches!(second.kind, OutcomeKind::Rejected { ref code, .. } if code == "insufficient_funds"));
-    assert_eq!(submit(&a, &settle("s1", 7, "r1", "120")).await.balances["XTR"], "160");
+    assert!(
+        matches!(second.kind, OutcomeKind::Rejected { ref code, .. } if code == "insufficient_funds")
+    );
+    assert_eq!(
+        submit(&a, &settle("s1", 7, "r1", "120")).await.balances["XTR"],
+        "160"
+    );
     assert_eq!(
         submit(&b, &settle("s2", 7, "r1", "120")).await.kind,
         OutcomeKind::Rejected {
@@ -255,9 +326,17 @@ async fn a_tail_sees_every_event_once_in_order<S: Backend>(store: S) {
         .map(|p| {
             let ledger = ledger.clone();
             tokio::spawn(async move {
-                submit(&ledger, &deposit(&format!("d{p}"), p, "1000", &format!("c{p}"))).await;
+                submit(
+                    &ledger,
+                    &deposit(&format!("d{p}"), p, "1000", &format!("c{p}")),
+                )
+                .await;
                 for n in 0..25 {
-                    let outcome = submit(&ledger, &bet(&format!("b{p}-{n}"), p, &format!("r{n}"), "1")).await;
+                    let outcome = submit(
+                        &ledger,
+                        &bet(&format!("b{p}-{n}"), p, &format!("r{n}"), "1"),
+                    )
+                    .await;
                     assert_eq!(outcome.kind, OutcomeKind::Accepted);
                 }
             })
@@ -282,20 +361,68 @@ async fn replaying_a_stream_reproduces_the_reported_balances<S: Backend>(store: 
     submit(&ledger, &deposit("d1", 7, "100", "c1")).await;
     submit(&ledger, &bet("b1", 7, "r1", "40")).await;
     submit(&ledger, &settle("s1", 7, "r1", "75")).await;
-    submit(&ledger, &cmd("refund_deposit", "k4", 7, r#""external_ref":"c1""#)).await;
-    let last = submit(&ledger, &cmd("adjust", "k5", 7, r#""amount":"-35","currency":"XTR","reason":"fix""#)).await;
+    submit(
+        &ledger,
+        &cmd("refund_deposit", "k4", 7, r#""external_ref":"c1""#),
+    )
+    .await;
+    let last = submit(
+        &ledger,
+        &cmd(
+            "adjust",
+            "k5",
+            7,
+            r#""amount":"-35","currency":"XTR","reason":"fix""#,
+        ),
+    )
+    .await;
     assert_eq!(last.balances["XTR"], "0");
 
     let mut state = ledger::PlayerState::new(ledger::PlayerId::new(7).unwrap());
     let mut types = BTreeSet::new();
     for stored in store.read_stream("player-7", 0).await.unwrap() {
-        let event = store::codec::decode(&stored.event_type, stored.schema_version, &stored.payload).unwrap();
+        let event =
+            store::codec::decode(&stored.event_type, stored.schema_version, &stored.payload)
+                .unwrap();
         types.insert(stored.event_type.clone());
         state.apply(&event);
     }
     assert_eq!(state.cash(&ledger::CurrencyCode::xtr()).to_string(), "0");
     assert_eq!(state.version, 5);
     assert_eq!(types.len(), 5);
+}
+
+async fn a_writer_waits_until_the_one_before_it_has_committed<S: Backend>(store: S) {
+    use store::WriteTx;
+    // Writer A holds the lock with an uncommitted event at position 1.
+    let mut a = store.begin_write().await.unwrap();
+    let mut chain = store::append::Chain::after(a.head(), 0);
+    let first = chain.seal("s-a", 1, new_event(1));
+    a.insert(&[first], &[]).await.unwrap();
+    // Writer B must not be able to take position 2 (or anything) before A commits,
+    // or a reader could see 2 and then miss 1 when it commits late.
+    let b = tokio::spawn({
+        let store = store.clone();
+        async move {
+            append(&store, "s-b", ExpectedVersion::Any, vec![new_event(2)])
+                .await
+                .unwrap()
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !b.is_finished(),
+        "a second writer ran while the first held the lock"
+    );
+    assert!(
+        store.read_all(0, 10).await.unwrap().is_empty(),
+        "uncommitted events are invisible"
+    );
+    a.commit().await.unwrap();
+    let appended = b.await.unwrap();
+    assert_eq!(appended[0].position, 2);
+    let all = store.read_all(0, 10).await.unwrap();
+    hash::verify((0, GENESIS), &all).unwrap();
 }
 
 macro_rules! conformance {
@@ -334,4 +461,5 @@ conformance!(
     writers_in_different_processes_see_each_other,
     a_tail_sees_every_event_once_in_order,
     replaying_a_stream_reproduces_the_reported_balances,
+    a_writer_waits_until_the_one_before_it_has_committed,
 );

@@ -72,7 +72,9 @@ pub fn deposit(key: &str, player: i64, amount: &str, charge: &str) -> String {
         "deposit",
         key,
         player,
-        &format!(r#""amount":"{amount}","currency":"XTR","method":"telegram_stars","external_ref":"{charge}""#),
+        &format!(
+            r#""amount":"{amount}","currency":"XTR","method":"telegram_stars","external_ref":"{charge}""#
+        ),
     )
 }
 
@@ -86,5 +88,10 @@ pub fn bet(key: &str, player: i64, bet_id: &str, stake: &str) -> String {
 }
 
 pub fn settle(key: &str, player: i64, bet_id: &str, payout: &str) -> String {
-    cmd("settle_bet", key, player, &format!(r#""bet_id":"{bet_id}","payout":"{payout}""#))
+    cmd(
+        "settle_bet",
+        key,
+        player,
+        &format!(r#""bet_id":"{bet_id}","payout":"{payout}""#),
+    )
 }

@@ -30,7 +30,7 @@ fn script(p: usize) -> Vec<String> {
     for round in 0..ROUNDS {
         for player in 1..=PLAYERS {
             let bet = format!("p{p}-r{round}");
-            let payout = if (round + p) % 3 == 0 { 2 * STAKE } else { 0 };
+            let payout = if (round + p).is_multiple_of(3) { 2 * STAKE } else { 0 };
             lines.push(line(
                 "place_bet",
                 &format!("{bet}-{player}-bet"),
@@ -43,7 +43,7 @@ fn script(p: usize) -> Vec<String> {
                 player,
                 &format!(r#""bet_id":"{bet}","payout":"{payout}""#),
             ));
-            if round % 5 == 0 {
+            if round.is_multiple_of(5) {
                 let shared = format!("shared-r{round}");
                 lines.push(line(
                     "place_bet",
@@ -165,7 +165,7 @@ async fn several_processes_append_while_a_reader_tails<S: EventStore>(store: S, 
     let mut first_runs: HashMap<String, usize> = HashMap::new();
     let mut events_by_key: HashMap<String, Value> = HashMap::new();
     let mut expected_cash: BTreeMap<i64, i64> = (1..=PLAYERS).map(|p| (p, DEPOSIT)).collect();
-    let mut appended = PLAYERS as usize;
+    let mut appended = usize::try_from(PLAYERS).unwrap();
     for (lines, status, outcomes) in &results {
         assert!(matches!(status, 0 | 3), "exit status {status}");
         assert_eq!(lines.len(), outcomes.len());

@@ -30,7 +30,11 @@ fn script(p: usize) -> Vec<String> {
     for round in 0..ROUNDS {
         for player in 1..=PLAYERS {
             let bet = format!("p{p}-r{round}");
-            let payout = if (round + p).is_multiple_of(3) { 2 * STAKE } else { 0 };
+            let payout = if (round + p).is_multiple_of(3) {
+                2 * STAKE
+            } else {
+                0
+            };
             lines.push(line(
                 "place_bet",
                 &format!("{bet}-{player}-bet"),

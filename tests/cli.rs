@@ -1,0 +1,217 @@
+//! The command-line contract of `croupier ledger submit`, `migrate` and `demo`, which
+//! other tools depend on exactly: output lines and exit codes.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new() -> Self {
+        let dir = std::env::temp_dir().join(format!("croupier-cli-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+
+    fn url(&self) -> String {
+        format!("sqlite://{}", self.0.join("ledger.db").display())
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn croupier(dir: &Path, args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_croupier"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("DATABASE_URL")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn submit(scratch: &Scratch, json: &str) -> (i32, Value) {
+    let output = croupier(
+        &scratch.0,
+        &[
+            "--database-url",
+            &scratch.url(),
+            "ledger",
+            "submit",
+            "--json",
+            json,
+        ],
+        "",
+    );
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout:?}"));
+    (output.status.code().unwrap(), value)
+}
+
+const DEPOSIT: &str = r#"{"type":"deposit","idempotency_key":"d1","player":7,"amount":"100","currency":"XTR","method":"telegram_stars","external_ref":"ch_1"}"#;
+
+#[test]
+fn accepted_replayed_rejected_and_conflict() {
+    let scratch = Scratch::new();
+    let (status, first) = submit(&scratch, DEPOSIT);
+    assert_eq!(status, 0);
+    assert_eq!(
+        first,
+        serde_json::json!({"outcome":"accepted","replayed":false,
+            "events":[{"position":1,"stream":"player-7","version":1,"type":"deposited"}],
+            "balances":{"XTR":"100"}})
+    );
+    let (status, again) = submit(&scratch, DEPOSIT);
+    assert_eq!(status, 0);
+    assert_eq!(again["replayed"], true);
+    assert_eq!(again["events"], first["events"]);
+
+    let (status, conflict) = submit(&scratch, &DEPOSIT.replace(r#""100""#, r#""90""#));
+    assert_eq!(status, 4);
+    assert_eq!(conflict["outcome"], "conflict");
+    assert_eq!(conflict["conflict"]["field"], "amount");
+
+    let bet = r#"{"type":"place_bet","idempotency_key":"b1","player":7,"bet_id":"r1","game":"coinflip","stake":"500","currency":"XTR"}"#;
+    let (status, rejected) = submit(&scratch, bet);
+    assert_eq!(status, 3);
+    assert_eq!(rejected["outcome"], "rejected");
+    assert_eq!(rejected["rejection"]["code"], "insufficient_funds");
+    assert_eq!(rejected["balances"]["XTR"], "100");
+
+    let (status, invalid) = submit(
+        &scratch,
+        &bet.replace("b1", "b2").replace(r#""500""#, r#""1.5""#),
+    );
+    assert_eq!(
+        status, 3,
+        "a decimal amount for Stars is a business rejection"
+    );
+    assert_eq!(invalid["rejection"]["code"], "invalid_amount");
+    assert!(invalid["rejection"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("'1.5'"));
+}
+
+#[test]
+fn bad_input_exits_2_and_records_nothing() {
+    let scratch = Scratch::new();
+    for bad in [
+        "{not json",
+        r#"{"type":"withdraw","idempotency_key":"k","player":7}"#,
+        &DEPOSIT.replace(r#""100""#, r#""ten""#),
+        &DEPOSIT.replace(r#""player":7"#, r#""player":0"#),
+    ] {
+        let (status, output) = submit(&scratch, bad);
+        assert_eq!(status, 2, "{bad}");
+        assert_eq!(output["outcome"], "invalid");
+        assert!(!output["error"]["message"].as_str().unwrap().is_empty());
+    }
+    let (status, first) = submit(&scratch, DEPOSIT);
+    assert_eq!(
+        (status, first["events"][0]["position"].as_u64()),
+        (0, Some(1))
+    );
+}
+
+#[test]
+fn stdin_takes_json_lines_and_the_last_command_sets_the_status() {
+    let scratch = Scratch::new();
+    let bet = r#"{"type":"place_bet","idempotency_key":"b1","player":7,"bet_id":"r1","game":"coinflip","stake":"10","currency":"XTR"}"#;
+    let settle =
+        r#"{"type":"settle_bet","idempotency_key":"s1","player":7,"bet_id":"r1","payout":"0"}"#;
+    let settle_again =
+        r#"{"type":"settle_bet","idempotency_key":"s2","player":7,"bet_id":"r1","payout":"5"}"#;
+    let input = format!("{DEPOSIT}\n\n{bet}\n{settle}\n{settle_again}\n");
+    let output = croupier(
+        &scratch.0,
+        &["--database-url", &scratch.url(), "ledger", "submit"],
+        &input,
+    );
+    let lines: Vec<Value> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 4, "one line per command, blank lines skipped");
+    assert_eq!(lines[2]["balances"]["XTR"], "90");
+    assert_eq!(lines[3]["rejection"]["code"], "bet_already_closed");
+    assert_eq!(output.status.code(), Some(3));
+
+    let accepted_last = format!("{settle_again}\n{DEPOSIT}\n");
+    let output = croupier(
+        &scratch.0,
+        &["--database-url", &scratch.url(), "ledger", "submit"],
+        &accepted_last,
+    );
+    assert_eq!(output.status.code(), Some(0));
+}
+
+#[test]
+fn an_unreachable_database_exits_1_with_a_clear_message() {
+    let scratch = Scratch::new();
+    let output = croupier(
+        &scratch.0,
+        &[
+            "--database-url",
+            "postgres://croupier:secret@127.0.0.1:1/ledger",
+            "ledger",
+            "submit",
+            "--json",
+            DEPOSIT,
+        ],
+        "",
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.contains("cannot connect to postgres://croupier:***@127.0.0.1:1/ledger"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("secret"), "the password is never printed");
+
+    let output = croupier(&scratch.0, &["--database-url", "mysql://x", "migrate"], "");
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8(output.stderr)
+        .unwrap()
+        .contains("unsupported database url"));
+}
+
+#[test]
+fn the_default_database_is_sqlite_in_the_working_directory() {
+    let scratch = Scratch::new();
+    let output = croupier(&scratch.0, &["migrate"], "");
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(scratch.0.join("croupier.db").exists());
+    let output = croupier(&scratch.0, &["demo"], "");
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(stdout.contains("rejected: insufficient_funds"), "{stdout}");
+    assert!(stdout.contains("hash chain verifies"), "{stdout}");
+}

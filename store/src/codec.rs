@@ -79,3 +79,67 @@ fn from_bytes<T: DeserializeOwned>(
         source,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ledger::wire::parse_command;
+    use ledger::{Ledger, PlayerId, PlayerState, Timestamp};
+
+    fn deposited() -> Event {
+        let request = parse_command(
+            r#"{"type":"deposit","idempotency_key":"k","player":7,"amount":"100","currency":"XTR","method":"telegram_stars","external_ref":"ch"}"#,
+        )
+        .unwrap();
+        let state = PlayerState::new(PlayerId::new(7).unwrap());
+        Ledger::default()
+            .decide(&state, &request.command, Timestamp::from_micros(5))
+            .unwrap()
+            .remove(0)
+    }
+
+    #[test]
+    fn payloads_are_maps_with_field_names_and_decimal_strings() {
+        let (event_type, version, payload) = encode(&deposited());
+        assert_eq!((event_type, version), ("deposited", 1));
+        let value: serde_json::Value = rmp_serde::from_slice(&payload).unwrap();
+        assert_eq!(value["amount"], "100");
+        assert_eq!(value["external_ref"], "ch");
+        assert_eq!(value["postings"][1]["account"], "player:7:cash");
+        assert_eq!(decode(event_type, version, &payload).unwrap(), deposited());
+    }
+
+    #[test]
+    fn fields_added_later_do_not_break_reading() {
+        let (_, _, payload) = encode(&deposited());
+        let mut value: serde_json::Value = rmp_serde::from_slice(&payload).unwrap();
+        value["added_in_a_later_release"] = serde_json::json!("ignored by this build");
+        let widened = rmp_serde::to_vec_named(&value).unwrap();
+        assert_eq!(decode("deposited", 1, &widened).unwrap(), deposited());
+    }
+
+    #[test]
+    fn unknown_types_versions_and_garbage_are_errors_not_panics() {
+        let (_, _, payload) = encode(&deposited());
+        assert!(matches!(
+            decode("withdrawn", 1, &payload),
+            Err(DecodeError::UnknownType(_))
+        ));
+        assert!(matches!(
+            decode("deposited", 2, &payload),
+            Err(DecodeError::UnknownVersion { .. })
+        ));
+        assert!(matches!(
+            decode("deposited", 0, &payload),
+            Err(DecodeError::UnknownVersion { .. })
+        ));
+        assert!(matches!(
+            decode("deposited", 1, b"\xc1garbage"),
+            Err(DecodeError::Payload { .. })
+        ));
+        assert!(matches!(
+            decode("bet_placed", 1, &payload),
+            Err(DecodeError::Payload { .. })
+        ));
+    }
+}

@@ -425,6 +425,27 @@ async fn a_writer_waits_until_the_one_before_it_has_committed<S: Backend>(store:
     hash::verify((0, GENESIS), &all).unwrap();
 }
 
+async fn a_commit_wakes_a_waiting_tail_without_polling<S: Backend>(store: S) {
+    let mut tail = Tail::new(store.clone(), 0, 100, Duration::from_secs(3600));
+    let waiting = tokio::spawn(async move { tail.next_batch().await.unwrap() });
+    // Let the reader find the log empty and start waiting.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let writer_store = store.other_process().await;
+    append(
+        &writer_store,
+        "s-1",
+        ExpectedVersion::Any,
+        vec![new_event(1)],
+    )
+    .await
+    .unwrap();
+    let seen = tokio::time::timeout(Duration::from_secs(10), waiting)
+        .await
+        .expect("the commit did not wake the reader")
+        .unwrap();
+    assert_eq!(seen.len(), 1);
+}
+
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
         mod postgres {
@@ -462,4 +483,5 @@ conformance!(
     a_tail_sees_every_event_once_in_order,
     replaying_a_stream_reproduces_the_reported_balances,
     a_writer_waits_until_the_one_before_it_has_committed,
+    a_commit_wakes_a_waiting_tail_without_polling,
 );

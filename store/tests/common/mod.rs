@@ -12,6 +12,9 @@ pub trait Backend: EventStore {
     fn execute(&self, sql: &'static str) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
     /// A store on the same database whose connections are closed: every call fails.
     fn closed_copy(&self) -> impl Future<Output = Self> + Send;
+    /// A store on the same database as another process would have it: its own pool
+    /// (PostgreSQL), so commits reach it only through the database.
+    fn other_process(&self) -> impl Future<Output = Self> + Send;
 }
 
 impl Backend for PgStore {
@@ -37,6 +40,11 @@ impl Backend for PgStore {
         pool.close().await;
         PgStore::from_pool(pool)
     }
+
+    async fn other_process(&self) -> Self {
+        let options = (*self.pool().connect_options()).clone();
+        PgStore::from_pool(sqlx::PgPool::connect_with(options).await.unwrap())
+    }
 }
 
 impl Backend for SqliteStore {
@@ -59,6 +67,12 @@ impl Backend for SqliteStore {
             .unwrap();
         pool.close().await;
         SqliteStore::from_pool(pool)
+    }
+
+    /// SQLite has no cross-process notification (other processes are found by polling),
+    /// so this is the same store: its local commits wake its readers.
+    async fn other_process(&self) -> Self {
+        self.clone()
     }
 }
 

@@ -89,7 +89,7 @@ async fn run_on<S: EventStore>(store: &S, backend: &str) -> anyhow::Result<ExitC
     ];
 
     println!("Croupier demo: a scripted ledger session on {backend}\n");
-    println!("  {:<44} {:<40} {}", "step", "outcome", "player's cash");
+    println!("  {:<44} {:<40} player's cash", "step", "outcome");
     for (what, line) in steps {
         let request = parse_command(&line).context("the demo script is malformed")?;
         let outcome = ledger.submit(Submission::new(request)).await?;

@@ -49,3 +49,46 @@ CREATE TRIGGER ledger_commands_append_only
 CREATE TRIGGER ledger_commands_no_truncate
     BEFORE TRUNCATE ON ledger_commands
     FOR EACH STATEMENT EXECUTE FUNCTION ledger_refuse_change();
+
+-- Every append holds this transaction-scoped lock from before it reads the head until it
+-- commits, so commit order is position order (docs/adr/0001). The key is "croupier".
+CREATE FUNCTION ledger_append_lock() RETURNS void LANGUAGE sql VOLATILE AS $$
+    SELECT pg_advisory_xact_lock(7165912507287692658)
+$$;
+
+-- The group-commit fast path in one statement: append a batch whose positions and hashes
+-- were computed for `expected_head` (NULL: an empty log), only if the head is still that.
+-- Returns false, appending nothing, when another writer got there first. A reused
+-- idempotency key fails the statement with a unique violation. Statements inside a
+-- VOLATILE function take fresh snapshots, so the head is read after the lock is granted.
+CREATE FUNCTION ledger_append(
+    expected_head BIGINT,
+    e_position BIGINT[], e_stream TEXT[], e_version BIGINT[], e_type TEXT[], e_schema BIGINT[],
+    e_payload BYTEA[], e_metadata BYTEA[], e_recorded_at BIGINT[], e_prev_hash BYTEA[], e_hash BYTEA[],
+    c_key TEXT[], c_stream TEXT[], c_type TEXT[], c_fingerprint BYTEA[], c_outcome TEXT[],
+    c_code TEXT[], c_message TEXT[], c_events BYTEA[], c_balances BYTEA[], c_recorded_at BIGINT[]
+) RETURNS BOOLEAN LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    head BIGINT;
+BEGIN
+    PERFORM ledger_append_lock();
+    SELECT position INTO head FROM ledger_events ORDER BY position DESC LIMIT 1;
+    IF head IS DISTINCT FROM expected_head THEN
+        RETURN false;
+    END IF;
+    INSERT INTO ledger_events (position, stream_id, version, event_type, schema_version,
+                               payload, metadata, recorded_at, prev_hash, hash)
+        SELECT * FROM unnest(e_position, e_stream, e_version, e_type, e_schema,
+                             e_payload, e_metadata, e_recorded_at, e_prev_hash, e_hash);
+    INSERT INTO ledger_commands (idempotency_key, stream_id, command_type, fingerprint, outcome,
+                                 rejection_code, rejection_message, events, balances, recorded_at)
+        SELECT k, s, t, f, o, NULLIF(rc, ''), NULLIF(rm, ''), e, b, r
+        FROM unnest(c_key, c_stream, c_type, c_fingerprint, c_outcome,
+                    c_code, c_message, c_events, c_balances, c_recorded_at)
+             AS u(k, s, t, f, o, rc, rm, e, b, r);
+    IF cardinality(e_position) > 0 THEN
+        PERFORM pg_notify('croupier_events', '');
+    END IF;
+    RETURN true;
+END
+$$;

@@ -2,17 +2,22 @@
 //! and commits them in one transaction (one fsync), while each command keeps its own
 //! idempotency check, its own stream-version check and its own outcome.
 //!
-//! For each batch, under the log's write lock:
-//! 1. look up the batch's idempotency keys: a known key is a replay or a conflict;
-//! 2. read each touched stream's version; a cached player state that is behind (another
-//!    process appended) is caught up from the stream before anything is decided;
-//! 3. decide each command in order against its player's state, so two commands for one
-//!    player in one batch see each other;
-//! 4. seal the events into the hash chain, insert events and records, commit.
+//! The writer keeps the states of the players it has seen, current as of the head it last
+//! committed. Two paths:
 //!
-//! If the transaction fails, nothing of the batch is recorded, every caller gets the
-//! error (transient failures are never recorded against a key, so a retry runs for real),
-//! and the cached states the batch touched are dropped.
+//! - Fast: decide the batch from the cache and append it with one statement that takes
+//!   the write lock, checks that the head is still the one the batch was sealed for, and
+//!   inserts events and idempotency records. Nothing else moved, so every state and every
+//!   stream version the decisions read is still true. If another writer appended first,
+//!   or a key was already recorded, the statement writes nothing and the locked path runs.
+//! - Locked: take the write lock; fold in the events other writers appended since this
+//!   one's last commit (so no cached state is stale); look the keys up (a known key is a
+//!   replay or a conflict); load players not cached; decide; insert; commit.
+//!
+//! Either way, commands are decided in order, so two commands for one player in one batch
+//! see each other. If the append fails, nothing of the batch is recorded, every caller
+//! gets the error (transient failures are never recorded against a key, so a retry runs
+//! for real), and the cache is dropped.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -23,7 +28,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::append::{now_micros, Chain};
 use crate::codec;
-use crate::event::{Metadata, NewEvent, StoredEvent};
+use crate::event::{Head, Metadata, NewEvent, StoredEvent};
 use crate::outcome::{EventRef, Outcome};
 use crate::record::{CommandRecord, RecordedOutcome};
 use crate::{EventStore, StoreError, WriteTx};
@@ -70,6 +75,9 @@ impl Submission {
     }
 }
 
+/// How many times the writer yields to let more commands join a batch.
+const YIELDS_MAX: usize = 4;
+
 struct Job {
     submission: Submission,
     reply: oneshot::Sender<Result<Outcome, StoreError>>,
@@ -91,6 +99,7 @@ impl GroupCommit {
             ledger,
             config,
             players: HashMap::new(),
+            known_head: None,
         };
         tokio::spawn(writer.run(queue));
         Self { jobs }
@@ -113,17 +122,37 @@ struct Writer<S> {
     store: S,
     ledger: Ledger,
     config: GroupCommitConfig,
+    /// Player states, each current as of `known_head` when that is `Some`.
     players: HashMap<PlayerId, PlayerState>,
+    /// The head this writer last saw committed (`Some(None)`: an empty log), or `None`
+    /// when it does not know (at start, after an error).
+    known_head: Option<Option<Head>>,
+}
+
+/// What deciding a batch produced, ready to append.
+struct Decided {
+    events: Vec<StoredEvent>,
+    records: Vec<CommandRecord>,
+    outcomes: Vec<Outcome>,
+    head: Option<Head>,
 }
 
 impl<S: EventStore> Writer<S> {
     async fn run(mut self, mut queue: mpsc::Receiver<Job>) {
         while let Some(first) = queue.recv().await {
             let mut jobs = vec![first];
-            while jobs.len() < self.config.batch_size_max {
-                match queue.try_recv() {
-                    Ok(job) => jobs.push(job),
-                    Err(_) => break,
+            self.drain(&mut queue, &mut jobs);
+            // Callers answered by the previous batch are often submitting again right
+            // now. Yielding a few times lets them join this batch instead of waiting a
+            // whole commit for the next one; it costs microseconds, and nothing when
+            // only one command is waiting.
+            if jobs.len() > 1 {
+                for _ in 0..YIELDS_MAX {
+                    if jobs.len() >= self.config.batch_size_max {
+                        break;
+                    }
+                    tokio::task::yield_now().await;
+                    self.drain(&mut queue, &mut jobs);
                 }
             }
             if self.players.len() > self.config.cached_players_max {
@@ -138,10 +167,7 @@ impl<S: EventStore> Writer<S> {
                 }
                 Err(error) => {
                     tracing::warn!(error = %error, commands = jobs.len(), "ledger batch failed; nothing of it was recorded");
-                    for job in &jobs {
-                        self.players
-                            .remove(&job.submission.request.command.player());
-                    }
+                    self.forget();
                     let error = Arc::new(error);
                     for job in jobs {
                         let _ = job.reply.send(Err(StoreError::Batch(error.clone())));
@@ -151,22 +177,147 @@ impl<S: EventStore> Writer<S> {
         }
     }
 
+    fn drain(&self, queue: &mut mpsc::Receiver<Job>, jobs: &mut Vec<Job>) {
+        while jobs.len() < self.config.batch_size_max {
+            match queue.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+    }
+
+    /// Drops everything cached: the next batch takes the locked path and reloads.
+    fn forget(&mut self) {
+        self.players.clear();
+        self.known_head = None;
+    }
+
     async fn commit_batch(&mut self, jobs: &[Job]) -> Result<Vec<Outcome>, StoreError> {
+        if let Some(head) = self.known_head {
+            // Fast path: decide from the cache and append in one statement, which refuses
+            // (writing nothing) if anyone appended since `head` or a key was used before.
+            for player in distinct(jobs.iter().map(|j| j.submission.request.command.player())) {
+                if !self.players.contains_key(&player) {
+                    let events = self.store.read_stream(&stream_of(player), 0).await?;
+                    self.load(player, events)?;
+                }
+            }
+            let decided = self.decide_batch(jobs, &HashMap::new(), head)?;
+            let appended = self
+                .store
+                .append_if_head(head.map(|h| h.position), &decided.events, &decided.records)
+                .await;
+            match appended {
+                Ok(true) => {
+                    self.known_head = Some(decided.head);
+                    return Ok(decided.outcomes);
+                }
+                // Another writer appended first, or a key was seen before: the cached
+                // states the batch touched hold events that were never written.
+                Ok(false) | Err(StoreError::Conflict(_)) => {
+                    for job in jobs {
+                        self.players
+                            .remove(&job.submission.request.command.player());
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        self.commit_batch_locked(jobs).await
+    }
+
+    /// The locked path: under the write lock, catch the cache up with what others
+    /// appended, look the keys up, then decide and append.
+    async fn commit_batch_locked(&mut self, jobs: &[Job]) -> Result<Vec<Outcome>, StoreError> {
         let mut tx = self.store.begin_write().await?;
+        let head = tx.head();
+        match self.known_head {
+            Some(known) => {
+                let after = known.map_or(0, |h| h.position);
+                let missed = tx.read_after(after, MISSED_EVENTS_MAX).await?;
+                if missed.len() >= usize::try_from(MISSED_EVENTS_MAX).unwrap_or(usize::MAX) {
+                    self.players.clear();
+                } else {
+                    self.fold_in(&missed);
+                }
+            }
+            None => self.players.clear(),
+        }
         let keys = distinct(
             jobs.iter()
                 .map(|j| j.submission.request.idempotency_key.to_string()),
         );
         let recorded = tx.find_commands(&keys).await?;
-        let players = distinct(jobs.iter().map(|j| j.submission.request.command.player()));
-        let streams: Vec<String> = players.iter().map(|p| stream_of(*p)).collect();
-        let versions = tx.stream_versions(&streams).await?;
-        for (player, stream) in players.iter().zip(&streams) {
-            let version = versions.get(stream).copied().unwrap_or(0);
-            self.catch_up(&mut tx, *player, stream, version).await?;
+        for player in distinct(jobs.iter().map(|j| j.submission.request.command.player())) {
+            if !self.players.contains_key(&player) {
+                let events = tx.read_stream(&stream_of(player), 0).await?;
+                self.load(player, events)?;
+            }
         }
+        let decided = self.decide_batch(jobs, &recorded, head)?;
+        tx.insert(&decided.events, &decided.records).await?;
+        tx.commit().await?;
+        self.known_head = Some(decided.head);
+        Ok(decided.outcomes)
+    }
 
-        let mut chain = Chain::after(tx.head(), now_micros());
+    /// Applies events other writers appended to the cached states they touch. An event
+    /// already applied (the state was loaded after it) is skipped; a state that cannot
+    /// take an event in order is dropped, to be reloaded when needed.
+    fn fold_in(&mut self, events: &[StoredEvent]) {
+        for stored in events {
+            let Some(player) = player_of(&stored.stream) else {
+                continue;
+            };
+            let Some(state) = self.players.get_mut(&player) else {
+                continue;
+            };
+            if stored.version <= state.version {
+                continue;
+            }
+            let applied = stored.version == state.version + 1
+                && codec::decode(&stored.event_type, stored.schema_version, &stored.payload)
+                    .ok()
+                    .is_some_and(|event| state.try_apply(&event).is_ok());
+            if !applied {
+                self.players.remove(&player);
+            }
+        }
+    }
+
+    /// Builds a player's state from the events of their stream.
+    fn load(&mut self, player: PlayerId, events: Vec<StoredEvent>) -> Result<(), StoreError> {
+        let mut state = PlayerState::new(player);
+        for stored in events {
+            let corrupt = |problem: String| StoreError::Corrupt {
+                position: stored.position,
+                problem,
+            };
+            let event = codec::decode(&stored.event_type, stored.schema_version, &stored.payload)
+                .map_err(|e| corrupt(e.to_string()))?;
+            state
+                .try_apply(&event)
+                .map_err(|e| corrupt(e.to_string()))?;
+            if state.version != stored.version {
+                return Err(corrupt(format!(
+                    "stream {} has version {} where {} was expected",
+                    stored.stream, stored.version, state.version
+                )));
+            }
+        }
+        self.players.insert(player, state);
+        Ok(())
+    }
+
+    /// Decides each command in order against the cached states (every player of the
+    /// batch is loaded), sealing accepted events into the chain after `head`.
+    fn decide_batch(
+        &mut self,
+        jobs: &[Job],
+        recorded: &HashMap<String, CommandRecord>,
+        head: Option<Head>,
+    ) -> Result<Decided, StoreError> {
+        let mut chain = Chain::after(head, now_micros());
         let now = Timestamp::from_micros(chain.recorded_at());
         let mut events: Vec<StoredEvent> = Vec::new();
         let mut records: Vec<CommandRecord> = Vec::new();
@@ -198,14 +349,17 @@ impl<S: EventStore> Writer<S> {
                     let mut refs = Vec::with_capacity(decided.len());
                     for event in &decided {
                         let (event_type, schema_version, payload) = codec::encode(event);
-                        let new = NewEvent {
-                            event_type: event_type.to_owned(),
-                            schema_version,
-                            payload,
-                            metadata: metadata.clone(),
-                        };
                         state.apply(event);
-                        let stored = chain.seal(&stream, state.version, new);
+                        let stored = chain.seal(
+                            &stream,
+                            state.version,
+                            NewEvent {
+                                event_type: event_type.to_owned(),
+                                schema_version,
+                                payload,
+                                metadata: metadata.clone(),
+                            },
+                        );
                         refs.push(EventRef {
                             position: stored.position,
                             stream: stream.clone(),
@@ -231,59 +385,38 @@ impl<S: EventStore> Writer<S> {
             new_keys.insert(key, records.len());
             records.push(record);
         }
-        tx.insert(&events, &records).await?;
-        tx.commit().await?;
-        Ok(outcomes)
-    }
-
-    /// Brings the cached state of `player` up to `version`, reading inside the
-    /// transaction (the write lock is held, so nothing can move underneath).
-    async fn catch_up(
-        &mut self,
-        tx: &mut S::Writer,
-        player: PlayerId,
-        stream: &str,
-        version: u64,
-    ) -> Result<(), StoreError> {
-        let state = self
-            .players
-            .entry(player)
-            .or_insert_with(|| PlayerState::new(player));
-        if state.version > version {
-            // Cannot happen unless the log was rolled back under us: start over.
-            *state = PlayerState::new(player);
-        }
-        if state.version == version {
-            return Ok(());
-        }
-        for stored in tx.read_stream(stream, state.version).await? {
-            let event = codec::decode(&stored.event_type, stored.schema_version, &stored.payload)
-                .map_err(|e| StoreError::Corrupt {
-                position: stored.position,
-                problem: e.to_string(),
-            })?;
-            state.try_apply(&event).map_err(|e| StoreError::Corrupt {
-                position: stored.position,
-                problem: e.to_string(),
-            })?;
-        }
-        if state.version != version {
-            let reached = state.version;
-            self.players.remove(&player);
-            return Err(StoreError::Corrupt {
-                position: 0,
-                problem: format!(
-                    "stream {stream} has version {version} but only {reached} events were read"
-                ),
-            });
-        }
-        Ok(())
+        let head = events.last().map_or(head, |last| {
+            Some(Head {
+                position: last.position,
+                hash: last.hash,
+                recorded_at: last.recorded_at,
+            })
+        });
+        Ok(Decided {
+            events,
+            records,
+            outcomes,
+            head,
+        })
     }
 }
+
+/// Past this many events appended by other writers since this one last committed, the
+/// cache is dropped rather than caught up.
+const MISSED_EVENTS_MAX: u32 = 10_000;
 
 /// The stream of all money events touching one player.
 pub fn stream_of(player: PlayerId) -> String {
     format!("player-{player}")
+}
+
+/// The player whose stream this is, if it is a player stream.
+fn player_of(stream: &str) -> Option<PlayerId> {
+    stream
+        .strip_prefix("player-")?
+        .parse::<i64>()
+        .ok()
+        .and_then(|id| PlayerId::new(id).ok())
 }
 
 /// The outcome for a key seen before: the original outcome marked as a replay when the

@@ -55,6 +55,17 @@ pub trait EventStore: Clone + Send + Sync + 'static {
         limit: u32,
     ) -> impl Future<Output = Result<Vec<StoredEvent>, StoreError>> + Send;
 
+    /// Appends a batch sealed for `expected_head` (the newest position, `None` for an
+    /// empty log) in one statement, if the head is still there: the fast path of group
+    /// commit. `Ok(false)`, with nothing written, when another writer appended first; a
+    /// reused idempotency key is `Err(StoreError::Conflict)`, also with nothing written.
+    fn append_if_head(
+        &self,
+        expected_head: Option<u64>,
+        events: &[StoredEvent],
+        commands: &[CommandRecord],
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
     /// The newest event's position and hash; `None` for an empty log.
     fn head(&self) -> impl Future<Output = Result<Option<Head>, StoreError>> + Send;
 
@@ -96,6 +107,13 @@ pub trait WriteTx: Send {
         &mut self,
         stream: &str,
         after_version: u64,
+    ) -> impl Future<Output = Result<Vec<StoredEvent>, StoreError>> + Send;
+
+    /// Up to `limit` events after `after_position`, as seen inside this transaction.
+    fn read_after(
+        &mut self,
+        after_position: u64,
+        limit: u32,
     ) -> impl Future<Output = Result<Vec<StoredEvent>, StoreError>> + Send;
 
     /// Inserts events (positions and hashes already assigned, continuing the head) and

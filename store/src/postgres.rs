@@ -20,8 +20,6 @@ use crate::record::CommandRecord;
 use crate::rows::{self, to_i64, to_u64};
 use crate::{EventStore, StoreError, WriteTx};
 
-/// The advisory lock key that serialises appends ("croupier" in ASCII).
-const APPEND_LOCK: i64 = 0x6372_6f75_7069_6572;
 /// The channel tailing readers listen on; notifications carry no payload.
 pub const CHANNEL: &str = "croupier_events";
 
@@ -118,8 +116,8 @@ impl EventStore for PgStore {
 
     async fn begin_write(&self) -> Result<PgWriter, StoreError> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(APPEND_LOCK)
+        // The advisory lock that serialises appends (defined in the migration).
+        sqlx::query("SELECT ledger_append_lock()")
             .execute(&mut *tx)
             .await?;
         // A new statement, so a new snapshot: it sees every append committed before the
@@ -152,14 +150,23 @@ impl EventStore for PgStore {
         after_position: u64,
         limit: u32,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "SELECT {EVENT_COLUMNS} FROM ledger_events WHERE position > $1 ORDER BY position LIMIT $2"
-        ))
-        .bind(to_i64(after_position))
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(rows::event).collect()
+        let mut conn = self.pool.acquire().await?;
+        read_after(&mut conn, after_position, limit).await
+    }
+
+    async fn append_if_head(
+        &self,
+        expected_head: Option<u64>,
+        events: &[StoredEvent],
+        commands: &[CommandRecord],
+    ) -> Result<bool, StoreError> {
+        // One statement, so one implicit transaction: lock, check, insert, commit.
+        let mut conn = self.pool.acquire().await?;
+        let appended = append_rows(&mut conn, expected_head, events, commands).await?;
+        if appended {
+            self.commits.sender.send_modify(|n| *n += 1);
+        }
+        Ok(appended)
     }
 
     async fn head(&self) -> Result<Option<Head>, StoreError> {
@@ -207,8 +214,11 @@ impl WriteTx for PgWriter {
         if keys.is_empty() {
             return Ok(HashMap::new());
         }
+        // One primary-key probe per key. (`= ANY($1)` was planned once, while the table
+        // was empty, as a sequential scan, and kept that plan as the table grew.)
         let rows = sqlx::query(&format!(
-            "SELECT {COMMAND_COLUMNS} FROM ledger_commands WHERE idempotency_key = ANY($1)"
+            "SELECT c.* FROM unnest($1::text[]) AS k(key) CROSS JOIN LATERAL \
+             (SELECT {COMMAND_COLUMNS} FROM ledger_commands WHERE idempotency_key = k.key LIMIT 1) AS c"
         ))
         .bind(keys)
         .fetch_all(&mut *self.tx)
@@ -247,84 +257,33 @@ impl WriteTx for PgWriter {
         read_stream(&mut self.tx, stream, after_version).await
     }
 
+    async fn read_after(
+        &mut self,
+        after_position: u64,
+        limit: u32,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        read_after(&mut self.tx, after_position, limit).await
+    }
+
     async fn insert(
         &mut self,
         events: &[StoredEvent],
         commands: &[CommandRecord],
     ) -> Result<(), StoreError> {
-        if !events.is_empty() {
-            sqlx::query(&format!(
-                "INSERT INTO ledger_events ({EVENT_COLUMNS}) SELECT * FROM unnest(\
-                 $1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::bigint[], \
-                 $6::bytea[], $7::bytea[], $8::bigint[], $9::bytea[], $10::bytea[])"
-            ))
-            .bind(
-                events
-                    .iter()
-                    .map(|e| to_i64(e.position))
-                    .collect::<Vec<_>>(),
-            )
-            .bind(events.iter().map(|e| e.stream.as_str()).collect::<Vec<_>>())
-            .bind(events.iter().map(|e| to_i64(e.version)).collect::<Vec<_>>())
-            .bind(
-                events
-                    .iter()
-                    .map(|e| e.event_type.as_str())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                events
-                    .iter()
-                    .map(|e| i64::from(e.schema_version))
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                events
-                    .iter()
-                    .map(|e| e.payload.as_slice())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                events
-                    .iter()
-                    .map(|e| e.metadata.as_slice())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(events.iter().map(|e| e.recorded_at).collect::<Vec<_>>())
-            .bind(
-                events
-                    .iter()
-                    .map(|e| e.prev_hash.as_slice())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(events.iter().map(|e| e.hash.as_slice()).collect::<Vec<_>>())
-            .execute(&mut *self.tx)
-            .await?;
-            sqlx::query("SELECT pg_notify($1, '')")
-                .bind(CHANNEL)
-                .execute(&mut *self.tx)
-                .await?;
+        let expected = self.head.map(|h| h.position);
+        if !append_rows(&mut self.tx, expected, events, commands).await? {
+            // The lock is held: nobody else can have moved the head.
+            return Err(StoreError::Corrupt {
+                position: expected.unwrap_or(0),
+                problem: "the head moved while the append lock was held".to_owned(),
+            });
         }
-        if !commands.is_empty() {
-            let rows: Vec<_> = commands.iter().map(CommandRecord::to_row).collect();
-            sqlx::query(&format!(
-                "INSERT INTO ledger_commands ({COMMAND_COLUMNS}) SELECT k, s, t, f, o, \
-                 NULLIF(rc, ''), NULLIF(rm, ''), e, b, r FROM unnest(\
-                 $1::text[], $2::text[], $3::text[], $4::bytea[], $5::text[], $6::text[], \
-                 $7::text[], $8::bytea[], $9::bytea[], $10::bigint[]) AS u(k, s, t, f, o, rc, rm, e, b, r)"
-            ))
-            .bind(rows.iter().map(|r| r.idempotency_key.as_str()).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.stream.as_str()).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.command_type.as_str()).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.fingerprint.as_slice()).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.outcome).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.rejection_code.as_deref().unwrap_or("")).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.rejection_message.as_deref().unwrap_or("")).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.events.as_slice()).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.balances.as_slice()).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.recorded_at).collect::<Vec<_>>())
-            .execute(&mut *self.tx)
-            .await?;
+        if let Some(last) = events.last() {
+            self.head = Some(Head {
+                position: last.position,
+                hash: last.hash,
+                recorded_at: last.recorded_at,
+            });
         }
         Ok(())
     }
@@ -334,6 +293,116 @@ impl WriteTx for PgWriter {
         self.commits.sender.send_modify(|n| *n += 1);
         Ok(())
     }
+}
+
+/// Appends through `ledger_append` (see the migration): `false` when the head is not
+/// `expected_head`, in which case nothing was written.
+async fn append_rows(
+    conn: &mut sqlx::PgConnection,
+    expected_head: Option<u64>,
+    events: &[StoredEvent],
+    commands: &[CommandRecord],
+) -> Result<bool, StoreError> {
+    let rows: Vec<_> = commands.iter().map(CommandRecord::to_row).collect();
+    let appended: bool = sqlx::query_scalar(
+        "SELECT ledger_append($1, $2::bigint[], $3::text[], $4::bigint[], $5::text[], \
+         $6::bigint[], $7::bytea[], $8::bytea[], $9::bigint[], $10::bytea[], $11::bytea[], \
+         $12::text[], $13::text[], $14::text[], $15::bytea[], $16::text[], $17::text[], \
+         $18::text[], $19::bytea[], $20::bytea[], $21::bigint[])",
+    )
+    .bind(expected_head.map(to_i64))
+    .bind(
+        events
+            .iter()
+            .map(|e| to_i64(e.position))
+            .collect::<Vec<_>>(),
+    )
+    .bind(events.iter().map(|e| e.stream.as_str()).collect::<Vec<_>>())
+    .bind(events.iter().map(|e| to_i64(e.version)).collect::<Vec<_>>())
+    .bind(
+        events
+            .iter()
+            .map(|e| e.event_type.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        events
+            .iter()
+            .map(|e| i64::from(e.schema_version))
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        events
+            .iter()
+            .map(|e| e.payload.as_slice())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        events
+            .iter()
+            .map(|e| e.metadata.as_slice())
+            .collect::<Vec<_>>(),
+    )
+    .bind(events.iter().map(|e| e.recorded_at).collect::<Vec<_>>())
+    .bind(
+        events
+            .iter()
+            .map(|e| e.prev_hash.as_slice())
+            .collect::<Vec<_>>(),
+    )
+    .bind(events.iter().map(|e| e.hash.as_slice()).collect::<Vec<_>>())
+    .bind(
+        rows.iter()
+            .map(|r| r.idempotency_key.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(rows.iter().map(|r| r.stream.as_str()).collect::<Vec<_>>())
+    .bind(
+        rows.iter()
+            .map(|r| r.command_type.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        rows.iter()
+            .map(|r| r.fingerprint.as_slice())
+            .collect::<Vec<_>>(),
+    )
+    .bind(rows.iter().map(|r| r.outcome).collect::<Vec<_>>())
+    .bind(
+        rows.iter()
+            .map(|r| r.rejection_code.as_deref().unwrap_or(""))
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        rows.iter()
+            .map(|r| r.rejection_message.as_deref().unwrap_or(""))
+            .collect::<Vec<_>>(),
+    )
+    .bind(rows.iter().map(|r| r.events.as_slice()).collect::<Vec<_>>())
+    .bind(
+        rows.iter()
+            .map(|r| r.balances.as_slice())
+            .collect::<Vec<_>>(),
+    )
+    .bind(rows.iter().map(|r| r.recorded_at).collect::<Vec<_>>())
+    .fetch_one(conn)
+    .await?;
+    Ok(appended)
+}
+
+async fn read_after(
+    conn: &mut sqlx::PgConnection,
+    after_position: u64,
+    limit: u32,
+) -> Result<Vec<StoredEvent>, StoreError> {
+    let rows = sqlx::query(&format!(
+        "SELECT {EVENT_COLUMNS} FROM ledger_events WHERE position > $1 ORDER BY position LIMIT $2"
+    ))
+    .bind(to_i64(after_position))
+    .bind(i64::from(limit))
+    .fetch_all(conn)
+    .await?;
+    rows.iter().map(rows::event).collect()
 }
 
 async fn read_stream(

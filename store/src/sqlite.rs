@@ -12,7 +12,7 @@ use std::time::Duration;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{Sqlite, Transaction};
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, Transaction};
 use tokio::sync::watch;
 
 use crate::event::{Head, StoredEvent};
@@ -100,14 +100,23 @@ impl EventStore for SqliteStore {
         after_position: u64,
         limit: u32,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "SELECT {EVENT_COLUMNS} FROM ledger_events WHERE position > ?1 ORDER BY position LIMIT ?2"
-        ))
-        .bind(to_i64(after_position))
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(rows::event).collect()
+        let mut conn = self.pool.acquire().await?;
+        read_after(&mut conn, after_position, limit).await
+    }
+
+    async fn append_if_head(
+        &self,
+        expected_head: Option<u64>,
+        events: &[StoredEvent],
+        commands: &[CommandRecord],
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        if !append_rows(&mut tx, expected_head, events, commands).await? {
+            return Ok(false);
+        }
+        tx.commit().await?;
+        self.commits.send_modify(|n| *n += 1);
+        Ok(true)
     }
 
     async fn head(&self) -> Result<Option<Head>, StoreError> {
@@ -152,15 +161,18 @@ impl WriteTx for SqliteWriter {
         keys: &[String],
     ) -> Result<HashMap<String, CommandRecord>, StoreError> {
         let mut found = HashMap::new();
-        for key in keys {
-            let row = sqlx::query(&format!(
-                "SELECT {COMMAND_COLUMNS} FROM ledger_commands WHERE idempotency_key = ?1"
-            ))
-            .bind(key)
-            .fetch_optional(&mut *self.tx)
-            .await?;
-            if let Some(row) = row {
-                found.insert(key.clone(), rows::command(&row)?);
+        for chunk in keys.chunks(VARIABLES_MAX) {
+            let mut query = QueryBuilder::<Sqlite>::new(format!(
+                "SELECT {COMMAND_COLUMNS} FROM ledger_commands WHERE idempotency_key IN ("
+            ));
+            let mut list = query.separated(", ");
+            for key in chunk {
+                list.push_bind(key);
+            }
+            query.push(")");
+            for row in query.build().fetch_all(&mut *self.tx).await? {
+                let record = rows::command(&row)?;
+                found.insert(record.idempotency_key.clone(), record);
             }
         }
         Ok(found)
@@ -171,14 +183,22 @@ impl WriteTx for SqliteWriter {
         streams: &[String],
     ) -> Result<HashMap<String, u64>, StoreError> {
         let mut versions = HashMap::new();
-        for stream in streams {
-            let version: Option<i64> =
-                sqlx::query_scalar("SELECT max(version) FROM ledger_events WHERE stream_id = ?1")
-                    .bind(stream)
-                    .fetch_one(&mut *self.tx)
-                    .await?;
-            if let Some(version) = version {
-                versions.insert(stream.clone(), to_u64(version));
+        for chunk in streams.chunks(VARIABLES_MAX) {
+            // One indexed max() per stream, in one statement.
+            let mut query = QueryBuilder::<Sqlite>::new("WITH s(id) AS (VALUES ");
+            let mut list = query.separated(", ");
+            for stream in chunk {
+                list.push("(")
+                    .push_bind_unseparated(stream)
+                    .push_unseparated(")");
+            }
+            query.push(
+                ") SELECT id, (SELECT max(version) FROM ledger_events WHERE stream_id = s.id) AS version FROM s",
+            );
+            for row in query.build().fetch_all(&mut *self.tx).await? {
+                if let Some(version) = row.try_get::<Option<i64>, _>("version")? {
+                    versions.insert(row.try_get("id")?, to_u64(version));
+                }
             }
         }
         Ok(versions)
@@ -192,47 +212,33 @@ impl WriteTx for SqliteWriter {
         read_stream(&mut self.tx, stream, after_version).await
     }
 
+    async fn read_after(
+        &mut self,
+        after_position: u64,
+        limit: u32,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        read_after(&mut self.tx, after_position, limit).await
+    }
+
     async fn insert(
         &mut self,
         events: &[StoredEvent],
         commands: &[CommandRecord],
     ) -> Result<(), StoreError> {
-        let insert_event = format!(
-            "INSERT INTO ledger_events ({EVENT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
-        );
-        for e in events {
-            sqlx::query(&insert_event)
-                .bind(to_i64(e.position))
-                .bind(&e.stream)
-                .bind(to_i64(e.version))
-                .bind(&e.event_type)
-                .bind(i32::from(e.schema_version))
-                .bind(&e.payload)
-                .bind(&e.metadata)
-                .bind(e.recorded_at)
-                .bind(e.prev_hash.as_slice())
-                .bind(e.hash.as_slice())
-                .execute(&mut *self.tx)
-                .await?;
+        let expected = self.head.map(|h| h.position);
+        if !append_rows(&mut self.tx, expected, events, commands).await? {
+            // The write lock is held: nobody else can have moved the head.
+            return Err(StoreError::Corrupt {
+                position: expected.unwrap_or(0),
+                problem: "the head moved while the write lock was held".to_owned(),
+            });
         }
-        let insert_command = format!(
-            "INSERT INTO ledger_commands ({COMMAND_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
-        );
-        for record in commands {
-            let r = record.to_row();
-            sqlx::query(&insert_command)
-                .bind(&r.idempotency_key)
-                .bind(&r.stream)
-                .bind(&r.command_type)
-                .bind(&r.fingerprint)
-                .bind(r.outcome)
-                .bind(&r.rejection_code)
-                .bind(&r.rejection_message)
-                .bind(&r.events)
-                .bind(&r.balances)
-                .bind(r.recorded_at)
-                .execute(&mut *self.tx)
-                .await?;
+        if let Some(last) = events.last() {
+            self.head = Some(Head {
+                position: last.position,
+                hash: last.hash,
+                recorded_at: last.recorded_at,
+            });
         }
         Ok(())
     }
@@ -244,8 +250,80 @@ impl WriteTx for SqliteWriter {
     }
 }
 
+/// SQLite allows 32,766 bound variables per statement; rows carry 10 columns.
+const VARIABLES_MAX: usize = 30_000;
+const ROWS_MAX: usize = VARIABLES_MAX / 10;
+
+/// Appends if the head is `expected_head`, in the caller's transaction (which holds the
+/// write lock): `false`, writing nothing, otherwise. Mirrors `ledger_append` on PostgreSQL.
+async fn append_rows(
+    conn: &mut SqliteConnection,
+    expected_head: Option<u64>,
+    events: &[StoredEvent],
+    commands: &[CommandRecord],
+) -> Result<bool, StoreError> {
+    let head: Option<i64> = sqlx::query_scalar("SELECT max(position) FROM ledger_events")
+        .fetch_one(&mut *conn)
+        .await?;
+    if head.map(to_u64) != expected_head {
+        return Ok(false);
+    }
+    for chunk in events.chunks(ROWS_MAX) {
+        let mut query =
+            QueryBuilder::<Sqlite>::new(format!("INSERT INTO ledger_events ({EVENT_COLUMNS}) "));
+        query.push_values(chunk, |mut row, e| {
+            row.push_bind(to_i64(e.position))
+                .push_bind(&e.stream)
+                .push_bind(to_i64(e.version))
+                .push_bind(&e.event_type)
+                .push_bind(i64::from(e.schema_version))
+                .push_bind(&e.payload)
+                .push_bind(&e.metadata)
+                .push_bind(e.recorded_at)
+                .push_bind(e.prev_hash.as_slice())
+                .push_bind(e.hash.as_slice());
+        });
+        query.build().execute(&mut *conn).await?;
+    }
+    let records: Vec<_> = commands.iter().map(CommandRecord::to_row).collect();
+    for chunk in records.chunks(ROWS_MAX) {
+        let mut query = QueryBuilder::<Sqlite>::new(format!(
+            "INSERT INTO ledger_commands ({COMMAND_COLUMNS}) "
+        ));
+        query.push_values(chunk, |mut row, r| {
+            row.push_bind(&r.idempotency_key)
+                .push_bind(&r.stream)
+                .push_bind(&r.command_type)
+                .push_bind(&r.fingerprint)
+                .push_bind(r.outcome)
+                .push_bind(&r.rejection_code)
+                .push_bind(&r.rejection_message)
+                .push_bind(&r.events)
+                .push_bind(&r.balances)
+                .push_bind(r.recorded_at);
+        });
+        query.build().execute(&mut *conn).await?;
+    }
+    Ok(true)
+}
+
+async fn read_after(
+    conn: &mut SqliteConnection,
+    after_position: u64,
+    limit: u32,
+) -> Result<Vec<StoredEvent>, StoreError> {
+    let rows = sqlx::query(&format!(
+        "SELECT {EVENT_COLUMNS} FROM ledger_events WHERE position > ?1 ORDER BY position LIMIT ?2"
+    ))
+    .bind(to_i64(after_position))
+    .bind(i64::from(limit))
+    .fetch_all(conn)
+    .await?;
+    rows.iter().map(rows::event).collect()
+}
+
 async fn read_stream(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut SqliteConnection,
     stream: &str,
     after_version: u64,
 ) -> Result<Vec<StoredEvent>, StoreError> {

@@ -446,6 +446,39 @@ async fn a_commit_wakes_a_waiting_tail_without_polling<S: Backend>(store: S) {
     assert_eq!(seen.len(), 1);
 }
 
+async fn a_writer_catches_up_on_players_it_was_not_deciding<S: Backend>(store: S) {
+    let a = writer(&store);
+    let b = writer(&store);
+    submit(&a, &deposit("d7", 7, "100", "c7")).await;
+    submit(&a, &deposit("d8", 8, "10", "c8")).await;
+    // `b` credits player 8 while `a` has 8 cached with a balance of 10.
+    submit(&b, &deposit("d8b", 8, "90", "c8b")).await;
+    // `a` decides for player 7: its fast path is refused (the head moved), and the
+    // locked path folds `b`'s event into the cached state of player 8.
+    assert_eq!(
+        submit(&a, &bet("a7", 7, "r1", "10")).await.kind,
+        OutcomeKind::Accepted
+    );
+    // Now `a` decides for player 8 on its fast path, from the cache. A stale state would
+    // reject this bet, and a rejection appends no event for the stream-version index to
+    // catch: the wrong answer would be recorded against the key for good.
+    let bet_on_8 = submit(&a, &bet("a8", 8, "r2", "100")).await;
+    assert_eq!(
+        bet_on_8.kind,
+        OutcomeKind::Accepted,
+        "decided on a stale state: {bet_on_8:?}"
+    );
+    assert_eq!(bet_on_8.balances["XTR"], "0");
+    // And the other way round: `b` spends what `a` thinks is still there.
+    submit(&b, &deposit("d7b", 7, "5", "c7b")).await;
+    submit(&b, &bet("b7", 7, "r2", "95")).await;
+    let stale_spend = submit(&a, &bet("a7b", 7, "r3", "90")).await;
+    assert!(
+        matches!(stale_spend.kind, OutcomeKind::Rejected { ref code, .. } if code == "insufficient_funds"),
+        "player 7's money was spent twice: {stale_spend:?}"
+    );
+}
+
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
         mod postgres {
@@ -484,4 +517,5 @@ conformance!(
     replaying_a_stream_reproduces_the_reported_balances,
     a_writer_waits_until_the_one_before_it_has_committed,
     a_commit_wakes_a_waiting_tail_without_polling,
+    a_writer_catches_up_on_players_it_was_not_deciding,
 );

@@ -24,6 +24,14 @@ pub(crate) use with_store;
 impl Database {
     /// Connects and applies migrations.
     pub async fn open(url: &str) -> anyhow::Result<Self> {
+        let database = Self::connect(url).await?;
+        with_store!(&database, s => s.migrate().await)
+            .with_context(|| format!("cannot migrate {}", store::sqlite::redact(url)))?;
+        Ok(database)
+    }
+
+    /// Connects without touching the schema (for tools that work in scratch databases).
+    pub async fn connect(url: &str) -> anyhow::Result<Self> {
         let shown = store::sqlite::redact(url);
         let database = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Self::Postgres(
@@ -42,8 +50,6 @@ impl Database {
                 "unsupported database url '{shown}': use sqlite://PATH or postgres://USER@HOST/DB"
             );
         };
-        with_store!(&database, s => s.migrate().await)
-            .with_context(|| format!("cannot migrate {shown}"))?;
         Ok(database)
     }
 

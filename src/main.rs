@@ -92,6 +92,15 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Command::Bench {
+        command: BenchCommand::Append(args),
+    } = cli.command
+    {
+        // The bench works in a scratch database of its own: the configured one is only
+        // the server to create it on, and its schema is left alone.
+        let server = Database::connect(&cli.database_url).await?;
+        return bench::append(&server, &cli.database_url, args).await;
+    }
     let database = Database::open(&cli.database_url).await?;
     match cli.command {
         Command::Migrate => {
@@ -101,9 +110,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Ledger {
             command: LedgerCommand::Submit { json },
         } => submit::run(&database, json).await,
-        Command::Bench {
-            command: BenchCommand::Append(args),
-        } => bench::append(&database, &cli.database_url, args).await,
+        Command::Bench { .. } => unreachable!("handled above"),
         Command::Demo => demo::run(&database).await,
     }
 }

@@ -7,7 +7,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use ledger::{CurrencyCode, PlayerId, PlayerState};
+use ledger::{CurrencyCode, PlayerId};
 use rust_decimal::Decimal;
 use serde_json::Value;
 use store::hash::{self, GENESIS};
@@ -219,17 +219,9 @@ async fn several_processes_append_while_a_reader_tails<S: EventStore>(store: S, 
     // Replaying each player's stream gives the cash the outcomes add up to, never below zero.
     let xtr = CurrencyCode::xtr();
     for (player, cash) in expected_cash {
-        let mut state = PlayerState::new(PlayerId::new(player).unwrap());
-        for stored in store
-            .read_stream(&format!("player-{player}"), 0)
+        let state = store::player::load(&store, PlayerId::new(player).unwrap())
             .await
-            .unwrap()
-        {
-            let event =
-                store::codec::decode(&stored.event_type, stored.schema_version, &stored.payload)
-                    .unwrap();
-            state.apply(&event);
-        }
+            .unwrap();
         assert!(state.cash(&xtr) >= Decimal::ZERO);
         assert_eq!(state.cash(&xtr), Decimal::from(cash), "player {player}");
     }

@@ -35,6 +35,15 @@ impl From<sqlx::Error> for StoreError {
 }
 
 impl StoreError {
+    /// The head moved although this writer held the write lock: only a writer that
+    /// ignores the lock could do that.
+    pub(crate) fn head_moved(expected: Option<u64>) -> Self {
+        Self::Corrupt {
+            position: expected.unwrap_or(0),
+            problem: "the head moved while the write lock was held".to_owned(),
+        }
+    }
+
     /// Whether trying again later could succeed (the database was down, a race was lost).
     pub fn transient(&self) -> bool {
         match self {

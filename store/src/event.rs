@@ -67,6 +67,17 @@ pub struct Head {
 }
 
 impl Head {
+    /// The head once `events` (which follow `head`) are appended.
+    pub fn after(head: Option<Head>, events: &[StoredEvent]) -> Option<Head> {
+        events.last().map_or(head, |last| {
+            Some(Head {
+                position: last.position,
+                hash: last.hash,
+                recorded_at: last.recorded_at,
+            })
+        })
+    }
+
     /// `POS:HEX`, the form an auditor publishes.
     pub fn display(&self) -> String {
         format!("{}:{}", self.position, hex::encode(self.hash))

@@ -19,6 +19,7 @@
 //! gets the error (transient failures are never recorded against a key, so a retry runs
 //! for real), and the cache is dropped.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
@@ -30,6 +31,7 @@ use crate::append::{now_micros, Chain};
 use crate::codec;
 use crate::event::{Head, Metadata, NewEvent, StoredEvent};
 use crate::outcome::{EventRef, Outcome};
+use crate::player::{self, player_of, stream_of};
 use crate::record::{CommandRecord, RecordedOutcome};
 use crate::{EventStore, StoreError, WriteTx};
 
@@ -197,9 +199,8 @@ impl<S: EventStore> Writer<S> {
             // Fast path: decide from the cache and append in one statement, which refuses
             // (writing nothing) if anyone appended since `head` or a key was used before.
             for player in distinct(jobs.iter().map(|j| j.submission.request.command.player())) {
-                if !self.players.contains_key(&player) {
-                    let events = self.store.read_stream(&stream_of(player), 0).await?;
-                    self.load(player, events)?;
+                if let Entry::Vacant(slot) = self.players.entry(player) {
+                    slot.insert(player::load(&self.store, player).await?);
                 }
             }
             let decided = self.decide_batch(jobs, &HashMap::new(), head)?;
@@ -249,9 +250,9 @@ impl<S: EventStore> Writer<S> {
         );
         let recorded = tx.find_commands(&keys).await?;
         for player in distinct(jobs.iter().map(|j| j.submission.request.command.player())) {
-            if !self.players.contains_key(&player) {
+            if let Entry::Vacant(slot) = self.players.entry(player) {
                 let events = tx.read_stream(&stream_of(player), 0).await?;
-                self.load(player, events)?;
+                slot.insert(player::fold(player, &events)?);
             }
         }
         let decided = self.decide_batch(jobs, &recorded, head)?;
@@ -283,30 +284,6 @@ impl<S: EventStore> Writer<S> {
                 self.players.remove(&player);
             }
         }
-    }
-
-    /// Builds a player's state from the events of their stream.
-    fn load(&mut self, player: PlayerId, events: Vec<StoredEvent>) -> Result<(), StoreError> {
-        let mut state = PlayerState::new(player);
-        for stored in events {
-            let corrupt = |problem: String| StoreError::Corrupt {
-                position: stored.position,
-                problem,
-            };
-            let event = codec::decode(&stored.event_type, stored.schema_version, &stored.payload)
-                .map_err(|e| corrupt(e.to_string()))?;
-            state
-                .try_apply(&event)
-                .map_err(|e| corrupt(e.to_string()))?;
-            if state.version != stored.version {
-                return Err(corrupt(format!(
-                    "stream {} has version {} where {} was expected",
-                    stored.stream, stored.version, state.version
-                )));
-            }
-        }
-        self.players.insert(player, state);
-        Ok(())
     }
 
     /// Decides each command in order against the cached states (every player of the
@@ -385,13 +362,7 @@ impl<S: EventStore> Writer<S> {
             new_keys.insert(key, records.len());
             records.push(record);
         }
-        let head = events.last().map_or(head, |last| {
-            Some(Head {
-                position: last.position,
-                hash: last.hash,
-                recorded_at: last.recorded_at,
-            })
-        });
+        let head = Head::after(head, &events);
         Ok(Decided {
             events,
             records,
@@ -404,20 +375,6 @@ impl<S: EventStore> Writer<S> {
 /// Past this many events appended by other writers since this one last committed, the
 /// cache is dropped rather than caught up.
 const MISSED_EVENTS_MAX: u32 = 10_000;
-
-/// The stream of all money events touching one player.
-pub fn stream_of(player: PlayerId) -> String {
-    format!("player-{player}")
-}
-
-/// The player whose stream this is, if it is a player stream.
-fn player_of(stream: &str) -> Option<PlayerId> {
-    stream
-        .strip_prefix("player-")?
-        .parse::<i64>()
-        .ok()
-        .and_then(|id| PlayerId::new(id).ok())
-}
 
 /// The outcome for a key seen before: the original outcome marked as a replay when the
 /// content matches, otherwise a conflict naming the first differing field.

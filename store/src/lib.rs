@@ -13,6 +13,7 @@ pub mod event;
 pub mod group_commit;
 pub mod hash;
 pub mod outcome;
+pub mod player;
 pub mod postgres;
 pub mod record;
 mod rows;

@@ -272,19 +272,9 @@ impl WriteTx for PgWriter {
     ) -> Result<(), StoreError> {
         let expected = self.head.map(|h| h.position);
         if !append_rows(&mut self.tx, expected, events, commands).await? {
-            // The lock is held: nobody else can have moved the head.
-            return Err(StoreError::Corrupt {
-                position: expected.unwrap_or(0),
-                problem: "the head moved while the append lock was held".to_owned(),
-            });
+            return Err(StoreError::head_moved(expected));
         }
-        if let Some(last) = events.last() {
-            self.head = Some(Head {
-                position: last.position,
-                hash: last.hash,
-                recorded_at: last.recorded_at,
-            });
-        }
+        self.head = Head::after(self.head, events);
         Ok(())
     }
 

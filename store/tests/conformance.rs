@@ -378,15 +378,9 @@ async fn replaying_a_stream_reproduces_the_reported_balances<S: Backend>(store: 
     .await;
     assert_eq!(last.balances["XTR"], "0");
 
-    let mut state = ledger::PlayerState::new(ledger::PlayerId::new(7).unwrap());
-    let mut types = BTreeSet::new();
-    for stored in store.read_stream("player-7", 0).await.unwrap() {
-        let event =
-            store::codec::decode(&stored.event_type, stored.schema_version, &stored.payload)
-                .unwrap();
-        types.insert(stored.event_type.clone());
-        state.apply(&event);
-    }
+    let events = store.read_stream("player-7", 0).await.unwrap();
+    let types: BTreeSet<_> = events.iter().map(|e| e.event_type.as_str()).collect();
+    let state = store::player::fold(ledger::PlayerId::new(7).unwrap(), &events).unwrap();
     assert_eq!(state.cash(&ledger::CurrencyCode::xtr()).to_string(), "0");
     assert_eq!(state.version, 5);
     assert_eq!(types.len(), 5);

@@ -131,17 +131,7 @@ async fn check(chunks: Vec<Vec<Request>>) -> Result<(), TestCaseError> {
         }
     }
     for (player, expected) in &model.players {
-        let mut state = PlayerState::new(*player);
-        for stored in store
-            .read_stream(&format!("player-{player}"), 0)
-            .await
-            .unwrap()
-        {
-            let event =
-                store::codec::decode(&stored.event_type, stored.schema_version, &stored.payload)
-                    .unwrap();
-            state.try_apply(&event).unwrap();
-        }
+        let state = store::player::load(&store, *player).await.unwrap();
         prop_assert_eq!(&state.cash, &expected.cash);
         prop_assert_eq!(state.version, expected.version);
     }

@@ -53,6 +53,13 @@ pub struct InvariantViolation {
     pub problem: String,
 }
 
+/// The balances an event leaves behind, in its currency.
+struct After {
+    currency: CurrencyCode,
+    cash: Decimal,
+    in_play: Decimal,
+}
+
 /// Everything `decide` needs to know about one player.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlayerState {
@@ -98,7 +105,7 @@ impl PlayerState {
     /// Applies an event if it can follow this state; otherwise leaves the state as it was.
     /// Every check runs before anything changes, so a refused event leaves no trace.
     pub fn try_apply(&mut self, event: &Event) -> Result<(), InvariantViolation> {
-        self.check(event).map_err(|problem| InvariantViolation {
+        let after = self.check(event).map_err(|problem| InvariantViolation {
             event_type: event.event_type(),
             player: event.player(),
             problem,
@@ -135,22 +142,15 @@ impl PlayerState {
             }
             Event::Adjusted(_) => {}
         }
-        for posting in event.postings() {
-            let bucket = match &posting.account {
-                Account::PlayerCash(_) => &mut self.cash,
-                Account::BetsInPlay => &mut self.in_play,
-                _ => continue,
-            };
-            *bucket
-                .entry(posting.currency.clone())
-                .or_insert(Decimal::ZERO) += posting.amount;
-        }
+        self.cash.insert(after.currency.clone(), after.cash);
+        self.in_play.insert(after.currency, after.in_play);
         self.version += 1;
         Ok(())
     }
 
-    /// Whether `event` may follow this state, and if not, why.
-    fn check(&self, event: &Event) -> Result<(), String> {
+    /// Whether `event` may follow this state, and if not, why. Returns the balances the
+    /// event leaves behind, computed with overflow checks.
+    fn check(&self, event: &Event) -> Result<After, String> {
         if event.player() != self.player {
             return Err(format!(
                 "event belongs to player {}, not {}",
@@ -166,19 +166,27 @@ impl PlayerState {
         }
         match event {
             Event::Deposited(e) => {
+                if e.amount <= Decimal::ZERO {
+                    return Err(format!("deposit of {} is not positive", e.amount));
+                }
                 if self.deposits.contains_key(&e.external_ref) {
                     return Err(format!("deposit '{}' credited twice", e.external_ref));
                 }
             }
             Event::BetPlaced(e) => {
+                if e.stake <= Decimal::ZERO {
+                    return Err(format!("stake {} is not positive", e.stake));
+                }
                 if self.bets.contains_key(&e.bet_id) {
                     return Err(format!("bet '{}' placed twice", e.bet_id));
                 }
-                if self.cash(&e.currency) < e.stake {
-                    return Err(format!("stake {} overdraws the player", e.stake));
-                }
             }
-            Event::BetSettled(e) => self.check_open_bet(&e.bet_id, e.stake, &e.currency)?,
+            Event::BetSettled(e) => {
+                if e.payout < Decimal::ZERO {
+                    return Err(format!("payout {} is negative", e.payout));
+                }
+                self.check_open_bet(&e.bet_id, e.stake, &e.currency)?;
+            }
             Event::BetVoided(e) => self.check_open_bet(&e.bet_id, e.stake, &e.currency)?,
             Event::DepositRefunded(e) => {
                 let deposit = self
@@ -197,18 +205,42 @@ impl PlayerState {
                         e.external_ref
                     ));
                 }
-                if !e.forced && self.cash(&e.currency) < e.amount {
-                    return Err("an unforced refund overdraws the player".to_owned());
-                }
             }
             Event::Adjusted(e) => {
-                if e.amount.is_sign_negative() && self.cash(&e.currency) + e.amount < Decimal::ZERO
-                {
-                    return Err("an adjustment overdraws the player".to_owned());
+                if e.amount.is_zero() {
+                    return Err("an adjustment of zero".to_owned());
                 }
             }
         }
-        Ok(())
+        let currency = event.currency();
+        let (cash_before, in_play_before) = (self.cash(currency), self.in_play(currency));
+        let (mut cash, mut in_play) = (cash_before, in_play_before);
+        for posting in event.postings() {
+            let bucket = match &posting.account {
+                Account::PlayerCash(_) => &mut cash,
+                Account::BetsInPlay => &mut in_play,
+                _ => continue,
+            };
+            *bucket = bucket
+                .checked_add(posting.amount)
+                .ok_or("a balance overflows")?;
+        }
+        // Cash goes below zero only through a refund the payment network forced; a player
+        // already in debt may still receive money.
+        let forced = matches!(event, Event::DepositRefunded(e) if e.forced);
+        if cash < Decimal::ZERO && cash < cash_before && !forced {
+            return Err(format!(
+                "cash {cash_before} {currency} would become {cash}: an overdraft"
+            ));
+        }
+        if in_play < Decimal::ZERO {
+            return Err(format!("bets in play would become {in_play} {currency}"));
+        }
+        Ok(After {
+            currency: currency.clone(),
+            cash,
+            in_play,
+        })
     }
 
     fn check_open_bet(

@@ -304,3 +304,93 @@ fn apply_refuses_an_event_that_does_not_match_its_postings() {
     assert!(err.to_string().contains("postings do not match"), "{err}");
     assert_eq!(state, before, "a refused event leaves no trace");
 }
+
+/// Events an auditor may meet in a tampered log: balanced, with postings that match their
+/// fields, yet no decision could have made them. `try_apply` refuses each.
+#[test]
+fn apply_refuses_events_no_decision_could_make() {
+    use rust_decimal::Decimal;
+    let ledger = Ledger::default();
+    let now = Timestamp::default();
+    let player = PlayerId::new(P).unwrap();
+    let decide = |state: &PlayerState, line: &str| {
+        ledger
+            .decide(state, &parse_command(line).unwrap().command, now)
+            .unwrap()
+            .remove(0)
+    };
+    let with_postings = |mut event: Event, edit: &dyn Fn(&mut Event)| {
+        edit(&mut event);
+        let postings = event.expected_postings();
+        match &mut event {
+            Event::Deposited(e) => e.postings = postings,
+            Event::BetPlaced(e) => e.postings = postings,
+            Event::BetSettled(e) => e.postings = postings,
+            Event::BetVoided(e) => e.postings = postings,
+            Event::DepositRefunded(e) => e.postings = postings,
+            Event::Adjusted(e) => e.postings = postings,
+        }
+        event
+    };
+    let empty = PlayerState::new(player);
+    let mut funded = PlayerState::new(player);
+    funded.apply(&decide(&funded, &deposit("100", "c1")));
+    let placed = decide(&funded, &bet("b1", "10"));
+    let mut open = funded.clone();
+    open.apply(&placed);
+
+    let cases: Vec<(&str, &PlayerState, Event)> = vec![
+        (
+            "not positive",
+            &empty,
+            with_postings(decide(&empty, &deposit("100", "c1")), &|e| {
+                if let Event::Deposited(d) = e {
+                    d.amount = Decimal::from(-100);
+                }
+            }),
+        ),
+        (
+            "is negative",
+            &open,
+            with_postings(decide(&open, &settle("b1", "0")), &|e| {
+                if let Event::BetSettled(s) = e {
+                    s.payout = Decimal::from(-50);
+                }
+            }),
+        ),
+        (
+            "overdraft",
+            &funded,
+            with_postings(placed.clone(), &|e| {
+                if let Event::BetPlaced(b) = e {
+                    b.stake = Decimal::from(101);
+                }
+            }),
+        ),
+        ("placed twice", &open, placed.clone()),
+        (
+            "overdraft",
+            &funded,
+            with_postings(decide(&funded, &adjust("-10", "XTR")), &|e| {
+                if let Event::Adjusted(a) = e {
+                    a.amount = Decimal::from(-101);
+                }
+            }),
+        ),
+    ];
+    for (expected, state, event) in cases {
+        let mut state = state.clone();
+        let before = state.clone();
+        let err = state.try_apply(&event).unwrap_err().to_string();
+        assert!(err.contains(expected), "expected '{expected}', got '{err}'");
+        assert_eq!(state, before);
+    }
+    let settled = decide(&open, &settle("b1", "20"));
+    let mut closed = open.clone();
+    closed.apply(&settled);
+    assert!(closed
+        .try_apply(&settled)
+        .unwrap_err()
+        .to_string()
+        .contains("closed twice"));
+}

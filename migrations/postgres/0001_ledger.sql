@@ -29,6 +29,17 @@ CREATE TABLE ledger_commands (
     recorded_at       BIGINT  NOT NULL
 );
 
+-- Every credited payment, by payment method and the network's reference (Telegram's
+-- telegram_payment_charge_id): a charge is credited once, to one player, ever. Written
+-- in the same transaction as the deposit event.
+CREATE TABLE ledger_deposit_refs (
+    method       TEXT   NOT NULL,
+    external_ref TEXT   NOT NULL,
+    stream_id    TEXT   NOT NULL,
+    position     BIGINT NOT NULL REFERENCES ledger_events (position),
+    PRIMARY KEY (method, external_ref)
+);
+
 -- The database itself refuses to change history.
 CREATE FUNCTION ledger_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -49,6 +60,12 @@ CREATE TRIGGER ledger_commands_append_only
 CREATE TRIGGER ledger_commands_no_truncate
     BEFORE TRUNCATE ON ledger_commands
     FOR EACH STATEMENT EXECUTE FUNCTION ledger_refuse_change();
+CREATE TRIGGER ledger_deposit_refs_append_only
+    BEFORE UPDATE OR DELETE ON ledger_deposit_refs
+    FOR EACH ROW EXECUTE FUNCTION ledger_refuse_change();
+CREATE TRIGGER ledger_deposit_refs_no_truncate
+    BEFORE TRUNCATE ON ledger_deposit_refs
+    FOR EACH STATEMENT EXECUTE FUNCTION ledger_refuse_change();
 
 -- Every append holds this transaction-scoped lock from before it reads the head until it
 -- commits, so commit order is position order (docs/adr/0001). The key is "croupier".
@@ -56,25 +73,47 @@ CREATE FUNCTION ledger_append_lock() RETURNS void LANGUAGE sql VOLATILE AS $$
     SELECT pg_advisory_xact_lock(7165912507287692658)
 $$;
 
--- The group-commit fast path in one statement: append a batch whose positions and hashes
--- were computed for `expected_head` (NULL: an empty log), only if the head is still that.
--- Returns false, appending nothing, when another writer got there first. A reused
--- idempotency key fails the statement with a unique violation. Statements inside a
--- VOLATILE function take fresh snapshots, so the head is read after the lock is granted.
+-- Appends a batch whose positions and hashes were computed for `expected_head` (NULL: an
+-- empty log), in one statement: the whole of group commit's fast path. Returns false,
+-- writing nothing, when the head is not `expected_head` any more or when a key or a
+-- charge of the batch is already recorded; the writer then takes its locked path, which
+-- looks them up. Statements inside a VOLATILE function take fresh snapshots, so under
+-- READ COMMITTED the head is read after the lock is granted; other levels would read a
+-- head from before the lock, hence the check.
 CREATE FUNCTION ledger_append(
     expected_head BIGINT,
     e_position BIGINT[], e_stream TEXT[], e_version BIGINT[], e_type TEXT[], e_schema BIGINT[],
     e_payload BYTEA[], e_metadata BYTEA[], e_recorded_at BIGINT[], e_prev_hash BYTEA[], e_hash BYTEA[],
     c_key TEXT[], c_stream TEXT[], c_type TEXT[], c_fingerprint BYTEA[], c_outcome TEXT[],
-    c_code TEXT[], c_message TEXT[], c_events BYTEA[], c_balances BYTEA[], c_recorded_at BIGINT[]
+    c_code TEXT[], c_message TEXT[], c_events BYTEA[], c_balances BYTEA[], c_recorded_at BIGINT[],
+    r_method TEXT[], r_ref TEXT[], r_stream TEXT[], r_position BIGINT[]
 ) RETURNS BOOLEAN LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
     head BIGINT;
+    head_hash BYTEA;
 BEGIN
+    IF current_setting('transaction_isolation') <> 'read committed' THEN
+        RAISE EXCEPTION 'ledger_append needs READ COMMITTED, not %',
+            current_setting('transaction_isolation');
+    END IF;
     PERFORM ledger_append_lock();
-    SELECT position INTO head FROM ledger_events ORDER BY position DESC LIMIT 1;
+    SELECT position, hash INTO head, head_hash
+        FROM ledger_events ORDER BY position DESC LIMIT 1;
     IF head IS DISTINCT FROM expected_head THEN
         RETURN false;
+    END IF;
+    IF EXISTS (SELECT 1 FROM unnest(c_key) AS k(key)
+               WHERE EXISTS (SELECT 1 FROM ledger_commands WHERE idempotency_key = k.key))
+       OR EXISTS (SELECT 1 FROM unnest(r_method, r_ref) AS r(method, ref)
+                  WHERE EXISTS (SELECT 1 FROM ledger_deposit_refs
+                                WHERE method = r.method AND external_ref = r.ref)) THEN
+        RETURN false;
+    END IF;
+    IF cardinality(e_position) > 0 AND (
+           e_position[1] <> coalesce(head, 0) + 1
+           OR e_prev_hash[1] <> coalesce(head_hash, decode(repeat('00', 32), 'hex'))) THEN
+        RAISE EXCEPTION 'batch at position % does not continue the chain at %',
+            e_position[1], coalesce(head, 0);
     END IF;
     INSERT INTO ledger_events (position, stream_id, version, event_type, schema_version,
                                payload, metadata, recorded_at, prev_hash, hash)
@@ -86,6 +125,8 @@ BEGIN
         FROM unnest(c_key, c_stream, c_type, c_fingerprint, c_outcome,
                     c_code, c_message, c_events, c_balances, c_recorded_at)
              AS u(k, s, t, f, o, rc, rm, e, b, r);
+    INSERT INTO ledger_deposit_refs (method, external_ref, stream_id, position)
+        SELECT * FROM unnest(r_method, r_ref, r_stream, r_position);
     IF cardinality(e_position) > 0 THEN
         PERFORM pg_notify('croupier_events', '');
     END IF;

@@ -28,6 +28,16 @@ CREATE TABLE ledger_commands (
     recorded_at       INTEGER NOT NULL
 ) WITHOUT ROWID;
 
+-- Every credited payment, by payment method and the network's reference: a charge is
+-- credited once, to one player, ever.
+CREATE TABLE ledger_deposit_refs (
+    method       TEXT    NOT NULL,
+    external_ref TEXT    NOT NULL,
+    stream_id    TEXT    NOT NULL,
+    position     INTEGER NOT NULL REFERENCES ledger_events (position),
+    PRIMARY KEY (method, external_ref)
+) WITHOUT ROWID;
+
 -- The database itself refuses to change history (SQLite has no TRUNCATE: an unqualified
 -- DELETE is caught by the DELETE trigger).
 CREATE TRIGGER ledger_events_no_update BEFORE UPDATE ON ledger_events
@@ -38,3 +48,7 @@ CREATE TRIGGER ledger_commands_no_update BEFORE UPDATE ON ledger_commands
 BEGIN SELECT RAISE(ABORT, 'ledger_commands is append-only: UPDATE refused'); END;
 CREATE TRIGGER ledger_commands_no_delete BEFORE DELETE ON ledger_commands
 BEGIN SELECT RAISE(ABORT, 'ledger_commands is append-only: DELETE refused'); END;
+CREATE TRIGGER ledger_deposit_refs_no_update BEFORE UPDATE ON ledger_deposit_refs
+BEGIN SELECT RAISE(ABORT, 'ledger_deposit_refs is append-only: UPDATE refused'); END;
+CREATE TRIGGER ledger_deposit_refs_no_delete BEFORE DELETE ON ledger_deposit_refs
+BEGIN SELECT RAISE(ABORT, 'ledger_deposit_refs is append-only: DELETE refused'); END;

@@ -4,7 +4,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::error::AppendError;
-use crate::event::{Hash, Head, NewEvent, StoredEvent};
+use crate::event::{Append, Hash, Head, NewEvent, StoredEvent};
 use crate::hash::{event_hash, GENESIS};
 use crate::{EventStore, WriteTx};
 
@@ -124,7 +124,11 @@ pub async fn append<S: EventStore>(
         .zip(actual + 1..)
         .map(|(event, version)| chain.seal(stream, version, event))
         .collect();
-    tx.insert(&stored, &[]).await?;
+    let batch = Append {
+        events: stored,
+        ..Append::default()
+    };
+    tx.insert(&batch).await?;
     tx.commit().await?;
-    Ok(stored)
+    Ok(batch.events)
 }

@@ -83,3 +83,30 @@ impl Head {
         format!("{}:{}", self.position, hex::encode(self.hash))
     }
 }
+
+/// A payment a deposit credits: its method and the network's reference. A payment is
+/// credited once, to one player, ever; the store enforces it across streams.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct DepositRef {
+    pub method: String,
+    pub external_ref: String,
+}
+
+/// A payment claimed by the deposit event at `position` of `stream`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimedDeposit {
+    pub deposit: DepositRef,
+    pub stream: String,
+    pub position: u64,
+}
+
+/// Everything one append writes, in one transaction.
+#[derive(Debug, Clone, Default)]
+pub struct Append {
+    /// Sealed events, continuing the head the append expects.
+    pub events: Vec<StoredEvent>,
+    /// Idempotency records.
+    pub commands: Vec<crate::record::CommandRecord>,
+    /// Payments the events credit.
+    pub deposits: Vec<ClaimedDeposit>,
+}

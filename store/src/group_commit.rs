@@ -20,16 +20,16 @@
 //! for real), and the cache is dropped.
 
 use std::collections::hash_map::Entry;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use ledger::command::Request;
-use ledger::{Ledger, PlayerId, PlayerState, Rejection, Timestamp};
+use ledger::{Command, Event, ExternalRef, Ledger, PlayerId, PlayerState, Rejection, Timestamp};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::append::{now_micros, Chain};
 use crate::codec;
-use crate::event::{Head, Metadata, NewEvent, StoredEvent};
+use crate::event::{Append, ClaimedDeposit, DepositRef, Head, Metadata, NewEvent, StoredEvent};
 use crate::outcome::{EventRef, Outcome};
 use crate::player::{self, player_of, stream_of};
 use crate::record::{CommandRecord, RecordedOutcome};
@@ -133,8 +133,7 @@ struct Writer<S> {
 
 /// What deciding a batch produced, ready to append.
 struct Decided {
-    events: Vec<StoredEvent>,
-    records: Vec<CommandRecord>,
+    batch: Append,
     outcomes: Vec<Outcome>,
     head: Option<Head>,
 }
@@ -203,18 +202,18 @@ impl<S: EventStore> Writer<S> {
                     slot.insert(player::load(&self.store, player).await?);
                 }
             }
-            let decided = self.decide_batch(jobs, &HashMap::new(), head)?;
+            let decided = self.decide_batch(jobs, &HashMap::new(), &HashSet::new(), head)?;
             let appended = self
                 .store
-                .append_if_head(head.map(|h| h.position), &decided.events, &decided.records)
+                .append_if_head(head.map(|h| h.position), &decided.batch)
                 .await;
             match appended {
                 Ok(true) => {
                     self.known_head = Some(decided.head);
                     return Ok(decided.outcomes);
                 }
-                // Another writer appended first, or a key was seen before: the cached
-                // states the batch touched hold events that were never written.
+                // Another writer appended first, or a key or payment was seen before: the
+                // cached states the batch touched hold events that were never written.
                 Ok(false) | Err(StoreError::Conflict(_)) => {
                     for job in jobs {
                         self.players
@@ -249,14 +248,19 @@ impl<S: EventStore> Writer<S> {
                 .map(|j| j.submission.request.idempotency_key.to_string()),
         );
         let recorded = tx.find_commands(&keys).await?;
+        let deposits: Vec<DepositRef> = distinct(
+            jobs.iter()
+                .filter_map(|j| deposit_ref(&j.submission.request.command)),
+        );
+        let claimed = tx.find_deposits(&deposits).await?;
         for player in distinct(jobs.iter().map(|j| j.submission.request.command.player())) {
             if let Entry::Vacant(slot) = self.players.entry(player) {
                 let events = tx.read_stream(&stream_of(player), 0).await?;
                 slot.insert(player::fold(player, &events)?);
             }
         }
-        let decided = self.decide_batch(jobs, &recorded, head)?;
-        tx.insert(&decided.events, &decided.records).await?;
+        let decided = self.decide_batch(jobs, &recorded, &claimed, head)?;
+        tx.insert(&decided.batch).await?;
         tx.commit().await?;
         self.known_head = Some(decided.head);
         Ok(decided.outcomes)
@@ -287,17 +291,20 @@ impl<S: EventStore> Writer<S> {
     }
 
     /// Decides each command in order against the cached states (every player of the
-    /// batch is loaded), sealing accepted events into the chain after `head`.
+    /// batch is loaded), sealing accepted events into the chain after `head`. `recorded`
+    /// holds the batch's keys already recorded, `claimed` its payments already credited.
     fn decide_batch(
         &mut self,
         jobs: &[Job],
         recorded: &HashMap<String, CommandRecord>,
+        claimed: &HashSet<DepositRef>,
         head: Option<Head>,
     ) -> Result<Decided, StoreError> {
         let mut chain = Chain::after(head, now_micros());
         let now = Timestamp::from_micros(chain.recorded_at());
         let mut events: Vec<StoredEvent> = Vec::new();
         let mut records: Vec<CommandRecord> = Vec::new();
+        let mut deposits: Vec<ClaimedDeposit> = Vec::new();
         let mut new_keys: HashMap<String, usize> = HashMap::new();
         let mut outcomes = Vec::with_capacity(jobs.len());
         for job in jobs {
@@ -316,7 +323,24 @@ impl<S: EventStore> Writer<S> {
                 .players
                 .get_mut(&player)
                 .expect("every player of the batch was loaded");
-            let outcome = match self.ledger.decide(state, &request.command, now) {
+            // A payment is credited once across all players. The ledger checks the
+            // player's own deposits; other players' are in other streams, so the store
+            // checks those, after the ledger's own checks, and with a unique key in the
+            // database.
+            let payment = deposit_ref(&request.command);
+            let decision = self
+                .ledger
+                .decide(state, &request.command, now)
+                .and_then(|decided| match &payment {
+                    Some(p) if claimed.contains(p) || deposits.iter().any(|d| &d.deposit == p) => {
+                        Err(Rejection::DuplicateDeposit {
+                            external_ref: ExternalRef::new(p.external_ref.clone())
+                                .expect("the reference came from a valid command"),
+                        })
+                    }
+                    _ => Ok(decided),
+                });
+            let outcome = match decision {
                 Ok(decided) => {
                     let metadata = Metadata {
                         idempotency_key: Some(key.clone()),
@@ -343,6 +367,13 @@ impl<S: EventStore> Writer<S> {
                             version: stored.version,
                             event_type: stored.event_type.clone(),
                         });
+                        if let (Some(deposit), Event::Deposited(_)) = (&payment, event) {
+                            deposits.push(ClaimedDeposit {
+                                deposit: deposit.clone(),
+                                stream: stream.clone(),
+                                position: stored.position,
+                            });
+                        }
                         events.push(stored);
                     }
                     RecordedOutcome::Accepted { events: refs }
@@ -364,11 +395,29 @@ impl<S: EventStore> Writer<S> {
         }
         let head = Head::after(head, &events);
         Ok(Decided {
-            events,
-            records,
+            batch: Append {
+                events,
+                commands: records,
+                deposits,
+            },
             outcomes,
             head,
         })
+    }
+}
+
+/// The payment a deposit command would credit.
+fn deposit_ref(command: &Command) -> Option<DepositRef> {
+    match command {
+        Command::Deposit {
+            method,
+            external_ref,
+            ..
+        } => Some(DepositRef {
+            method: method.to_string(),
+            external_ref: external_ref.to_string(),
+        }),
+        _ => None,
     }
 }
 

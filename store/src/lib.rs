@@ -20,12 +20,12 @@ mod rows;
 pub mod sqlite;
 pub mod tail;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 
 pub use append::{append, ExpectedVersion};
 pub use error::{AppendError, StoreError};
-pub use event::{Head, Metadata, NewEvent, StoredEvent};
+pub use event::{Append, ClaimedDeposit, DepositRef, Head, Metadata, NewEvent, StoredEvent};
 pub use group_commit::{GroupCommit, GroupCommitConfig, Submission};
 pub use outcome::{EventRef, Outcome, OutcomeKind};
 pub use postgres::PgStore;
@@ -58,13 +58,12 @@ pub trait EventStore: Clone + Send + Sync + 'static {
 
     /// Appends a batch sealed for `expected_head` (the newest position, `None` for an
     /// empty log) in one statement, if the head is still there: the fast path of group
-    /// commit. `Ok(false)`, with nothing written, when another writer appended first; a
-    /// reused idempotency key is `Err(StoreError::Conflict)`, also with nothing written.
+    /// commit. `Ok(false)`, with nothing written, when another writer appended first or
+    /// a key or payment of the batch is already recorded.
     fn append_if_head(
         &self,
         expected_head: Option<u64>,
-        events: &[StoredEvent],
-        commands: &[CommandRecord],
+        batch: &Append,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// The newest event's position and hash; `None` for an empty log.
@@ -117,13 +116,15 @@ pub trait WriteTx: Send {
         limit: u32,
     ) -> impl Future<Output = Result<Vec<StoredEvent>, StoreError>> + Send;
 
-    /// Inserts events (positions and hashes already assigned, continuing the head) and
-    /// idempotency records.
-    fn insert(
+    /// The payments among `deposits` that some deposit has already credited.
+    fn find_deposits(
         &mut self,
-        events: &[StoredEvent],
-        commands: &[CommandRecord],
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+        deposits: &[DepositRef],
+    ) -> impl Future<Output = Result<HashSet<DepositRef>, StoreError>> + Send;
+
+    /// Inserts a batch: events (positions and hashes already assigned, continuing the
+    /// head), idempotency records and claimed payments.
+    fn insert(&mut self, batch: &Append) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Commits, and wakes tailing readers (one payload-free notification per commit).
     fn commit(self) -> impl Future<Output = Result<(), StoreError>> + Send;

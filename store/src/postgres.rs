@@ -6,7 +6,7 @@
 //! tailing reader can never skip an event that commits late. The lock also makes the
 //! hash chain linear. Group commit keeps that lock's cost to one round per batch.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -15,7 +15,7 @@ use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 use sqlx::{Postgres, Row, Transaction};
 use tokio::sync::watch;
 
-use crate::event::{Head, StoredEvent};
+use crate::event::{Append, DepositRef, Head, StoredEvent};
 use crate::record::CommandRecord;
 use crate::rows::{self, to_i64, to_u64};
 use crate::{EventStore, StoreError, WriteTx};
@@ -44,10 +44,14 @@ struct Commits {
 impl PgStore {
     /// Connects to `url` (`postgres://...`).
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let options = PgConnectOptions::from_str(url).map_err(|e| StoreError::Url {
-            url: crate::sqlite::redact(url),
-            problem: e.to_string(),
-        })?;
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Url {
+                url: crate::sqlite::redact(url),
+                problem: e.to_string(),
+            })?
+            // The fast path's one-statement append needs it too (`ledger_append` checks);
+            // the server reads startup options split at spaces, hence the backslash.
+            .options([("default_transaction_isolation", r"read\ committed")]);
         let pool = PgPoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(10))
@@ -115,7 +119,12 @@ impl EventStore for PgStore {
     }
 
     async fn begin_write(&self) -> Result<PgWriter, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        // The lock-then-read-head order is only safe under READ COMMITTED (each statement
+        // a fresh snapshot), whatever the server's default is.
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN ISOLATION LEVEL READ COMMITTED")
+            .await?;
         // The advisory lock that serialises appends (defined in the migration).
         sqlx::query("SELECT ledger_append_lock()")
             .execute(&mut *tx)
@@ -157,12 +166,11 @@ impl EventStore for PgStore {
     async fn append_if_head(
         &self,
         expected_head: Option<u64>,
-        events: &[StoredEvent],
-        commands: &[CommandRecord],
+        batch: &Append,
     ) -> Result<bool, StoreError> {
         // One statement, so one implicit transaction: lock, check, insert, commit.
         let mut conn = self.pool.acquire().await?;
-        let appended = append_rows(&mut conn, expected_head, events, commands).await?;
+        let appended = append_rows(&mut conn, expected_head, batch).await?;
         if appended {
             self.commits.sender.send_modify(|n| *n += 1);
         }
@@ -265,16 +273,35 @@ impl WriteTx for PgWriter {
         read_after(&mut self.tx, after_position, limit).await
     }
 
-    async fn insert(
+    async fn find_deposits(
         &mut self,
-        events: &[StoredEvent],
-        commands: &[CommandRecord],
-    ) -> Result<(), StoreError> {
+        deposits: &[DepositRef],
+    ) -> Result<HashSet<DepositRef>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT d.method, d.external_ref FROM unnest($1::text[], $2::text[]) AS k(method, ref) \
+             CROSS JOIN LATERAL (SELECT method, external_ref FROM ledger_deposit_refs \
+             WHERE method = k.method AND external_ref = k.ref LIMIT 1) AS d",
+        )
+        .bind(deposits.iter().map(|d| d.method.as_str()).collect::<Vec<_>>())
+        .bind(deposits.iter().map(|d| d.external_ref.as_str()).collect::<Vec<_>>())
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(DepositRef {
+                    method: row.try_get("method")?,
+                    external_ref: row.try_get("external_ref")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn insert(&mut self, batch: &Append) -> Result<(), StoreError> {
         let expected = self.head.map(|h| h.position);
-        if !append_rows(&mut self.tx, expected, events, commands).await? {
+        if !append_rows(&mut self.tx, expected, batch).await? {
             return Err(StoreError::head_moved(expected));
         }
-        self.head = Head::after(self.head, events);
+        self.head = Head::after(self.head, &batch.events);
         Ok(())
     }
 
@@ -286,19 +313,22 @@ impl WriteTx for PgWriter {
 }
 
 /// Appends through `ledger_append` (see the migration): `false` when the head is not
-/// `expected_head`, in which case nothing was written.
+/// `expected_head` or a key or payment is already recorded, in which case nothing was
+/// written.
 async fn append_rows(
     conn: &mut sqlx::PgConnection,
     expected_head: Option<u64>,
-    events: &[StoredEvent],
-    commands: &[CommandRecord],
+    batch: &Append,
 ) -> Result<bool, StoreError> {
-    let rows: Vec<_> = commands.iter().map(CommandRecord::to_row).collect();
+    let events = &batch.events;
+    let rows: Vec<_> = batch.commands.iter().map(CommandRecord::to_row).collect();
+    let deposits = &batch.deposits;
     let appended: bool = sqlx::query_scalar(
         "SELECT ledger_append($1, $2::bigint[], $3::text[], $4::bigint[], $5::text[], \
          $6::bigint[], $7::bytea[], $8::bytea[], $9::bigint[], $10::bytea[], $11::bytea[], \
          $12::text[], $13::text[], $14::text[], $15::bytea[], $16::text[], $17::text[], \
-         $18::text[], $19::bytea[], $20::bytea[], $21::bigint[])",
+         $18::text[], $19::bytea[], $20::bytea[], $21::bigint[], \
+         $22::text[], $23::text[], $24::text[], $25::bigint[])",
     )
     .bind(expected_head.map(to_i64))
     .bind(
@@ -375,6 +405,30 @@ async fn append_rows(
             .collect::<Vec<_>>(),
     )
     .bind(rows.iter().map(|r| r.recorded_at).collect::<Vec<_>>())
+    .bind(
+        deposits
+            .iter()
+            .map(|d| d.deposit.method.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        deposits
+            .iter()
+            .map(|d| d.deposit.external_ref.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        deposits
+            .iter()
+            .map(|d| d.stream.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        deposits
+            .iter()
+            .map(|d| to_i64(d.position))
+            .collect::<Vec<_>>(),
+    )
     .fetch_one(conn)
     .await?;
     Ok(appended)

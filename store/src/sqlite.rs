@@ -4,7 +4,7 @@
 //! serialises writers across processes just as the advisory lock does on PostgreSQL. The
 //! database runs in WAL mode with `synchronous=FULL`: a commit is durable when it returns.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,7 +15,8 @@ use sqlx::sqlite::{
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, Transaction};
 use tokio::sync::watch;
 
-use crate::event::{Head, StoredEvent};
+use crate::event::{Append, DepositRef, Head, StoredEvent};
+use crate::hash::GENESIS;
 use crate::record::CommandRecord;
 use crate::rows::{self, to_i64, to_u64};
 use crate::{EventStore, StoreError, WriteTx};
@@ -107,11 +108,10 @@ impl EventStore for SqliteStore {
     async fn append_if_head(
         &self,
         expected_head: Option<u64>,
-        events: &[StoredEvent],
-        commands: &[CommandRecord],
+        batch: &Append,
     ) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        if !append_rows(&mut tx, expected_head, events, commands).await? {
+        if !append_rows(&mut tx, expected_head, batch).await? {
             return Ok(false);
         }
         tx.commit().await?;
@@ -160,22 +160,7 @@ impl WriteTx for SqliteWriter {
         &mut self,
         keys: &[String],
     ) -> Result<HashMap<String, CommandRecord>, StoreError> {
-        let mut found = HashMap::new();
-        for chunk in keys.chunks(VARIABLES_MAX) {
-            let mut query = QueryBuilder::<Sqlite>::new(format!(
-                "SELECT {COMMAND_COLUMNS} FROM ledger_commands WHERE idempotency_key IN ("
-            ));
-            let mut list = query.separated(", ");
-            for key in chunk {
-                list.push_bind(key);
-            }
-            query.push(")");
-            for row in query.build().fetch_all(&mut *self.tx).await? {
-                let record = rows::command(&row)?;
-                found.insert(record.idempotency_key.clone(), record);
-            }
-        }
-        Ok(found)
+        find_commands(&mut self.tx, keys).await
     }
 
     async fn stream_versions(
@@ -220,16 +205,19 @@ impl WriteTx for SqliteWriter {
         read_after(&mut self.tx, after_position, limit).await
     }
 
-    async fn insert(
+    async fn find_deposits(
         &mut self,
-        events: &[StoredEvent],
-        commands: &[CommandRecord],
-    ) -> Result<(), StoreError> {
+        deposits: &[DepositRef],
+    ) -> Result<HashSet<DepositRef>, StoreError> {
+        find_deposits(&mut self.tx, deposits).await
+    }
+
+    async fn insert(&mut self, batch: &Append) -> Result<(), StoreError> {
         let expected = self.head.map(|h| h.position);
-        if !append_rows(&mut self.tx, expected, events, commands).await? {
+        if !append_rows(&mut self.tx, expected, batch).await? {
             return Err(StoreError::head_moved(expected));
         }
-        self.head = Head::after(self.head, events);
+        self.head = Head::after(self.head, &batch.events);
         Ok(())
     }
 
@@ -244,21 +232,45 @@ impl WriteTx for SqliteWriter {
 const VARIABLES_MAX: usize = 30_000;
 const ROWS_MAX: usize = VARIABLES_MAX / 10;
 
-/// Appends if the head is `expected_head`, in the caller's transaction (which holds the
-/// write lock): `false`, writing nothing, otherwise. Mirrors `ledger_append` on PostgreSQL.
+/// Appends if the head is `expected_head` and no key or payment of the batch is recorded
+/// yet, in the caller's transaction (which holds the write lock): `false`, writing
+/// nothing, otherwise. Mirrors `ledger_append` on PostgreSQL.
 async fn append_rows(
     conn: &mut SqliteConnection,
     expected_head: Option<u64>,
-    events: &[StoredEvent],
-    commands: &[CommandRecord],
+    batch: &Append,
 ) -> Result<bool, StoreError> {
-    let head: Option<i64> = sqlx::query_scalar("SELECT max(position) FROM ledger_events")
-        .fetch_one(&mut *conn)
-        .await?;
-    if head.map(to_u64) != expected_head {
+    let head = sqlx::query(
+        "SELECT position, hash, recorded_at FROM ledger_events ORDER BY position DESC LIMIT 1",
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    .map(|row| rows::head(&row))
+    .transpose()?;
+    if head.map(|h| h.position) != expected_head {
         return Ok(false);
     }
-    for chunk in events.chunks(ROWS_MAX) {
+    let keys: Vec<String> = batch
+        .commands
+        .iter()
+        .map(|c| c.idempotency_key.clone())
+        .collect();
+    let deposits: Vec<DepositRef> = batch.deposits.iter().map(|d| d.deposit.clone()).collect();
+    if !find_commands(&mut *conn, &keys).await?.is_empty()
+        || !find_deposits(&mut *conn, &deposits).await?.is_empty()
+    {
+        return Ok(false);
+    }
+    if let Some(first) = batch.events.first() {
+        let (position, hash) = head.map_or((0, GENESIS), |h| (h.position, h.hash));
+        if first.position != position + 1 || first.prev_hash != hash {
+            return Err(StoreError::Corrupt {
+                position: first.position,
+                problem: format!("the batch does not continue the chain at {position}"),
+            });
+        }
+    }
+    for chunk in batch.events.chunks(ROWS_MAX) {
         let mut query =
             QueryBuilder::<Sqlite>::new(format!("INSERT INTO ledger_events ({EVENT_COLUMNS}) "));
         query.push_values(chunk, |mut row, e| {
@@ -275,7 +287,7 @@ async fn append_rows(
         });
         query.build().execute(&mut *conn).await?;
     }
-    let records: Vec<_> = commands.iter().map(CommandRecord::to_row).collect();
+    let records: Vec<_> = batch.commands.iter().map(CommandRecord::to_row).collect();
     for chunk in records.chunks(ROWS_MAX) {
         let mut query = QueryBuilder::<Sqlite>::new(format!(
             "INSERT INTO ledger_commands ({COMMAND_COLUMNS}) "
@@ -294,7 +306,61 @@ async fn append_rows(
         });
         query.build().execute(&mut *conn).await?;
     }
+    for chunk in batch.deposits.chunks(ROWS_MAX) {
+        let mut query = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO ledger_deposit_refs (method, external_ref, stream_id, position) ",
+        );
+        query.push_values(chunk, |mut row, d| {
+            row.push_bind(&d.deposit.method)
+                .push_bind(&d.deposit.external_ref)
+                .push_bind(&d.stream)
+                .push_bind(to_i64(d.position));
+        });
+        query.build().execute(&mut *conn).await?;
+    }
     Ok(true)
+}
+
+async fn find_commands(
+    conn: &mut SqliteConnection,
+    keys: &[String],
+) -> Result<HashMap<String, CommandRecord>, StoreError> {
+    let mut found = HashMap::new();
+    for chunk in keys.chunks(VARIABLES_MAX) {
+        let mut query = QueryBuilder::<Sqlite>::new(format!(
+            "SELECT {COMMAND_COLUMNS} FROM ledger_commands WHERE idempotency_key IN ("
+        ));
+        let mut list = query.separated(", ");
+        for key in chunk {
+            list.push_bind(key);
+        }
+        query.push(")");
+        for row in query.build().fetch_all(&mut *conn).await? {
+            let record = rows::command(&row)?;
+            found.insert(record.idempotency_key.clone(), record);
+        }
+    }
+    Ok(found)
+}
+
+async fn find_deposits(
+    conn: &mut SqliteConnection,
+    deposits: &[DepositRef],
+) -> Result<HashSet<DepositRef>, StoreError> {
+    let mut found = HashSet::new();
+    for deposit in deposits {
+        let exists: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM ledger_deposit_refs WHERE method = ?1 AND external_ref = ?2",
+        )
+        .bind(&deposit.method)
+        .bind(&deposit.external_ref)
+        .fetch_optional(&mut *conn)
+        .await?;
+        if exists.is_some() {
+            found.insert(deposit.clone());
+        }
+    }
+    Ok(found)
 }
 
 async fn read_after(

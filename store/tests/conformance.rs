@@ -392,7 +392,12 @@ async fn a_writer_waits_until_the_one_before_it_has_committed<S: Backend>(store:
     let mut a = store.begin_write().await.unwrap();
     let mut chain = store::append::Chain::after(a.head(), 0);
     let first = chain.seal("s-a", 1, new_event(1));
-    a.insert(&[first], &[]).await.unwrap();
+    a.insert(&store::Append {
+        events: vec![first],
+        ..store::Append::default()
+    })
+    .await
+    .unwrap();
     // Writer B must not be able to take position 2 (or anything) before A commits,
     // or a reader could see 2 and then miss 1 when it commits late.
     let b = tokio::spawn({
@@ -473,6 +478,51 @@ async fn a_writer_catches_up_on_players_it_was_not_deciding<S: Backend>(store: S
     );
 }
 
+async fn a_payment_is_credited_once_across_all_players<S: Backend>(store: S) {
+    let a = writer(&store);
+    let duplicate = |outcome: &store::Outcome| matches!(&outcome.kind, OutcomeKind::Rejected { code, .. } if code == "duplicate_deposit");
+    assert_eq!(
+        submit(&a, &deposit("d1", 1, "100", "CH1")).await.kind,
+        OutcomeKind::Accepted
+    );
+    // The same charge, claimed for another player under another key.
+    let second = submit(&a, &deposit("d2", 2, "100", "CH1")).await;
+    assert!(duplicate(&second), "{second:?}");
+    // Both claims in one batch: exactly one is credited.
+    let (d3, d4) = (deposit("d3", 3, "50", "CH2"), deposit("d4", 4, "50", "CH2"));
+    let (x, y) = tokio::join!(submit(&a, &d3), submit(&a, &d4));
+    assert_eq!(
+        [&x, &y]
+            .iter()
+            .filter(|o| o.kind == OutcomeKind::Accepted)
+            .count(),
+        1,
+        "{x:?} {y:?}"
+    );
+    assert!(duplicate(&x) || duplicate(&y));
+    // Through another writer, whose fast path does not know the charge.
+    let b = writer(&store);
+    submit(&b, &deposit("d5", 5, "10", "CH9")).await;
+    let third = submit(&b, &deposit("d6", 6, "100", "CH1")).await;
+    assert!(duplicate(&third), "{third:?}");
+    let credited: Vec<_> = store
+        .read_all(0, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.event_type == "deposited")
+        .collect();
+    assert_eq!(credited.len(), 3, "CH1, CH2 and CH9 once each");
+    // Another payment method may reuse the reference: it is another network's id.
+    let card = cmd(
+        "deposit",
+        "d7",
+        7,
+        r#""amount":"5","currency":"USD","method":"card","external_ref":"CH1""#,
+    );
+    assert_eq!(submit(&b, &card).await.kind, OutcomeKind::Accepted);
+}
+
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
         mod postgres {
@@ -512,4 +562,5 @@ conformance!(
     a_writer_waits_until_the_one_before_it_has_committed,
     a_commit_wakes_a_waiting_tail_without_polling,
     a_writer_catches_up_on_players_it_was_not_deciding,
+    a_payment_is_credited_once_across_all_players,
 );

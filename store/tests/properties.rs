@@ -2,7 +2,7 @@
 //! the group-commit writer to a real SQLite database give exactly the outcomes of a
 //! simple sequential model, and replaying the log reproduces every player's state.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use ledger::command::Request;
 use ledger::{
@@ -64,6 +64,8 @@ fn request() -> impl Strategy<Value = Request> {
 struct Model {
     players: HashMap<PlayerId, PlayerState>,
     keys: HashMap<String, (Fingerprint, String)>,
+    /// Payments credited to anyone: a charge is credited once across all players.
+    charges: HashSet<String>,
 }
 
 impl Model {
@@ -81,8 +83,21 @@ impl Model {
             .players
             .entry(player)
             .or_insert_with(|| PlayerState::new(player));
-        let label = match Ledger::default().decide(state, &request.command, Timestamp::default()) {
+        let charge = match &request.command {
+            Command::Deposit { external_ref, .. } => Some(external_ref.to_string()),
+            _ => None,
+        };
+        let decision = Ledger::default()
+            .decide(state, &request.command, Timestamp::default())
+            .and_then(|events| match &charge {
+                Some(c) if self.charges.contains(c) => Err(ledger::Rejection::DuplicateDeposit {
+                    external_ref: ExternalRef::new(c.clone()).unwrap(),
+                }),
+                _ => Ok(events),
+            });
+        let label = match decision {
             Ok(events) => {
+                self.charges.extend(charge);
                 events.iter().for_each(|e| state.apply(e));
                 "accepted".to_owned()
             }

@@ -26,6 +26,9 @@ impl Backend for PgStore {
             "UPDATE ledger_commands SET outcome = 'rejected'",
             "DELETE FROM ledger_commands",
             "TRUNCATE ledger_commands",
+            "UPDATE ledger_deposit_refs SET stream_id = 'player-666'",
+            "DELETE FROM ledger_deposit_refs",
+            "TRUNCATE ledger_deposit_refs",
         ]
     }
 
@@ -54,6 +57,8 @@ impl Backend for SqliteStore {
             "DELETE FROM ledger_events",
             "UPDATE ledger_commands SET outcome = 'rejected'",
             "DELETE FROM ledger_commands",
+            "UPDATE ledger_deposit_refs SET stream_id = 'player-666'",
+            "DELETE FROM ledger_deposit_refs",
         ]
     }
 

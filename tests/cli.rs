@@ -28,6 +28,10 @@ impl Drop for Scratch {
 }
 
 fn croupier(dir: &Path, args: &[&str], stdin: &str) -> Output {
+    croupier_bytes(dir, args, stdin.as_bytes())
+}
+
+fn croupier_bytes(dir: &Path, args: &[&str], stdin: &[u8]) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_croupier"))
         .args(args)
         .current_dir(dir)
@@ -37,12 +41,7 @@ fn croupier(dir: &Path, args: &[&str], stdin: &str) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
     child.wait_with_output().unwrap()
 }
 
@@ -214,4 +213,46 @@ fn the_default_database_is_sqlite_in_the_working_directory() {
     let stdout = String::from_utf8(output.stdout).unwrap();
     assert!(stdout.contains("rejected: insufficient_funds"), "{stdout}");
     assert!(stdout.contains("hash chain verifies"), "{stdout}");
+}
+
+#[test]
+fn a_line_that_is_not_utf8_or_too_long_does_not_stop_the_others() {
+    let scratch = Scratch::new();
+    let second = DEPOSIT.replace("d1", "d2").replace("ch_1", "ch_2");
+    let mut input = Vec::new();
+    input.extend_from_slice(DEPOSIT.as_bytes());
+    input.extend_from_slice(b"\n\xff\xfe not utf-8\n");
+    input.extend_from_slice(&vec![b'x'; 100_000]);
+    input.extend_from_slice(b"\n");
+    input.extend_from_slice(second.as_bytes());
+    input.extend_from_slice(b"\n");
+    let output = croupier_bytes(
+        &scratch.0,
+        &["--database-url", &scratch.url(), "ledger", "submit"],
+        &input,
+    );
+    let outcomes: Vec<Value> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let kinds: Vec<_> = outcomes
+        .iter()
+        .map(|o| o["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["accepted", "invalid", "invalid", "accepted"]);
+    assert!(outcomes[1]["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("UTF-8"));
+    assert!(outcomes[2]["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("longer than"));
+    assert_eq!(outcomes[3]["balances"]["XTR"], "200");
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "the last command was accepted"
+    );
 }

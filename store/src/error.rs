@@ -18,9 +18,10 @@ pub enum StoreError {
     CorruptRecord { key: String },
     #[error("invalid database url '{url}': {problem}")]
     Url { url: String, problem: String },
-    /// The batch this command was committed with failed; shared by all its commands.
+    /// An error several commands share (their batch failed, or their player's stream
+    /// could not be read).
     #[error(transparent)]
-    Batch(std::sync::Arc<StoreError>),
+    Shared(std::sync::Arc<StoreError>),
     #[error("the ledger writer has stopped")]
     WriterStopped,
 }
@@ -48,7 +49,7 @@ impl StoreError {
     pub fn transient(&self) -> bool {
         match self {
             Self::Database(_) | Self::Conflict(_) | Self::WriterStopped => true,
-            Self::Batch(inner) => inner.transient(),
+            Self::Shared(inner) => inner.transient(),
             _ => false,
         }
     }

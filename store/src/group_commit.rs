@@ -134,9 +134,12 @@ struct Writer<S> {
 /// What deciding a batch produced, ready to append.
 struct Decided {
     batch: Append,
-    outcomes: Vec<Outcome>,
+    outcomes: Vec<Result<Outcome, StoreError>>,
     head: Option<Head>,
 }
+
+/// Players whose stream could not be read: their commands fail, the others go on.
+type Unreadable = HashMap<PlayerId, Arc<StoreError>>;
 
 impl<S: EventStore> Writer<S> {
     async fn run(mut self, mut queue: mpsc::Receiver<Job>) {
@@ -163,15 +166,19 @@ impl<S: EventStore> Writer<S> {
                 Ok(outcomes) => {
                     for (job, outcome) in jobs.into_iter().zip(outcomes) {
                         // A caller that gave up waiting changes nothing: it is recorded.
-                        let _ = job.reply.send(Ok(outcome));
+                        let _ = job.reply.send(outcome);
                     }
                 }
                 Err(error) => {
-                    tracing::warn!(error = %error, commands = jobs.len(), "ledger batch failed; nothing of it was recorded");
+                    tracing::warn!(
+                        error = %error,
+                        commands = jobs.len(),
+                        "ledger batch failed; if it failed while committing, its outcome is unknown and a retry with the same keys is safe"
+                    );
                     self.forget();
                     let error = Arc::new(error);
                     for job in jobs {
-                        let _ = job.reply.send(Err(StoreError::Batch(error.clone())));
+                        let _ = job.reply.send(Err(StoreError::Shared(error.clone())));
                     }
                 }
             }
@@ -193,16 +200,29 @@ impl<S: EventStore> Writer<S> {
         self.known_head = None;
     }
 
-    async fn commit_batch(&mut self, jobs: &[Job]) -> Result<Vec<Outcome>, StoreError> {
+    async fn commit_batch(
+        &mut self,
+        jobs: &[Job],
+    ) -> Result<Vec<Result<Outcome, StoreError>>, StoreError> {
         if let Some(head) = self.known_head {
             // Fast path: decide from the cache and append in one statement, which refuses
             // (writing nothing) if anyone appended since `head` or a key was used before.
+            let mut unreadable = Unreadable::new();
             for player in distinct(jobs.iter().map(|j| j.submission.request.command.player())) {
                 if let Entry::Vacant(slot) = self.players.entry(player) {
-                    slot.insert(player::load(&self.store, player).await?);
+                    match player::load(&self.store, player).await {
+                        Ok(state) => {
+                            slot.insert(state);
+                        }
+                        Err(e @ StoreError::Corrupt { .. }) => {
+                            unreadable.insert(player, Arc::new(e));
+                        }
+                        Err(e) => return Err(e),
+                    }
                 }
             }
-            let decided = self.decide_batch(jobs, &HashMap::new(), &HashSet::new(), head)?;
+            let decided =
+                self.decide_batch(jobs, &HashMap::new(), &HashSet::new(), &unreadable, head)?;
             let appended = self
                 .store
                 .append_if_head(head.map(|h| h.position), &decided.batch)
@@ -228,7 +248,10 @@ impl<S: EventStore> Writer<S> {
 
     /// The locked path: under the write lock, catch the cache up with what others
     /// appended, look the keys up, then decide and append.
-    async fn commit_batch_locked(&mut self, jobs: &[Job]) -> Result<Vec<Outcome>, StoreError> {
+    async fn commit_batch_locked(
+        &mut self,
+        jobs: &[Job],
+    ) -> Result<Vec<Result<Outcome, StoreError>>, StoreError> {
         let mut tx = self.store.begin_write().await?;
         let head = tx.head();
         match self.known_head {
@@ -253,13 +276,21 @@ impl<S: EventStore> Writer<S> {
                 .filter_map(|j| deposit_ref(&j.submission.request.command)),
         );
         let claimed = tx.find_deposits(&deposits).await?;
+        let mut unreadable = Unreadable::new();
         for player in distinct(jobs.iter().map(|j| j.submission.request.command.player())) {
             if let Entry::Vacant(slot) = self.players.entry(player) {
                 let events = tx.read_stream(&stream_of(player), 0).await?;
-                slot.insert(player::fold(player, &events)?);
+                match player::fold(player, &events) {
+                    Ok(state) => {
+                        slot.insert(state);
+                    }
+                    Err(e) => {
+                        unreadable.insert(player, Arc::new(e));
+                    }
+                }
             }
         }
-        let decided = self.decide_batch(jobs, &recorded, &claimed, head)?;
+        let decided = self.decide_batch(jobs, &recorded, &claimed, &unreadable, head)?;
         tx.insert(&decided.batch).await?;
         tx.commit().await?;
         self.known_head = Some(decided.head);
@@ -298,6 +329,7 @@ impl<S: EventStore> Writer<S> {
         jobs: &[Job],
         recorded: &HashMap<String, CommandRecord>,
         claimed: &HashSet<DepositRef>,
+        unreadable: &Unreadable,
         head: Option<Head>,
     ) -> Result<Decided, StoreError> {
         let mut chain = Chain::after(head, now_micros());
@@ -314,10 +346,14 @@ impl<S: EventStore> Writer<S> {
                 .get(&key)
                 .or_else(|| new_keys.get(&key).map(|&i| &records[i]));
             if let Some(earlier) = earlier {
-                outcomes.push(replay(earlier, request));
+                outcomes.push(Ok(replay(earlier, request)));
                 continue;
             }
             let player = request.command.player();
+            if let Some(error) = unreadable.get(&player) {
+                outcomes.push(Err(StoreError::Shared(error.clone())));
+                continue;
+            }
             let stream = stream_of(player);
             let state = self
                 .players
@@ -389,7 +425,7 @@ impl<S: EventStore> Writer<S> {
                 balances: balances(state),
                 recorded_at: chain.recorded_at(),
             };
-            outcomes.push(Outcome::from_record(&record, false));
+            outcomes.push(Ok(Outcome::from_record(&record, false)));
             new_keys.insert(key, records.len());
             records.push(record);
         }

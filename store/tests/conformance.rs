@@ -523,6 +523,55 @@ async fn a_payment_is_credited_once_across_all_players<S: Backend>(store: S) {
     assert_eq!(submit(&b, &card).await.kind, OutcomeKind::Accepted);
 }
 
+async fn an_unreadable_stream_fails_only_its_own_commands<S: Backend>(store: S) {
+    // Player 9's stream holds an event this build cannot read (as a newer release
+    // would write during a rolling deploy).
+    let from_the_future = NewEvent {
+        event_type: "deposited".to_owned(),
+        schema_version: 2,
+        payload: b"\x80".to_vec(),
+        metadata: Metadata::default(),
+    };
+    append(
+        &store,
+        "player-9",
+        ExpectedVersion::NoStream,
+        vec![from_the_future],
+    )
+    .await
+    .unwrap();
+    let ledger = writer(&store);
+    // The first round takes the locked path (a new writer), the second the fast path.
+    for round in 0..2 {
+        let (ok, bad) = (
+            deposit(&format!("d7-{round}"), 7, "10", &format!("c7-{round}")),
+            deposit(&format!("d9-{round}"), 9, "10", &format!("c9-{round}")),
+        );
+        let (seven, nine) = tokio::join!(
+            ledger.submit(Submission::new(ledger::wire::parse_command(&ok).unwrap())),
+            ledger.submit(Submission::new(ledger::wire::parse_command(&bad).unwrap()))
+        );
+        assert_eq!(seven.unwrap().kind, OutcomeKind::Accepted, "round {round}");
+        let error = nine.unwrap_err();
+        assert!(
+            error.to_string().contains("schema version 2"),
+            "round {round}: {error}"
+        );
+        assert!(
+            !error.transient(),
+            "retrying cannot help until the build is upgraded"
+        );
+        assert!(
+            store
+                .find_command(&format!("d9-{round}"))
+                .await
+                .unwrap()
+                .is_none(),
+            "nothing recorded"
+        );
+    }
+}
+
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
         mod postgres {
@@ -563,4 +612,5 @@ conformance!(
     a_commit_wakes_a_waiting_tail_without_polling,
     a_writer_catches_up_on_players_it_was_not_deciding,
     a_payment_is_credited_once_across_all_players,
+    an_unreadable_stream_fails_only_its_own_commands,
 );

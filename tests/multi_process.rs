@@ -1,6 +1,7 @@
-//! Several `croupier` OS processes append to one database at once while this test tails
-//! the log. Afterwards: every committed event was seen exactly once and in order, no
-//! money was spent twice, no key ran twice, and the chain verifies.
+//! Several `croupier` OS processes, and writers with many commands per batch, append to
+//! one database at once while this test tails the log. Afterwards: every committed event
+//! was seen exactly once and in order, no money was spent twice, no key ran twice, and
+//! the chain verifies.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
@@ -11,9 +12,10 @@ use ledger::{CurrencyCode, PlayerId};
 use rust_decimal::Decimal;
 use serde_json::Value;
 use store::hash::{self, GENESIS};
-use store::{EventStore, PgStore, SqliteStore, Tail};
+use store::{EventStore, GroupCommit, GroupCommitConfig, PgStore, SqliteStore, Submission, Tail};
 
 const PROCESSES: usize = 4;
+const IN_PROCESS_WRITERS: usize = 2;
 const PLAYERS: i64 = 6;
 const ROUNDS: usize = 20;
 const DEPOSIT: i64 = 100;
@@ -59,6 +61,48 @@ fn script(p: usize) -> Vec<String> {
         }
     }
     lines
+}
+
+/// Submits `lines` through a group-commit writer of this process: one task per player,
+/// each in its lines' order. Returns them as `run_process` does, in the order given.
+async fn in_process_writer<S: EventStore>(
+    store: S,
+    lines: Vec<String>,
+) -> (Vec<String>, i32, Vec<Value>) {
+    let writer = GroupCommit::start(
+        store,
+        ledger::Ledger::default(),
+        GroupCommitConfig::default(),
+    );
+    let mut by_player: BTreeMap<i64, Vec<(usize, String)>> = BTreeMap::new();
+    for (i, text) in lines.iter().enumerate() {
+        let player = serde_json::from_str::<Value>(text).unwrap()["player"]
+            .as_i64()
+            .unwrap();
+        by_player.entry(player).or_default().push((i, text.clone()));
+    }
+    let tasks: Vec<_> = by_player
+        .into_values()
+        .map(|mine| {
+            let writer = writer.clone();
+            tokio::spawn(async move {
+                let mut outcomes = Vec::new();
+                for (i, text) in mine {
+                    let request = ledger::wire::parse_command(&text).unwrap();
+                    let outcome = writer.submit(Submission::new(request)).await.unwrap();
+                    outcomes.push((i, serde_json::to_value(&outcome).unwrap()));
+                }
+                outcomes
+            })
+        })
+        .collect();
+    let mut outcomes = vec![Value::Null; lines.len()];
+    for task in tasks {
+        for (i, outcome) in task.await.unwrap() {
+            outcomes[i] = outcome;
+        }
+    }
+    (lines, 0, outcomes)
 }
 
 fn run_process(url: &str, lines: &[String]) -> (i32, Vec<Value>) {
@@ -119,19 +163,28 @@ async fn several_processes_append_while_a_reader_tails<S: EventStore>(store: S, 
         })
     };
 
+    // OS processes, each submitting one command at a time...
     let processes: Vec<_> = (0..PROCESSES)
         .map(|p| {
             let url = url.clone();
-            std::thread::spawn(move || {
+            tokio::task::spawn_blocking(move || {
                 let lines = script(p);
                 let (status, outcomes) = run_process(&url, &lines);
                 (lines, status, outcomes)
             })
         })
         .collect();
+    // ...and writers in this process with a task per player, so that their batches hold
+    // many commands and their fast paths race the processes' appends.
+    let writers: Vec<_> = (0..IN_PROCESS_WRITERS)
+        .map(|w| tokio::spawn(in_process_writer(store.clone(), script(PROCESSES + w))))
+        .collect();
     let mut results = Vec::new();
     for process in processes {
-        results.push(process.join().unwrap());
+        results.push(process.await.unwrap());
+    }
+    for writer in writers {
+        results.push(writer.await.unwrap());
     }
     // A marker event tells the reader that every writer has finished.
     store::append(

@@ -102,11 +102,16 @@ BEGIN
     IF head IS DISTINCT FROM expected_head THEN
         RETURN false;
     END IF;
+    -- One primary-key probe per key and per payment. (Plans here are cached for the
+    -- session; a set-based form was planned as a sequential scan while the tables were
+    -- empty and kept that plan as they grew.)
     IF EXISTS (SELECT 1 FROM unnest(c_key) AS k(key)
-               WHERE EXISTS (SELECT 1 FROM ledger_commands WHERE idempotency_key = k.key))
+               CROSS JOIN LATERAL (SELECT 1 FROM ledger_commands
+                                   WHERE idempotency_key = k.key LIMIT 1) AS found)
        OR EXISTS (SELECT 1 FROM unnest(r_method, r_ref) AS r(method, ref)
-                  WHERE EXISTS (SELECT 1 FROM ledger_deposit_refs
-                                WHERE method = r.method AND external_ref = r.ref)) THEN
+                  CROSS JOIN LATERAL (SELECT 1 FROM ledger_deposit_refs
+                                      WHERE method = r.method AND external_ref = r.ref
+                                      LIMIT 1) AS found) THEN
         RETURN false;
     END IF;
     IF cardinality(e_position) > 0 AND (

@@ -9,7 +9,8 @@
 //!   the write lock, checks that the head is still the one the batch was sealed for, and
 //!   inserts events and idempotency records. Nothing else moved, so every state and every
 //!   stream version the decisions read is still true. If another writer appended first,
-//!   or a key was already recorded, the statement writes nothing and the locked path runs.
+//!   or a key or payment was already recorded (its primary key refuses it), the statement
+//!   writes nothing and the locked path runs.
 //! - Locked: take the write lock; fold in the events other writers appended since this
 //!   one's last commit (so no cached state is stale); look the keys up (a known key is a
 //!   replay or a conflict); load players not cached; decide; insert; commit.

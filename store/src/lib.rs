@@ -58,8 +58,8 @@ pub trait EventStore: Clone + Send + Sync + 'static {
 
     /// Appends a batch sealed for `expected_head` (the newest position, `None` for an
     /// empty log) in one statement, if the head is still there: the fast path of group
-    /// commit. `Ok(false)`, with nothing written, when another writer appended first or
-    /// a key or payment of the batch is already recorded.
+    /// commit. `Ok(false)`, with nothing written, when another writer appended first; a
+    /// key or payment already recorded is `Err(StoreError::Conflict)`, with nothing written.
     fn append_if_head(
         &self,
         expected_head: Option<u64>,

@@ -232,9 +232,9 @@ impl WriteTx for SqliteWriter {
 const VARIABLES_MAX: usize = 30_000;
 const ROWS_MAX: usize = VARIABLES_MAX / 10;
 
-/// Appends if the head is `expected_head` and no key or payment of the batch is recorded
-/// yet, in the caller's transaction (which holds the write lock): `false`, writing
-/// nothing, otherwise. Mirrors `ledger_append` on PostgreSQL.
+/// Appends if the head is `expected_head`, in the caller's transaction (which holds the
+/// write lock): `false`, writing nothing, otherwise. A key or payment already recorded
+/// fails on its primary key. Mirrors `ledger_append` on PostgreSQL.
 async fn append_rows(
     conn: &mut SqliteConnection,
     expected_head: Option<u64>,
@@ -248,17 +248,6 @@ async fn append_rows(
     .map(|row| rows::head(&row))
     .transpose()?;
     if head.map(|h| h.position) != expected_head {
-        return Ok(false);
-    }
-    let keys: Vec<String> = batch
-        .commands
-        .iter()
-        .map(|c| c.idempotency_key.clone())
-        .collect();
-    let deposits: Vec<DepositRef> = batch.deposits.iter().map(|d| d.deposit.clone()).collect();
-    if !find_commands(&mut *conn, &keys).await?.is_empty()
-        || !find_deposits(&mut *conn, &deposits).await?.is_empty()
-    {
         return Ok(false);
     }
     if let Some(first) = batch.events.first() {

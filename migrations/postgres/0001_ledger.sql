@@ -73,9 +73,11 @@ CREATE FUNCTION ledger_append_lock() RETURNS void LANGUAGE sql VOLATILE AS $$
     SELECT pg_advisory_xact_lock(7165912507287692658)
 $$;
 
--- Appends a batch whose positions and hashes were computed for `expected_head` (NULL: an
--- empty log), in one statement: the whole of group commit's fast path. Returns false,
--- writing nothing, when the head is not `expected_head` any more. A key or a payment
+-- Appends a batch whose positions and hashes were computed for the head `expected_head`
+-- with hash `expected_hash` (both NULL: an empty log), in one statement: the whole of
+-- group commit's fast path. Returns false, writing nothing, when the head is not that
+-- one any more. The hash makes the check exact: a batch sealed after another batch that
+-- was never written cannot be written either, even if the log reached the same position. A key or a payment
 -- already recorded fails the statement on its primary key, also writing nothing. Either
 -- way the writer takes its locked path, which looks keys and payments up. (Looking them
 -- up here instead cost a fifth of the throughput, for the sake of retries, which are
@@ -83,7 +85,7 @@ $$;
 -- COMMITTED the head is read after the lock is granted; other levels would read a head
 -- from before the lock, hence the check.
 CREATE FUNCTION ledger_append(
-    expected_head BIGINT,
+    expected_head BIGINT, expected_hash BYTEA,
     e_position BIGINT[], e_stream TEXT[], e_version BIGINT[], e_type TEXT[], e_schema BIGINT[],
     e_payload BYTEA[], e_metadata BYTEA[], e_recorded_at BIGINT[], e_prev_hash BYTEA[], e_hash BYTEA[],
     c_key TEXT[], c_stream TEXT[], c_type TEXT[], c_fingerprint BYTEA[], c_outcome TEXT[],
@@ -101,7 +103,7 @@ BEGIN
     PERFORM ledger_append_lock();
     SELECT position, hash INTO head, head_hash
         FROM ledger_events ORDER BY position DESC LIMIT 1;
-    IF head IS DISTINCT FROM expected_head THEN
+    IF head IS DISTINCT FROM expected_head OR head_hash IS DISTINCT FROM expected_hash THEN
         RETURN false;
     END IF;
     IF cardinality(e_position) > 0 AND (

@@ -224,10 +224,7 @@ impl<S: EventStore> Writer<S> {
             }
             let decided =
                 self.decide_batch(jobs, &HashMap::new(), &HashSet::new(), &unreadable, head)?;
-            let appended = self
-                .store
-                .append_if_head(head.map(|h| h.position), &decided.batch)
-                .await;
+            let appended = self.store.append_if_head(head, &decided.batch).await;
             match appended {
                 Ok(true) => {
                     self.known_head = Some(decided.head);

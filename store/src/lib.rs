@@ -56,13 +56,13 @@ pub trait EventStore: Clone + Send + Sync + 'static {
         limit: u32,
     ) -> impl Future<Output = Result<Vec<StoredEvent>, StoreError>> + Send;
 
-    /// Appends a batch sealed for `expected_head` (the newest position, `None` for an
-    /// empty log) in one statement, if the head is still there: the fast path of group
-    /// commit. `Ok(false)`, with nothing written, when another writer appended first; a
+    /// Appends a batch sealed for `expected_head` (`None` for an empty log) in one
+    /// statement, if the head is still that one, by position and hash: the fast path of
+    /// group commit. `Ok(false)`, with nothing written, when another writer appended first; a
     /// key or payment already recorded is `Err(StoreError::Conflict)`, with nothing written.
     fn append_if_head(
         &self,
-        expected_head: Option<u64>,
+        expected_head: Option<Head>,
         batch: &Append,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 

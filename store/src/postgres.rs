@@ -165,7 +165,7 @@ impl EventStore for PgStore {
 
     async fn append_if_head(
         &self,
-        expected_head: Option<u64>,
+        expected_head: Option<Head>,
         batch: &Append,
     ) -> Result<bool, StoreError> {
         // One statement, so one implicit transaction: lock, check, insert, commit.
@@ -297,9 +297,8 @@ impl WriteTx for PgWriter {
     }
 
     async fn insert(&mut self, batch: &Append) -> Result<(), StoreError> {
-        let expected = self.head.map(|h| h.position);
-        if !append_rows(&mut self.tx, expected, batch).await? {
-            return Err(StoreError::head_moved(expected));
+        if !append_rows(&mut self.tx, self.head, batch).await? {
+            return Err(StoreError::head_moved(self.head.map(|h| h.position)));
         }
         self.head = Head::after(self.head, &batch.events);
         Ok(())
@@ -312,25 +311,25 @@ impl WriteTx for PgWriter {
     }
 }
 
-/// Appends through `ledger_append` (see the migration): `false` when the head is not
-/// `expected_head` or a key or payment is already recorded, in which case nothing was
-/// written.
+/// Appends through `ledger_append` (see the migration): `false`, writing nothing, when
+/// the head is not `expected_head` (position and hash).
 async fn append_rows(
     conn: &mut sqlx::PgConnection,
-    expected_head: Option<u64>,
+    expected_head: Option<Head>,
     batch: &Append,
 ) -> Result<bool, StoreError> {
     let events = &batch.events;
     let rows: Vec<_> = batch.commands.iter().map(CommandRecord::to_row).collect();
     let deposits = &batch.deposits;
     let appended: bool = sqlx::query_scalar(
-        "SELECT ledger_append($1, $2::bigint[], $3::text[], $4::bigint[], $5::text[], \
-         $6::bigint[], $7::bytea[], $8::bytea[], $9::bigint[], $10::bytea[], $11::bytea[], \
-         $12::text[], $13::text[], $14::text[], $15::bytea[], $16::text[], $17::text[], \
-         $18::text[], $19::bytea[], $20::bytea[], $21::bigint[], \
-         $22::text[], $23::text[], $24::text[], $25::bigint[])",
+        "SELECT ledger_append($1, $2, $3::bigint[], $4::text[], $5::bigint[], $6::text[], \
+         $7::bigint[], $8::bytea[], $9::bytea[], $10::bigint[], $11::bytea[], $12::bytea[], \
+         $13::text[], $14::text[], $15::text[], $16::bytea[], $17::text[], $18::text[], \
+         $19::text[], $20::bytea[], $21::bytea[], $22::bigint[], \
+         $23::text[], $24::text[], $25::text[], $26::bigint[])",
     )
-    .bind(expected_head.map(to_i64))
+    .bind(expected_head.map(|h| to_i64(h.position)))
+    .bind(expected_head.map(|h| h.hash.to_vec()))
     .bind(
         events
             .iter()

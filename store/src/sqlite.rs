@@ -107,7 +107,7 @@ impl EventStore for SqliteStore {
 
     async fn append_if_head(
         &self,
-        expected_head: Option<u64>,
+        expected_head: Option<Head>,
         batch: &Append,
     ) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
@@ -213,9 +213,8 @@ impl WriteTx for SqliteWriter {
     }
 
     async fn insert(&mut self, batch: &Append) -> Result<(), StoreError> {
-        let expected = self.head.map(|h| h.position);
-        if !append_rows(&mut self.tx, expected, batch).await? {
-            return Err(StoreError::head_moved(expected));
+        if !append_rows(&mut self.tx, self.head, batch).await? {
+            return Err(StoreError::head_moved(self.head.map(|h| h.position)));
         }
         self.head = Head::after(self.head, &batch.events);
         Ok(())
@@ -232,12 +231,12 @@ impl WriteTx for SqliteWriter {
 const VARIABLES_MAX: usize = 30_000;
 const ROWS_MAX: usize = VARIABLES_MAX / 10;
 
-/// Appends if the head is `expected_head`, in the caller's transaction (which holds the
-/// write lock): `false`, writing nothing, otherwise. A key or payment already recorded
-/// fails on its primary key. Mirrors `ledger_append` on PostgreSQL.
+/// Appends if the head is `expected_head` (position and hash), in the caller's
+/// transaction (which holds the write lock): `false`, writing nothing, otherwise. A key
+/// or payment already recorded fails on its primary key. Mirrors `ledger_append`.
 async fn append_rows(
     conn: &mut SqliteConnection,
-    expected_head: Option<u64>,
+    expected_head: Option<Head>,
     batch: &Append,
 ) -> Result<bool, StoreError> {
     let head = sqlx::query(
@@ -247,7 +246,9 @@ async fn append_rows(
     .await?
     .map(|row| rows::head(&row))
     .transpose()?;
-    if head.map(|h| h.position) != expected_head {
+    // Position and hash: a batch sealed after one that was never written cannot be
+    // written either, even if the log reached the same position.
+    if head.map(|h| (h.position, h.hash)) != expected_head.map(|h| (h.position, h.hash)) {
         return Ok(false);
     }
     if let Some(first) = batch.events.first() {

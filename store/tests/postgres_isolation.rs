@@ -67,7 +67,7 @@ async fn appends_stay_correct_when_the_server_defaults_to_repeatable_read(pool: 
         .unwrap();
     assert_eq!(level, "repeatable read");
     let result = sqlx::query_scalar::<_, bool>(
-        "SELECT ledger_append(NULL, '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', \
+        "SELECT ledger_append(NULL, NULL, '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', \
          '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}')",
     )
     .fetch_one(&plain)

@@ -117,7 +117,10 @@ fn label(kind: &OutcomeKind) -> String {
     }
 }
 
-async fn check(chunks: Vec<Vec<Request>>) -> Result<(), TestCaseError> {
+/// Submits the chunks one after the other (each lands in one batch) or, `queued`, all at
+/// once into batches of at most 3, so that the writer takes many batches in a row from
+/// its queue and reused keys send many of them from the fast path to the locked path.
+async fn check(chunks: Vec<Vec<Request>>, queued: bool) -> Result<(), TestCaseError> {
     let dir = std::env::temp_dir().join(format!("croupier-prop-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(format!("{}.db", rand_suffix()));
@@ -125,14 +128,23 @@ async fn check(chunks: Vec<Vec<Request>>) -> Result<(), TestCaseError> {
         .await
         .unwrap();
     store.migrate().await.unwrap();
-    let writer = GroupCommit::start(
-        store.clone(),
-        Ledger::default(),
-        GroupCommitConfig::default(),
-    );
+    let config = if queued {
+        GroupCommitConfig {
+            batch_size_max: 3,
+            ..GroupCommitConfig::default()
+        }
+    } else {
+        GroupCommitConfig::default()
+    };
+    let writer = GroupCommit::start(store.clone(), Ledger::default(), config);
+    let chunks = if queued {
+        vec![chunks.concat()]
+    } else {
+        chunks
+    };
     let mut model = Model::default();
     for chunk in chunks {
-        // A chunk is submitted at once, so it lands in one batch, in this order.
+        // Submitted at once: the commands join the writer's queue in this order.
         let futures: Vec<_> = chunk
             .iter()
             .map(|r| writer.submit(Submission::new(r.clone())))
@@ -174,6 +186,7 @@ proptest! {
         chunks in prop::collection::vec(prop::collection::vec(request(), 1..8), 1..12)
     ) {
         let runtime = tokio::runtime::Runtime::new().unwrap();
-        runtime.block_on(check(chunks))?;
+        runtime.block_on(check(chunks.clone(), false))?;
+        runtime.block_on(check(chunks, true))?;
     }
 }

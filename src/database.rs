@@ -26,13 +26,13 @@ impl Database {
     pub async fn open(url: &str) -> anyhow::Result<Self> {
         let database = Self::connect(url).await?;
         with_store!(&database, s => s.migrate().await)
-            .with_context(|| format!("cannot migrate {}", store::sqlite::redact(url)))?;
+            .with_context(|| format!("cannot migrate {}", store::url::redact(url)))?;
         Ok(database)
     }
 
     /// Connects without touching the schema (for tools that work in scratch databases).
     pub async fn connect(url: &str) -> anyhow::Result<Self> {
-        let shown = store::sqlite::redact(url);
+        let shown = store::url::redact(url);
         let database = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Self::Postgres(
                 PgStore::connect(url)

@@ -289,7 +289,7 @@ async fn postgres_processes_append_while_a_reader_tails(pool: sqlx::PgPool) {
     let admin = std::env::var("DATABASE_URL").expect("DATABASE_URL names the test PostgreSQL");
     let url = match admin.rsplit_once('/') {
         Some((server, _)) => format!("{server}/{database}"),
-        None => panic!("DATABASE_URL '{admin}' has no database path"),
+        None => panic!("DATABASE_URL has no database path"),
     };
     several_processes_append_while_a_reader_tails(PgStore::from_pool(pool), url).await;
 }

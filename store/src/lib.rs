@@ -19,6 +19,7 @@ pub mod record;
 mod rows;
 pub mod sqlite;
 pub mod tail;
+pub mod url;
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;

@@ -12,7 +12,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
-use sqlx::{Postgres, Row, Transaction};
+use sqlx::{Connection, Postgres, Row, Transaction};
 use tokio::sync::watch;
 
 use crate::event::{Append, DepositRef, Head, StoredEvent};
@@ -44,14 +44,24 @@ struct Commits {
 impl PgStore {
     /// Connects to `url` (`postgres://...`).
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let options = PgConnectOptions::from_str(url)
-            .map_err(|e| StoreError::Url {
-                url: crate::sqlite::redact(url),
-                problem: e.to_string(),
-            })?
-            // The fast path's one-statement append needs it too (`ledger_append` checks);
-            // the server reads startup options split at spaces, hence the backslash.
-            .options([("default_transaction_isolation", r"read\ committed")]);
+        let options = PgConnectOptions::from_str(url).map_err(|e| StoreError::Url {
+            url: crate::url::redact(url),
+            problem: e.to_string(),
+        })?;
+        Self::connect_with(options).await
+    }
+
+    /// Connects with `options`, asking for READ COMMITTED whatever the server's default:
+    /// the fast path's one-statement append needs it (`ledger_append` checks). The server
+    /// reads startup options split at spaces, hence the backslash.
+    pub async fn connect_with(options: PgConnectOptions) -> Result<Self, StoreError> {
+        let options = options.options([("default_transaction_isolation", r"read\ committed")]);
+        // One plain connection first, so that an unreachable server is reported as such
+        // rather than as a pool that timed out.
+        sqlx::PgConnection::connect_with(&options)
+            .await?
+            .close()
+            .await?;
         let pool = PgPoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(10))
@@ -114,7 +124,28 @@ impl EventStore for PgStore {
     type Writer = PgWriter;
 
     async fn migrate(&self) -> Result<(), StoreError> {
-        MIGRATOR.run(&self.pool).await?;
+        // Running the migrator always needs CREATE on the schema (it creates its own
+        // table if missing), which the application role should not hold: when every
+        // migration is applied already, with the same checksum, there is nothing to run.
+        let tracked: bool =
+            sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
+                .fetch_one(&self.pool)
+                .await?;
+        let applied: Vec<(i64, Vec<u8>)> = if tracked {
+            sqlx::query_as("SELECT version, checksum FROM _sqlx_migrations WHERE success")
+                .fetch_all(&self.pool)
+                .await?
+        } else {
+            Vec::new()
+        };
+        let current = MIGRATOR.iter().all(|m| {
+            applied
+                .iter()
+                .any(|(version, checksum)| *version == m.version && **checksum == *m.checksum)
+        });
+        if !current {
+            MIGRATOR.run(&self.pool).await?;
+        }
         Ok(())
     }
 

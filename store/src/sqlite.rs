@@ -37,7 +37,7 @@ impl SqliteStore {
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         let options = SqliteConnectOptions::from_str(url)
             .map_err(|e| StoreError::Url {
-                url: redact(url),
+                url: crate::url::redact(url),
                 problem: e.to_string(),
             })?
             .create_if_missing(true)
@@ -381,18 +381,4 @@ async fn read_stream(
     .fetch_all(conn)
     .await?;
     rows.iter().map(rows::event).collect()
-}
-
-/// A database URL with its password hidden, for messages and logs.
-pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let userinfo = &url[scheme + 3..at];
-            match userinfo.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
-                None => url.to_owned(),
-            }
-        }
-        _ => url.to_owned(),
-    }
 }

@@ -128,3 +128,78 @@ async fn key_and_payment_lookups_never_scan_their_tables(pool: sqlx::PgPool) {
         assert!(idx_scan > 0, "{table} was never looked up");
     }
 }
+
+/// The README's grants for the application role are enough to run, and history stays
+/// out of its reach even without the triggers: it holds no UPDATE, DELETE or CREATE.
+#[sqlx::test(migrations = "../migrations/postgres")]
+async fn the_application_role_needs_only_the_grants_the_readme_lists(pool: sqlx::PgPool) {
+    use std::str::FromStr;
+    let database: String = sqlx::query_scalar("SELECT current_database()")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    // Roles belong to the whole server: a name of its own for every run.
+    let role = format!("croupier_app_{}", uuid_like());
+    for grant in [
+        format!("CREATE ROLE {role} LOGIN"),
+        format!("GRANT CONNECT ON DATABASE \"{database}\" TO {role}"),
+        format!("GRANT USAGE ON SCHEMA public TO {role}"),
+        format!(
+            "GRANT SELECT, INSERT ON ledger_events, ledger_commands, ledger_deposit_refs TO {role}"
+        ),
+        format!("GRANT SELECT ON _sqlx_migrations TO {role}"),
+    ] {
+        sqlx::query(&grant).execute(&pool).await.unwrap();
+    }
+    let admin = std::env::var("DATABASE_URL").expect("DATABASE_URL names the test PostgreSQL");
+    let options = sqlx::postgres::PgConnectOptions::from_str(&admin)
+        .unwrap()
+        .username(&role)
+        .database(&database);
+    let store = PgStore::connect_with(options).await.unwrap();
+    store::EventStore::migrate(&store)
+        .await
+        .expect("nothing to migrate, nothing to create");
+    let writer = GroupCommit::start(
+        store.clone(),
+        Ledger::default(),
+        GroupCommitConfig::default(),
+    );
+    assert_eq!(
+        writer.submit(deposit("k1", 7)).await.unwrap().kind,
+        OutcomeKind::Accepted
+    );
+    assert_eq!(
+        writer.submit(deposit("k1", 7)).await.unwrap().kind,
+        OutcomeKind::Accepted
+    );
+    for change in [
+        "UPDATE ledger_events SET version = 1",
+        "DELETE FROM ledger_commands",
+        "CREATE TABLE shadow (x int)",
+    ] {
+        let refused = sqlx::query(change).execute(store.pool()).await.unwrap_err();
+        assert!(
+            refused.to_string().contains("permission denied"),
+            "{change}: {refused}"
+        );
+    }
+    drop(writer);
+    store.pool().close().await;
+    sqlx::query(&format!("DROP OWNED BY {role}"))
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query(&format!("DROP ROLE {role}"))
+        .execute(&pool)
+        .await
+        .unwrap();
+}
+
+fn uuid_like() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{}_{nanos}", std::process::id())
+}

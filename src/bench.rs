@@ -688,6 +688,13 @@ where
         })?;
     progress(&format!("created scratch database {name}"));
     let result = async {
+        // The figures are for durable commits, whatever the server's default.
+        sqlx::raw_sql(&format!(
+            "ALTER DATABASE {name} SET synchronous_commit = on"
+        ))
+        .execute(admin)
+        .await
+        .context("cannot set synchronous_commit on the scratch database")?;
         let store = PgStore::connect(&scratch_url)
             .await
             .context("cannot connect to the scratch database")?;

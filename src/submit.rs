@@ -94,7 +94,7 @@ async fn submit_line(ledger: &GroupCommit, line: &str, out: &mut impl Write) -> 
             match ledger.submit(submission).await {
                 Ok(outcome) => (serde_json::to_string(&outcome)?, exit_status(&outcome)),
                 Err(e) => (
-                    serde_json::json!({"outcome": "error", "error": {"code": "infrastructure", "message": format!("{e:#}"), "transient": e.transient()}}).to_string(),
+                    serde_json::json!({"outcome": "error", "error": {"code": "infrastructure", "message": e.chain(), "transient": e.transient()}}).to_string(),
                     EXIT_INFRASTRUCTURE,
                 ),
             }

@@ -256,3 +256,49 @@ fn a_line_that_is_not_utf8_or_too_long_does_not_stop_the_others() {
         "the last command was accepted"
     );
 }
+
+#[test]
+fn bench_append_prints_its_ratio_and_leaves_the_ledger_alone() {
+    let scratch = Scratch::new();
+    let (status, _) = submit(&scratch, DEPOSIT);
+    assert_eq!(status, 0);
+    let output = croupier(
+        &scratch.0,
+        &[
+            "--database-url",
+            &scratch.url(),
+            "bench",
+            "append",
+            "--seconds",
+            "1",
+            "--players",
+            "4",
+            "--json",
+        ],
+        "",
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: Value =
+        serde_json::from_str(String::from_utf8(output.stdout).unwrap().trim()).unwrap();
+    for key in [
+        "events_per_s",
+        "raw_rows_per_s",
+        "ratio",
+        "p50_ms",
+        "p99_ms",
+    ] {
+        let figure = report[key]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{key} missing: {report}"));
+        assert!(figure > 0.0, "{key} = {figure}");
+    }
+    // The ledger's own database still holds exactly what it held.
+    let (status, again) = submit(&scratch, DEPOSIT);
+    assert_eq!((status, &again["replayed"]), (0, &Value::Bool(true)));
+    assert_eq!(again["events"][0]["position"], 1);
+}

@@ -5,12 +5,12 @@
 /// idempotency key: the caller may retry and the retry runs for real.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("database error: {0}")]
+    #[error("database error")]
     Database(#[source] sqlx::Error),
     /// A unique constraint refused a row: another writer got there first.
-    #[error("conflicting write: {0}")]
+    #[error("conflicting write")]
     Conflict(#[source] sqlx::Error),
-    #[error("migration failed: {0}")]
+    #[error("migration failed")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("stored event at position {position} is unreadable: {problem}")]
     Corrupt { position: u64, problem: String },
@@ -36,6 +36,18 @@ impl From<sqlx::Error> for StoreError {
 }
 
 impl StoreError {
+    /// The message with every cause after it, as `a: b: c`.
+    pub fn chain(&self) -> String {
+        let mut text = self.to_string();
+        let mut cause = std::error::Error::source(self);
+        while let Some(error) = cause {
+            text.push_str(": ");
+            text.push_str(&error.to_string());
+            cause = error.source();
+        }
+        text
+    }
+
     /// The head moved although this writer held the write lock: only a writer that
     /// ignores the lock could do that.
     pub(crate) fn head_moved(expected: Option<u64>) -> Self {

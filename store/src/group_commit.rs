@@ -78,9 +78,6 @@ impl Submission {
     }
 }
 
-/// How many times the writer yields to let more commands join a batch.
-const YIELDS_MAX: usize = 4;
-
 struct Job {
     submission: Submission,
     reply: oneshot::Sender<Result<Outcome, StoreError>>,
@@ -147,19 +144,6 @@ impl<S: EventStore> Writer<S> {
         while let Some(first) = queue.recv().await {
             let mut jobs = vec![first];
             self.drain(&mut queue, &mut jobs);
-            // Callers answered by the previous batch are often submitting again right
-            // now. Yielding a few times lets them join this batch instead of waiting a
-            // whole commit for the next one; it costs microseconds, and nothing when
-            // only one command is waiting.
-            if jobs.len() > 1 {
-                for _ in 0..YIELDS_MAX {
-                    if jobs.len() >= self.config.batch_size_max {
-                        break;
-                    }
-                    tokio::task::yield_now().await;
-                    self.drain(&mut queue, &mut jobs);
-                }
-            }
             if self.players.len() > self.config.cached_players_max {
                 self.players.clear();
             }
@@ -172,7 +156,7 @@ impl<S: EventStore> Writer<S> {
                 }
                 Err(error) => {
                     tracing::warn!(
-                        error = %error,
+                        error = %error.chain(),
                         commands = jobs.len(),
                         "ledger batch failed; if it failed while committing, its outcome is unknown and a retry with the same keys is safe"
                     );

@@ -107,8 +107,12 @@ async fn run_on<S: EventStore>(store: &S, backend: &str) -> anyhow::Result<ExitC
             .context("the log's hash chain does not verify")?;
     }
     println!("\nThe log holds {position} events; its hash chain verifies from genesis.");
-    println!("Head: {position}:{}", hex_prefix(&hash));
-    println!("Try it yourself: croupier ledger submit --json '{{\"type\":\"deposit\",...}}' (see README.md)");
+    if let Some(head) = store.head().await? {
+        println!("Head (position:hash): {}", head.display());
+    }
+    println!(
+        "Try it yourself: cargo run --release -- ledger submit --json '{{\"type\":\"deposit\",...}}' (see README.md)"
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -135,12 +139,4 @@ fn cash(outcome: &Outcome) -> String {
         .map(|(currency, amount)| format!("{amount} {currency}"))
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-fn hex_prefix(hash: &[u8; 32]) -> String {
-    hash.iter()
-        .take(8)
-        .map(|b| format!("{b:02x}"))
-        .collect::<String>()
-        + "..."
 }

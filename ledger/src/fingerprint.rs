@@ -17,10 +17,6 @@ impl Fingerprint {
         )
     }
 
-    pub fn fields(&self) -> &[(String, String)] {
-        &self.0
-    }
-
     /// The first field whose value differs, or that one side lacks; `None` when equal.
     /// A different command type is reported as `type`.
     pub fn first_difference(&self, other: &Fingerprint) -> Option<String> {

@@ -1,6 +1,7 @@
 //! Ledger events to and from stored payloads: MessagePack with field names, so fields can
-//! be added without breaking old events. Each type has a schema version; an old version is
-//! upcast to the current one when read.
+//! be added without breaking old events. Each type has a schema version (all are at 1
+//! today); when one changes, its older versions will be upcast here when read, and a
+//! version this build does not know is refused, never guessed at.
 
 use ledger::event::{Adjusted, BetPlaced, BetSettled, BetVoided, DepositRefunded, Deposited};
 use ledger::Event;
@@ -46,8 +47,6 @@ pub fn decode(event_type: &str, version: u16, payload: &[u8]) -> Result<Event, D
             version,
         });
     }
-    // Version 1 is the first; when a type changes, its older versions are read into their
-    // old struct here and converted, so the rest of the code sees only the newest shape.
     // Version 1 is the first of every type. When a type changes, its older versions are
     // read into their old struct here and converted, so the rest of the code sees only
     // the newest shape.

@@ -25,7 +25,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use ledger::command::Request;
-use ledger::{Command, Event, ExternalRef, Ledger, PlayerId, PlayerState, Rejection, Timestamp};
+use ledger::{Command, Event, Ledger, PlayerId, PlayerState, Rejection, Timestamp};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::append::{now_micros, Chain};
@@ -349,11 +349,12 @@ impl<S: EventStore> Writer<S> {
             let decision = self
                 .ledger
                 .decide(state, &request.command, now)
-                .and_then(|decided| match &payment {
-                    Some(p) if claimed.contains(p) || deposits.iter().any(|d| &d.deposit == p) => {
+                .and_then(|decided| match (&payment, &request.command) {
+                    (Some(p), Command::Deposit { external_ref, .. })
+                        if claimed.contains(p) || deposits.iter().any(|d| &d.deposit == p) =>
+                    {
                         Err(Rejection::DuplicateDeposit {
-                            external_ref: ExternalRef::new(p.external_ref.clone())
-                                .expect("the reference came from a valid command"),
+                            external_ref: external_ref.clone(),
                         })
                     }
                     _ => Ok(decided),

@@ -1,6 +1,7 @@
 //! The `croupier` command: parses arguments, opens the database, wires the crates
 //! together and turns errors into exit codes. The logic lives in the crates.
 
+mod audit;
 mod bench;
 mod database;
 mod demo;
@@ -46,6 +47,39 @@ enum Command {
     },
     /// Run a short scripted ledger session and show the balances.
     Demo,
+    /// Auditors' tools: verify the log, publish its head, export it.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Replay the whole log from position 1 and check it. Exit 0 when it holds, 5 on the
+    /// first finding (printed with its position and stream).
+    Verify {
+        /// Print the summary or the finding as JSON.
+        #[arg(long)]
+        json: bool,
+        /// A head published earlier (`POS:HEX`, from `croupier audit head`) that must
+        /// still be in the chain.
+        #[arg(long, value_name = "POS:HASH")]
+        expect_head: Option<projections::audit::PublishedHead>,
+    },
+    /// Print the newest event as `POS:HEX`, to publish somewhere outside.
+    Head,
+    /// Write the log in readable form, payloads decoded.
+    Export {
+        #[arg(long, value_enum, default_value = "jsonl")]
+        format: audit::ExportFormat,
+        /// First position to write.
+        #[arg(long)]
+        from: Option<u64>,
+        /// Last position to write.
+        #[arg(long)]
+        to: Option<u64>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -112,5 +146,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => submit::run(&database, json).await,
         Command::Bench { .. } => unreachable!("handled above"),
         Command::Demo => demo::run(&database).await,
+        Command::Audit { command } => match command {
+            AuditCommand::Verify { json, expect_head } => {
+                audit::verify(&database, json, expect_head).await
+            }
+            AuditCommand::Head => audit::head(&database).await,
+            AuditCommand::Export { format, from, to } => {
+                audit::export(&database, format, from, to).await
+            }
+        },
     }
 }

@@ -302,3 +302,80 @@ fn bench_append_prints_its_ratio_and_leaves_the_ledger_alone() {
     assert_eq!((status, &again["replayed"]), (0, &Value::Bool(true)));
     assert_eq!(again["events"][0]["position"], 1);
 }
+
+#[test]
+fn audit_head_verify_and_export() {
+    let scratch = Scratch::new();
+    let url = scratch.url();
+    assert_eq!(
+        croupier(&scratch.0, &["--database-url", &url, "demo"], "")
+            .status
+            .code(),
+        Some(0)
+    );
+    let head = croupier(&scratch.0, &["--database-url", &url, "audit", "head"], "");
+    let head = String::from_utf8(head.stdout).unwrap().trim().to_owned();
+    assert!(head.starts_with("7:") && head.len() == 2 + 64, "{head}");
+    let verified = croupier(
+        &scratch.0,
+        &[
+            "--database-url",
+            &url,
+            "audit",
+            "verify",
+            "--json",
+            "--expect-head",
+            &head,
+        ],
+        "",
+    );
+    assert_eq!(verified.status.code(), Some(0));
+    let summary: Value = serde_json::from_slice(&verified.stdout).unwrap();
+    assert_eq!(summary["summary"]["events"], 7);
+    let export = croupier(
+        &scratch.0,
+        &[
+            "--database-url",
+            &url,
+            "audit",
+            "export",
+            "--format",
+            "csv",
+            "--from",
+            "2",
+            "--to",
+            "3",
+        ],
+        "",
+    );
+    let csv = String::from_utf8(export.stdout).unwrap();
+    let rows: Vec<_> = csv.lines().collect();
+    assert_eq!(rows.len(), 3, "{csv}");
+    assert!(rows[0].starts_with("position,stream,version,type"));
+    assert!(rows[1].starts_with("2,player-1001,2,bet_placed,"));
+    let lines = croupier(&scratch.0, &["--database-url", &url, "audit", "export"], "");
+    let first: Value = serde_json::from_str(
+        String::from_utf8(lines.stdout)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(first["payload"]["amount"], "100");
+
+    // Someone with access to the file drops the guard and edits an event.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+        sqlx::raw_sql("DROP TRIGGER ledger_events_no_update; UPDATE ledger_events SET recorded_at = recorded_at + 1 WHERE position = 4")
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+    });
+    let failed = croupier(&scratch.0, &["--database-url", &url, "audit", "verify"], "");
+    assert_eq!(failed.status.code(), Some(5));
+    let text = String::from_utf8(failed.stdout).unwrap();
+    assert!(text.contains("position 4, stream 'player-1002'"), "{text}");
+}

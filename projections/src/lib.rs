@@ -1,1 +1,7 @@
-//! Read models built from the ledger log (filled in by the projections issue).
+//! Croupier's read side. For now, the auditors' tools: verifying the whole log from
+//! genesis and exporting it in readable form. Read models (balances, bets, finance) and
+//! their comparison with a replay come with the projections work.
+
+pub mod audit;
+pub mod export;
+pub mod time;

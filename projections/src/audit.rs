@@ -1,0 +1,367 @@
+//! `croupier audit verify`: replays the whole log from genesis and checks everything an
+//! auditor relies on. The checks are pure (a [`Verifier`] is fed events in order); the
+//! first broken rule is a [`Finding`] that names the position and the stream.
+//!
+//! Checked, event by event: the hash chain (nothing altered, removed or reordered); that
+//! each stream's versions follow one another; that every ledger event decodes, belongs to
+//! its stream's player and can follow that player's state (postings balance and match the
+//! event, no overdraft but a forced refund, a bet closes once, a deposit is refunded
+//! once: see `PlayerState::try_apply`); that an idempotency key names one command only;
+//! that a payment is credited once across all players; that a head published earlier is
+//! still in the chain. At the end: that the bets-in-play account equals the open stakes.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+use std::str::FromStr;
+
+use ledger::{BetStatus, CurrencyCode, Event, PlayerId, PlayerState};
+use rust_decimal::Decimal;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use store::event::Hash;
+use store::hash::{self, GENESIS};
+use store::{codec, EventStore, Metadata, StoreError, StoredEvent};
+
+/// A head as an auditor publishes it: `POS:HEX`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PublishedHead {
+    pub position: u64,
+    pub hash: Hash,
+}
+
+impl FromStr for PublishedHead {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad =
+            || format!("invalid head '{s}': expected POS:HEX, as `croupier audit head` prints");
+        let (position, hex_hash) = s.split_once(':').ok_or_else(bad)?;
+        let position = position.parse().map_err(|_| bad())?;
+        let hash = hex::decode(hex_hash)
+            .ok()
+            .and_then(|bytes| Hash::try_from(bytes).ok())
+            .ok_or_else(bad)?;
+        Ok(Self { position, hash })
+    }
+}
+
+impl fmt::Display for PublishedHead {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.position, hex::encode(self.hash))
+    }
+}
+
+/// The first broken rule found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub position: u64,
+    pub stream: String,
+    pub problem: String,
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "position {}, stream '{}': {}",
+            self.position, self.stream, self.problem
+        )
+    }
+}
+
+/// What a successful verification saw.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    pub events: u64,
+    pub streams: u64,
+    pub players: u64,
+    /// `POS:HEX` of the newest event; `None` for an empty log.
+    pub head: Option<String>,
+}
+
+/// Checks a log fed to it in position order.
+pub struct Verifier {
+    expected_head: Option<PublishedHead>,
+    expected_head_seen: bool,
+    position: u64,
+    hash: Hash,
+    versions: HashMap<String, u64>,
+    players: HashMap<PlayerId, PlayerState>,
+    /// Idempotency keys (hashed, to bound memory) and the command that used each.
+    keys: HashMap<[u8; 16], u64>,
+    last_key: Option<[u8; 16]>,
+    payments: HashSet<(String, String)>,
+}
+
+impl Verifier {
+    pub fn new(expected_head: Option<PublishedHead>) -> Self {
+        Self {
+            expected_head,
+            expected_head_seen: false,
+            position: 0,
+            hash: GENESIS,
+            versions: HashMap::new(),
+            players: HashMap::new(),
+            keys: HashMap::new(),
+            last_key: None,
+            payments: HashSet::new(),
+        }
+    }
+
+    /// Checks the next events of the log.
+    pub fn feed(&mut self, events: &[StoredEvent]) -> Result<(), Finding> {
+        events.iter().try_for_each(|event| self.check(event))
+    }
+
+    fn check(&mut self, stored: &StoredEvent) -> Result<(), Finding> {
+        let finding = |problem: String| Finding {
+            position: stored.position,
+            stream: stored.stream.clone(),
+            problem,
+        };
+        (self.position, self.hash) =
+            hash::verify((self.position, self.hash), std::slice::from_ref(stored))
+                .map_err(|e| finding(chain_problem(&e)))?;
+        if let Some(head) = self.expected_head {
+            if head.position == stored.position {
+                if head.hash != stored.hash {
+                    return Err(finding(format!(
+                        "the published head {head} is no longer in the chain: this position now has hash {}",
+                        hex::encode(stored.hash)
+                    )));
+                }
+                self.expected_head_seen = true;
+            }
+        }
+        let version = self.versions.entry(stored.stream.clone()).or_insert(0);
+        if stored.version != *version + 1 {
+            return Err(finding(format!(
+                "stream version {} follows version {}",
+                stored.version, version
+            )));
+        }
+        *version = stored.version;
+
+        let metadata = Metadata::decode(&stored.metadata)
+            .map_err(|e| finding(format!("unreadable metadata: {e}")))?;
+        if let Some(key) = &metadata.idempotency_key {
+            let digest = key_digest(key);
+            // The events of one command are adjacent; a key met again later is reused.
+            if self.last_key != Some(digest) {
+                if let Some(first) = self.keys.insert(digest, stored.position) {
+                    return Err(finding(format!(
+                        "idempotency key '{key}' names two commands (first at position {first})"
+                    )));
+                }
+            }
+            self.last_key = Some(digest);
+        } else {
+            self.last_key = None;
+        }
+
+        let Some(player) = store::player::player_of(&stored.stream) else {
+            return Ok(());
+        };
+        let event = codec::decode(&stored.event_type, stored.schema_version, &stored.payload)
+            .map_err(|e| finding(format!("unreadable event: {e}")))?;
+        if event.player() != player {
+            return Err(finding(format!(
+                "the event belongs to player {}, not to this stream",
+                event.player()
+            )));
+        }
+        if let Event::Deposited(deposit) = &event {
+            let payment = (deposit.method.to_string(), deposit.external_ref.to_string());
+            if !self.payments.insert(payment) {
+                return Err(finding(format!(
+                    "payment {} '{}' is credited a second time",
+                    deposit.method, deposit.external_ref
+                )));
+            }
+        }
+        self.players
+            .entry(player)
+            .or_insert_with(|| PlayerState::new(player))
+            .try_apply(&event)
+            .map_err(|e| finding(e.to_string()))
+    }
+
+    /// The checks that need the whole log, and the summary.
+    pub fn finish(self) -> Result<Summary, Finding> {
+        if let Some(head) = self.expected_head {
+            if !self.expected_head_seen {
+                return Err(Finding {
+                    position: head.position,
+                    stream: String::new(),
+                    problem: format!(
+                        "the published head {head} is beyond the end of the log at {}: events were removed",
+                        self.position
+                    ),
+                });
+            }
+        }
+        let mut in_play: BTreeMap<CurrencyCode, Decimal> = BTreeMap::new();
+        let mut open: BTreeMap<CurrencyCode, Decimal> = BTreeMap::new();
+        for state in self.players.values() {
+            for (currency, amount) in &state.in_play {
+                *in_play.entry(currency.clone()).or_default() += amount;
+            }
+            for bet in state.bets.values().filter(|b| b.status == BetStatus::Open) {
+                *open.entry(bet.currency.clone()).or_default() += bet.stake;
+            }
+        }
+        in_play.retain(|_, amount| !amount.is_zero());
+        if in_play != open {
+            return Err(Finding {
+                position: self.position,
+                stream: "house:bets_in_play".to_owned(),
+                problem: format!("bets in play {in_play:?} differ from the open stakes {open:?}"),
+            });
+        }
+        Ok(Summary {
+            events: self.position,
+            streams: u64::try_from(self.versions.len()).unwrap_or(u64::MAX),
+            players: u64::try_from(self.players.len()).unwrap_or(u64::MAX),
+            head: (self.position > 0)
+                .then(|| format!("{}:{}", self.position, hex::encode(self.hash))),
+        })
+    }
+}
+
+/// Verifies the whole log of `store`, reading it in batches; `progress` hears how many
+/// events were checked so far. `Ok(Err(finding))` is a log that fails the audit.
+pub async fn verify<S: EventStore>(
+    store: &S,
+    expected_head: Option<PublishedHead>,
+    mut progress: impl FnMut(u64),
+) -> Result<Result<Summary, Finding>, StoreError> {
+    const BATCH_SIZE: u32 = 10_000;
+    let mut verifier = Verifier::new(expected_head);
+    let mut position = 0;
+    loop {
+        let batch = store.read_all(position, BATCH_SIZE).await?;
+        let Some(last) = batch.last() else { break };
+        position = last.position;
+        if let Err(finding) = verifier.feed(&batch) {
+            return Ok(Err(finding));
+        }
+        progress(position);
+    }
+    Ok(verifier.finish())
+}
+
+fn key_digest(key: &str) -> [u8; 16] {
+    let digest = Sha256::digest(key.as_bytes());
+    let mut short = [0; 16];
+    short.copy_from_slice(&digest[..16]);
+    short
+}
+
+fn chain_problem(error: &hash::ChainError) -> String {
+    match error {
+        hash::ChainError::Gap { expected, .. } => {
+            format!("the hash chain is broken: position {expected} is missing or out of order")
+        }
+        hash::ChainError::Broken { .. } => {
+            "the hash chain is broken: the previous hash is not the hash of the event before"
+                .to_owned()
+        }
+        hash::ChainError::Altered { .. } => {
+            "the event was altered: its content does not match its hash".to_owned()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ledger::wire::parse_command;
+    use ledger::{Ledger, Timestamp};
+    use store::append::Chain;
+    use store::NewEvent;
+
+    /// Seals commands (JSON lines, each decided against its player's state) into a
+    /// log, as the writer would, whatever the store's guards would have said.
+    fn log(lines: &[&str]) -> Vec<StoredEvent> {
+        let mut chain = Chain::after(None, 0);
+        let mut players: HashMap<PlayerId, PlayerState> = HashMap::new();
+        let mut events = Vec::new();
+        for line in lines {
+            let request = parse_command(line).unwrap();
+            let player = request.command.player();
+            let state = players
+                .entry(player)
+                .or_insert_with(|| PlayerState::new(player));
+            for event in Ledger::default()
+                .decide(state, &request.command, Timestamp::default())
+                .unwrap()
+            {
+                state.apply(&event);
+                let (event_type, schema_version, payload) = codec::encode(&event);
+                let metadata = Metadata {
+                    idempotency_key: Some(request.idempotency_key.to_string()),
+                    ..Metadata::default()
+                };
+                events.push(chain.seal(
+                    &store::player::stream_of(player),
+                    state.version,
+                    NewEvent {
+                        event_type: event_type.to_owned(),
+                        schema_version,
+                        payload,
+                        metadata,
+                    },
+                ));
+            }
+        }
+        events
+    }
+
+    fn deposit(key: &str, player: i64, charge: &str) -> String {
+        format!(
+            r#"{{"type":"deposit","idempotency_key":"{key}","player":{player},"amount":"5","currency":"XTR","method":"telegram_stars","external_ref":"{charge}"}}"#
+        )
+    }
+
+    fn check(events: &[StoredEvent]) -> Result<Summary, Finding> {
+        let mut verifier = Verifier::new(None);
+        verifier.feed(events)?;
+        verifier.finish()
+    }
+
+    #[test]
+    fn a_key_used_by_two_commands_is_caught() {
+        let events = log(&[
+            &deposit("k1", 1, "c1"),
+            &deposit("k2", 1, "c2"),
+            &deposit("k1", 2, "c3"),
+        ]);
+        let finding = check(&events).unwrap_err();
+        assert_eq!(finding.position, 3);
+        assert!(
+            finding
+                .problem
+                .contains("names two commands (first at position 1)"),
+            "{finding}"
+        );
+    }
+
+    #[test]
+    fn a_payment_credited_to_two_players_is_caught() {
+        let events = log(&[&deposit("k1", 1, "c1"), &deposit("k2", 2, "c1")]);
+        let finding = check(&events).unwrap_err();
+        assert_eq!((finding.position, finding.stream.as_str()), (2, "player-2"));
+        assert!(
+            finding.problem.contains("credited a second time"),
+            "{finding}"
+        );
+    }
+
+    #[test]
+    fn published_heads_parse_and_print_alike() {
+        let head: PublishedHead = format!("42:{}", "ab".repeat(32)).parse().unwrap();
+        assert_eq!(head.to_string(), format!("42:{}", "ab".repeat(32)));
+        for bad in ["42", "x:00", "42:zz", "42:abcd"] {
+            assert!(bad.parse::<PublishedHead>().is_err(), "{bad}");
+        }
+    }
+}

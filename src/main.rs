@@ -5,6 +5,7 @@ mod audit;
 mod bench;
 mod database;
 mod demo;
+mod report;
 mod submit;
 
 use std::process::ExitCode;
@@ -47,11 +48,32 @@ enum Command {
     },
     /// Run a short scripted ledger session and show the balances.
     Demo,
+    /// The read models: their progress.
+    Projections {
+        #[command(subcommand)]
+        command: ProjectionsCommand,
+    },
+    /// Finance reports from the read models, brought up to the head of the log first.
+    Report {
+        #[arg(value_enum)]
+        report: report::Report,
+        #[arg(long, value_enum, default_value = "table")]
+        format: report::Format,
+        /// Report from the read models as they are, saying how far behind they are.
+        #[arg(long)]
+        no_catch_up: bool,
+    },
     /// Auditors' tools: verify the log, publish its head, export it.
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
     },
+}
+
+#[derive(Subcommand)]
+enum ProjectionsCommand {
+    /// Each projection's checkpoint, the head of the log, and the lag.
+    Status,
 }
 
 #[derive(Subcommand)]
@@ -146,6 +168,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => submit::run(&database, json).await,
         Command::Bench { .. } => unreachable!("handled above"),
         Command::Demo => demo::run(&database).await,
+        Command::Projections {
+            command: ProjectionsCommand::Status,
+        } => report::status(&database, &cli.database_url).await,
+        Command::Report {
+            report,
+            format,
+            no_catch_up,
+        } => report::report(&database, &cli.database_url, report, format, !no_catch_up).await,
         Command::Audit { command } => match command {
             AuditCommand::Verify { json, expect_head } => {
                 audit::verify(&database, json, expect_head).await

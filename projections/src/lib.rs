@@ -1,7 +1,9 @@
-//! Croupier's read side. For now, the auditors' tools: verifying the whole log from
-//! genesis and exporting it in readable form. Read models (balances, bets, finance) and
-//! their comparison with a replay come with the projections work.
+//! Croupier's read side: the projector and its read models (balances and house accounts
+//! so far), the finance reports read from them, and the auditors' tools (verifying the
+//! whole log from genesis, exporting it in readable form). Never writes to the log.
 
 pub mod audit;
 pub mod export;
+pub mod projector;
+pub mod report;
 pub mod time;

@@ -1,0 +1,266 @@
+//! The projector: reads the log in position order from the projections' checkpoint and
+//! maintains the read models, one batch per transaction, the checkpoint moved in that same
+//! transaction. A crash anywhere leaves the read models exactly at their checkpoint:
+//! nothing is counted twice, nothing is dropped.
+//!
+//! Several runners (two `croupier` processes making reports, say) may catch up at once:
+//! each batch begins by moving the checkpoints from the position it read them at, and a
+//! runner that finds them moved rolls back and starts again from the new position.
+//!
+//! The SQL serves both backends (sqlx's `Any` driver). Amounts are stored as decimal
+//! strings and added up here, with `rust_decimal`.
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+use ledger::{Account, Event};
+use rust_decimal::Decimal;
+use sqlx::any::AnyPoolOptions;
+use sqlx::AnyPool;
+use sqlx::{Any, Row, Transaction};
+use store::{codec, EventStore, StoreError, StoredEvent};
+
+/// The read models this projector maintains, by checkpoint name.
+pub const PROJECTIONS: [&str; 2] = ["balances", "house"];
+
+/// Events per transaction when catching up.
+pub const BATCH_SIZE: u32 = 5_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectionError {
+    #[error("database error")]
+    Database(#[from] sqlx::Error),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the event at position {position} cannot be projected: {problem}")]
+    Unreadable { position: u64, problem: String },
+    #[error("the read model holds '{value}' where an amount belongs")]
+    NotAnAmount { value: String },
+}
+
+/// One projection's progress.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Checkpoint {
+    pub name: String,
+    pub position: u64,
+}
+
+/// Maintains the read models of one database.
+#[derive(Clone)]
+pub struct Projector {
+    pool: AnyPool,
+}
+
+impl Projector {
+    /// Connects to the database at `url` (the one the log is in, whose migrations are
+    /// applied).
+    pub async fn connect(url: &str) -> Result<Self, ProjectionError> {
+        sqlx::any::install_default_drivers();
+        let pool = AnyPoolOptions::new()
+            .max_connections(2)
+            .connect(url)
+            .await?;
+        Ok(Self { pool })
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    pub async fn checkpoints(&self) -> Result<Vec<Checkpoint>, ProjectionError> {
+        let rows = sqlx::query("SELECT name, position FROM projection_checkpoints ORDER BY name")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(Checkpoint {
+                    name: row.try_get("name")?,
+                    position: to_u64(row.try_get("position")?),
+                })
+            })
+            .collect()
+    }
+
+    /// Applies every event after the checkpoints, `batch_size` per transaction, and
+    /// returns the position reached; `progress` hears each batch's last position.
+    pub async fn catch_up<S: EventStore>(
+        &self,
+        store: &S,
+        batch_size: u32,
+        mut progress: impl FnMut(u64),
+    ) -> Result<u64, ProjectionError> {
+        loop {
+            let position = self.position().await?;
+            let events = store.read_all(position, batch_size).await?;
+            let Some(last) = events.last() else {
+                return Ok(position);
+            };
+            let mut tx = self.pool.begin().await?;
+            // Claim the batch first: this also makes concurrent runners wait here.
+            let claimed = sqlx::query(
+                "UPDATE projection_checkpoints SET position = $1, updated_at = $2 WHERE position = $3",
+            )
+            .bind(to_i64(last.position))
+            .bind(last.recorded_at)
+            .bind(to_i64(position))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if claimed != PROJECTIONS.len() as u64 {
+                tx.rollback().await?;
+                continue;
+            }
+            let events = decode(&events)?;
+            apply_balances(&mut tx, &events).await?;
+            apply_house(&mut tx, &events).await?;
+            tx.commit().await?;
+            progress(last.position);
+        }
+    }
+
+    /// Empties the read models and their checkpoints, to be rebuilt by `catch_up`.
+    pub async fn reset(&self) -> Result<(), ProjectionError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE projection_checkpoints SET position = 0, updated_at = 0")
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM proj_balances")
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM proj_house")
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The position every projection has reached.
+    async fn position(&self) -> Result<u64, ProjectionError> {
+        let position: Option<i64> =
+            sqlx::query_scalar("SELECT min(position) FROM projection_checkpoints")
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(position.map_or(0, to_u64))
+    }
+}
+
+/// The ledger events of a batch, with their positions. Events of other streams have no
+/// money in them and are left out.
+fn decode(events: &[StoredEvent]) -> Result<Vec<(u64, Event)>, ProjectionError> {
+    events
+        .iter()
+        .filter(|stored| store::player::player_of(&stored.stream).is_some())
+        .map(|stored| {
+            codec::decode(&stored.event_type, stored.schema_version, &stored.payload)
+                .map(|event| (stored.position, event))
+                .map_err(|e| ProjectionError::Unreadable {
+                    position: stored.position,
+                    problem: e.to_string(),
+                })
+        })
+        .collect()
+}
+
+/// Cash and stakes in play per player and currency.
+async fn apply_balances(
+    tx: &mut Transaction<'_, Any>,
+    events: &[(u64, Event)],
+) -> Result<(), ProjectionError> {
+    let mut changes: BTreeMap<(i64, String), (Decimal, Decimal, u64)> = BTreeMap::new();
+    for (position, event) in events {
+        for posting in event.postings() {
+            let key = (event.player().get(), posting.currency.to_string());
+            let change = changes.entry(key).or_default();
+            match posting.account {
+                Account::PlayerCash(_) => change.0 += posting.amount,
+                Account::BetsInPlay => change.1 += posting.amount,
+                _ => continue,
+            }
+            change.2 = *position;
+        }
+    }
+    for ((player, currency), (cash, in_play, position)) in changes {
+        let row = sqlx::query(
+            "SELECT balance, in_play FROM proj_balances WHERE player = $1 AND currency = $2",
+        )
+        .bind(player)
+        .bind(&currency)
+        .fetch_optional(&mut **tx)
+        .await?;
+        let (balance, staked) = match row {
+            Some(row) => (
+                amount(row.try_get("balance")?)?,
+                amount(row.try_get("in_play")?)?,
+            ),
+            None => (Decimal::ZERO, Decimal::ZERO),
+        };
+        sqlx::query(
+            "INSERT INTO proj_balances (player, currency, balance, in_play, last_position) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (player, currency) DO UPDATE SET \
+             balance = excluded.balance, in_play = excluded.in_play, \
+             last_position = excluded.last_position",
+        )
+        .bind(player)
+        .bind(&currency)
+        .bind((balance + cash).to_string())
+        .bind((staked + in_play).to_string())
+        .bind(to_i64(position))
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Every account but player cash: house, clearing and external accounts.
+async fn apply_house(
+    tx: &mut Transaction<'_, Any>,
+    events: &[(u64, Event)],
+) -> Result<(), ProjectionError> {
+    let mut changes: BTreeMap<(String, String), (Decimal, u64)> = BTreeMap::new();
+    for (position, event) in events {
+        for posting in event.postings() {
+            if matches!(posting.account, Account::PlayerCash(_)) {
+                continue;
+            }
+            let change = changes
+                .entry((posting.account.to_string(), posting.currency.to_string()))
+                .or_default();
+            change.0 += posting.amount;
+            change.1 = *position;
+        }
+    }
+    for ((account, currency), (delta, position)) in changes {
+        let balance: Option<String> = sqlx::query_scalar(
+            "SELECT balance FROM proj_house WHERE account = $1 AND currency = $2",
+        )
+        .bind(&account)
+        .bind(&currency)
+        .fetch_optional(&mut **tx)
+        .await?;
+        let balance = balance.map(amount).transpose()?.unwrap_or_default();
+        sqlx::query(
+            "INSERT INTO proj_house (account, currency, balance, last_position) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (account, currency) DO UPDATE SET \
+             balance = excluded.balance, last_position = excluded.last_position",
+        )
+        .bind(&account)
+        .bind(&currency)
+        .bind((balance + delta).to_string())
+        .bind(to_i64(position))
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+pub(crate) fn amount(text: String) -> Result<Decimal, ProjectionError> {
+    Decimal::from_str(&text).map_err(|_| ProjectionError::NotAnAmount { value: text })
+}
+
+fn to_i64(n: u64) -> i64 {
+    i64::try_from(n).expect("positions are below 2^63")
+}
+
+fn to_u64(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}

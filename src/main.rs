@@ -178,7 +178,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => report::report(&database, &cli.database_url, report, format, !no_catch_up).await,
         Command::Audit { command } => match command {
             AuditCommand::Verify { json, expect_head } => {
-                audit::verify(&database, json, expect_head).await
+                audit::verify(&database, &cli.database_url, json, expect_head).await
             }
             AuditCommand::Head => audit::head(&database).await,
             AuditCommand::Export { format, from, to } => {

@@ -20,7 +20,9 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use store::event::Hash;
 use store::hash::{self, GENESIS};
-use store::{codec, EventStore, Metadata, StoreError, StoredEvent};
+use store::{codec, EventStore, Metadata, StoredEvent};
+
+use crate::projector::{amount, ProjectionError, Projector};
 
 /// A head as an auditor publishes it: `POS:HEX`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,6 +78,9 @@ pub struct Summary {
     pub players: u64,
     /// `POS:HEX` of the newest event; `None` for an empty log.
     pub head: Option<String>,
+    /// Whether the balances and house projections were compared with the replay (not
+    /// when the log moved on during the audit).
+    pub projections_checked: bool,
 }
 
 /// Checks a log fed to it in position order.
@@ -90,6 +95,8 @@ pub struct Verifier {
     keys: HashMap<[u8; 16], u64>,
     last_key: Option<[u8; 16]>,
     payments: HashSet<(String, String)>,
+    /// Every account but player cash, per currency, from the postings.
+    house: BTreeMap<(String, String), Decimal>,
 }
 
 impl Verifier {
@@ -104,6 +111,7 @@ impl Verifier {
             keys: HashMap::new(),
             last_key: None,
             payments: HashSet::new(),
+            house: BTreeMap::new(),
         }
     }
 
@@ -182,11 +190,39 @@ impl Verifier {
             .entry(player)
             .or_insert_with(|| PlayerState::new(player))
             .try_apply(&event)
-            .map_err(|e| finding(e.to_string()))
+            .map_err(|e| finding(e.to_string()))?;
+        for posting in event.postings() {
+            if !matches!(posting.account, ledger::Account::PlayerCash(_)) {
+                *self
+                    .house
+                    .entry((posting.account.to_string(), posting.currency.to_string()))
+                    .or_default() += posting.amount;
+            }
+        }
+        Ok(())
+    }
+
+    /// Balances per player and currency, recomputed from the events alone.
+    pub fn balances(&self) -> BTreeMap<(i64, String), (Decimal, Decimal)> {
+        let mut balances = BTreeMap::new();
+        for (player, state) in &self.players {
+            for currency in state.cash.keys().chain(state.in_play.keys()) {
+                balances.insert(
+                    (player.get(), currency.to_string()),
+                    (state.cash(currency), state.in_play(currency)),
+                );
+            }
+        }
+        balances
+    }
+
+    /// House, clearing and external accounts, recomputed from the events alone.
+    pub fn house(&self) -> &BTreeMap<(String, String), Decimal> {
+        &self.house
     }
 
     /// The checks that need the whole log, and the summary.
-    pub fn finish(self) -> Result<Summary, Finding> {
+    pub fn finish(&self) -> Result<Summary, Finding> {
         if let Some(head) = self.expected_head {
             if !self.expected_head_seen {
                 return Err(Finding {
@@ -223,17 +259,21 @@ impl Verifier {
             players: u64::try_from(self.players.len()).unwrap_or(u64::MAX),
             head: (self.position > 0)
                 .then(|| format!("{}:{}", self.position, hex::encode(self.hash))),
+            projections_checked: false,
         })
     }
 }
 
 /// Verifies the whole log of `store`, reading it in batches; `progress` hears how many
-/// events were checked so far. `Ok(Err(finding))` is a log that fails the audit.
+/// events were checked so far. With a `projector`, the read models are then brought up to
+/// the same head and compared with the balances recomputed from the events.
+/// `Ok(Err(finding))` is a log that fails the audit.
 pub async fn verify<S: EventStore>(
     store: &S,
     expected_head: Option<PublishedHead>,
+    projector: Option<&Projector>,
     mut progress: impl FnMut(u64),
-) -> Result<Result<Summary, Finding>, StoreError> {
+) -> Result<Result<Summary, Finding>, ProjectionError> {
     const BATCH_SIZE: u32 = 10_000;
     let mut verifier = Verifier::new(expected_head);
     let mut position = 0;
@@ -246,7 +286,78 @@ pub async fn verify<S: EventStore>(
         }
         progress(position);
     }
-    Ok(verifier.finish())
+    let mut summary = match verifier.finish() {
+        Ok(summary) => summary,
+        Err(finding) => return Ok(Err(finding)),
+    };
+    if let Some(projector) = projector {
+        // Compared at the head the replay reached; if the log moved on meanwhile, the
+        // read models are ahead of the replay and the comparison is skipped.
+        if projector
+            .catch_up(store, crate::projector::BATCH_SIZE, |_| {})
+            .await?
+            == position
+        {
+            if let Err(finding) = compare(&verifier, projector, position).await? {
+                return Ok(Err(finding));
+            }
+            summary.projections_checked = true;
+        }
+    }
+    Ok(Ok(summary))
+}
+
+/// The read models against the replay: every row, both ways.
+async fn compare(
+    verifier: &Verifier,
+    projector: &Projector,
+    position: u64,
+) -> Result<Result<(), Finding>, ProjectionError> {
+    let mut projected = BTreeMap::new();
+    for row in projector.balances().await? {
+        projected.insert(
+            (row.player, row.currency),
+            (amount(row.balance)?, amount(row.in_play)?),
+        );
+    }
+    let replayed = verifier.balances();
+    let keys: std::collections::BTreeSet<_> = projected.keys().chain(replayed.keys()).collect();
+    for key in keys {
+        let (from_table, from_log) = (projected.get(key), replayed.get(key));
+        if from_table != from_log {
+            return Ok(Err(Finding {
+                position,
+                stream: format!("player-{}", key.0),
+                problem: format!(
+                    "the balances projection holds {} for {}, the events add up to {}",
+                    shown(from_table),
+                    key.1,
+                    shown(from_log)
+                ),
+            }));
+        }
+    }
+    let mut house = BTreeMap::new();
+    for (account, currency, balance) in projector.house_accounts().await? {
+        house.insert((account, currency), amount(balance)?);
+    }
+    if &house != verifier.house() {
+        return Ok(Err(Finding {
+            position,
+            stream: "house".to_owned(),
+            problem: format!(
+                "the house projection holds {house:?}, the events add up to {:?}",
+                verifier.house()
+            ),
+        }));
+    }
+    Ok(Ok(()))
+}
+
+fn shown(balance: Option<&(Decimal, Decimal)>) -> String {
+    balance.map_or("nothing".to_owned(), |(cash, in_play)| {
+        format!("cash {cash}, in play {in_play}")
+    })
 }
 
 fn key_digest(key: &str) -> [u8; 16] {

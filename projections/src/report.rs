@@ -47,6 +47,15 @@ impl Projector {
             .collect()
     }
 
+    /// House, clearing and external accounts: `(account, currency, balance)`.
+    pub async fn house_accounts(&self) -> Result<Vec<(String, String, String)>, ProjectionError> {
+        Ok(sqlx::query_as(
+            "SELECT account, currency, balance FROM proj_house ORDER BY account, currency",
+        )
+        .fetch_all(self.pool())
+        .await?)
+    }
+
     /// The sum of player cash per currency.
     pub async fn liabilities(&self) -> Result<Vec<LiabilityRow>, ProjectionError> {
         let mut totals: BTreeMap<String, (Decimal, u64)> = BTreeMap::new();

@@ -164,6 +164,45 @@ async fn two_runners_at_once_count_nothing_twice<S: Url>(store: S) {
     assert_eq!(a.liabilities().await.unwrap()[1].total, "135");
 }
 
+async fn the_audit_compares_the_projections_with_a_replay<S: Url>(store: S) {
+    use projections::audit::verify;
+    submit_all(&store, &HISTORY).await;
+    let projector = Projector::connect(&store.url().await).await.unwrap();
+    let summary = verify(&store, None, Some(&projector), |_| {})
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(summary.projections_checked);
+    // Someone edits a read model: the audit names the player.
+    sqlx::query("UPDATE proj_balances SET balance = '999' WHERE player = 8")
+        .execute(projector.pool())
+        .await
+        .unwrap();
+    let finding = verify(&store, None, Some(&projector), |_| {})
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(
+        (finding.position, finding.stream.as_str()),
+        (8, "player-8"),
+        "{finding}"
+    );
+    assert!(finding.problem.contains("holds cash 999"), "{finding}");
+    sqlx::query("UPDATE proj_balances SET balance = '30' WHERE player = 8")
+        .execute(projector.pool())
+        .await
+        .unwrap();
+    sqlx::query("UPDATE proj_house SET balance = '6' WHERE account = 'house:gaming'")
+        .execute(projector.pool())
+        .await
+        .unwrap();
+    let finding = verify(&store, None, Some(&projector), |_| {})
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(finding.stream, "house", "{finding}");
+}
+
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
         mod postgres {
@@ -189,4 +228,5 @@ on_both_backends!(
     a_fixed_history_gives_known_answers,
     a_rebuild_equals_incremental_catch_up,
     two_runners_at_once_count_nothing_twice,
+    the_audit_compares_the_projections_with_a_replay,
 );

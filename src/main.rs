@@ -57,6 +57,14 @@ enum Command {
     Report {
         #[arg(value_enum)]
         report: report::Report,
+        /// The player, for `report player`.
+        id: Option<i64>,
+        /// First UTC day (YYYY-MM-DD), for daily, deposits, bets and player.
+        #[arg(long, value_parser = projections::report::parse_day)]
+        from: Option<String>,
+        /// Last UTC day (YYYY-MM-DD), included.
+        #[arg(long, value_parser = projections::report::parse_day)]
+        to: Option<String>,
         #[arg(long, value_enum, default_value = "table")]
         format: report::Format,
         /// Report from the read models as they are, saying how far behind they are.
@@ -173,9 +181,21 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => report::status(&database, &cli.database_url).await,
         Command::Report {
             report,
+            id,
+            from,
+            to,
             format,
             no_catch_up,
-        } => report::report(&database, &cli.database_url, report, format, !no_catch_up).await,
+        } => {
+            let request = report::Request {
+                report,
+                player: id,
+                days: projections::report::Days { from, to },
+                format,
+                catch_up: !no_catch_up,
+            };
+            report::report(&database, &cli.database_url, request).await
+        }
         Command::Audit { command } => match command {
             AuditCommand::Verify { json, expect_head } => {
                 audit::verify(&database, &cli.database_url, json, expect_head).await

@@ -21,6 +21,24 @@ pub enum Report {
     Balances,
     /// What is owed to players, per currency (cash only, not stakes in play).
     Liabilities,
+    /// Per UTC day and currency: deposits, refunds, stakes and payouts of the bets settled
+    /// that day, GGR, settled bets, active players.
+    Daily,
+    /// One player (give the id): balances, then bets with --format table.
+    Player,
+    /// Every deposit, credited or refunded.
+    Deposits,
+    /// Every round.
+    Bets,
+}
+
+/// What `croupier report` was asked for.
+pub struct Request {
+    pub report: Report,
+    pub player: Option<i64>,
+    pub days: projections::report::Days,
+    pub format: Format,
+    pub catch_up: bool,
 }
 
 pub async fn status(database: &Database, url: &str) -> anyhow::Result<ExitCode> {
@@ -42,16 +60,10 @@ pub async fn status(database: &Database, url: &str) -> anyhow::Result<ExitCode> 
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn report(
-    database: &Database,
-    url: &str,
-    report: Report,
-    format: Format,
-    catch_up: bool,
-) -> anyhow::Result<ExitCode> {
+pub async fn report(database: &Database, url: &str, request: Request) -> anyhow::Result<ExitCode> {
     let projector = Projector::connect(url).await?;
     let head = with_store!(database, s => s.head().await)?.map_or(0, |h| h.position);
-    if catch_up {
+    if request.catch_up {
         with_store!(database, s => projector.catch_up(s, BATCH_SIZE, |_| {}).await)?;
     } else {
         let behind = projector
@@ -65,50 +77,159 @@ pub async fn report(
             eprintln!("note: the projections are {behind} events behind the log (head {head})");
         }
     }
-    let (columns, rows, json): (Vec<&str>, Vec<Vec<String>>, String) = match report {
-        Report::Balances => {
-            let rows = projector.balances().await?;
-            let cells = rows
-                .iter()
-                .map(|r| {
-                    vec![
-                        r.player.to_string(),
-                        r.currency.clone(),
-                        r.balance.clone(),
-                        r.in_play.clone(),
-                    ]
-                })
+    let days = &request.days;
+    let table = match request.report {
+        Report::Balances => Table::of(projector.balances().await?, balance_cells),
+        Report::Liabilities => Table::of(projector.liabilities().await?, |r| {
+            vec![r.currency.clone(), r.total.clone(), r.players.to_string()]
+        }),
+        Report::Daily => Table::of(projector.daily(days).await?, |r| {
+            vec![
+                r.day.clone(),
+                r.currency.clone(),
+                r.deposits.clone(),
+                r.refunds.clone(),
+                r.stakes.clone(),
+                r.payouts.clone(),
+                r.ggr.clone(),
+                r.bets.to_string(),
+                r.active_players.to_string(),
+            ]
+        }),
+        Report::Deposits => Table::of(projector.deposits(days).await?, |r| {
+            vec![
+                r.method.clone(),
+                r.external_ref.clone(),
+                r.player.to_string(),
+                r.amount.clone(),
+                r.currency.clone(),
+                r.status.clone(),
+                r.credited_at.clone(),
+                r.refunded_at.clone().unwrap_or_default(),
+            ]
+        }),
+        Report::Bets => Table::of(projector.bets(days, None).await?, bet_cells),
+        Report::Player => {
+            let Some(player) = request.player else {
+                anyhow::bail!("report player needs the player's id: croupier report player 7");
+            };
+            let balances: Vec<_> = projector
+                .balances()
+                .await?
+                .into_iter()
+                .filter(|b| b.player == player)
                 .collect();
-            (
-                vec!["player", "currency", "balance", "in_play"],
-                cells,
-                serde_json::to_string(&rows)?,
-            )
-        }
-        Report::Liabilities => {
-            let rows = projector.liabilities().await?;
-            let cells = rows
-                .iter()
-                .map(|r| vec![r.currency.clone(), r.total.clone(), r.players.to_string()])
-                .collect();
-            (
-                vec!["currency", "total", "players"],
-                cells,
-                serde_json::to_string(&rows)?,
-            )
+            if matches!(request.format, Format::Table) {
+                Table::of(balances, balance_cells).print(request.format, COLUMNS_BALANCES);
+                println!();
+                Table::of(projector.bets(days, Some(player)).await?, bet_cells)
+                    .print(request.format, COLUMNS_BETS);
+                return Ok(ExitCode::SUCCESS);
+            }
+            Table::of(balances, balance_cells)
         }
     };
-    match format {
-        Format::Json => println!("{json}"),
-        Format::Csv => {
-            println!("{}", columns.join(","));
-            for row in rows {
-                println!("{}", row.join(","));
-            }
-        }
-        Format::Table => print_table(&columns, &rows),
-    }
+    let columns = match request.report {
+        Report::Balances | Report::Player => COLUMNS_BALANCES,
+        Report::Liabilities => &["currency", "total", "players"],
+        Report::Daily => &[
+            "day",
+            "currency",
+            "deposits",
+            "refunds",
+            "stakes",
+            "payouts",
+            "ggr",
+            "bets",
+            "active_players",
+        ],
+        Report::Deposits => &[
+            "method",
+            "external_ref",
+            "player",
+            "amount",
+            "currency",
+            "status",
+            "credited_at",
+            "refunded_at",
+        ],
+        Report::Bets => COLUMNS_BETS,
+    };
+    table.print(request.format, columns);
     Ok(ExitCode::SUCCESS)
+}
+
+const COLUMNS_BALANCES: &[&str] = &["player", "currency", "balance", "in_play"];
+const COLUMNS_BETS: &[&str] = &[
+    "player",
+    "bet_id",
+    "game",
+    "currency",
+    "stake",
+    "payout",
+    "status",
+    "placed_at",
+    "closed_at",
+];
+
+fn balance_cells(r: &projections::report::BalanceRow) -> Vec<String> {
+    vec![
+        r.player.to_string(),
+        r.currency.clone(),
+        r.balance.clone(),
+        r.in_play.clone(),
+    ]
+}
+
+fn bet_cells(r: &projections::report::BetRow) -> Vec<String> {
+    vec![
+        r.player.to_string(),
+        r.bet_id.clone(),
+        r.game.clone(),
+        r.currency.clone(),
+        r.stake.clone(),
+        r.payout.clone().unwrap_or_default(),
+        r.status.clone(),
+        r.placed_at.clone(),
+        r.closed_at.clone().unwrap_or_default(),
+    ]
+}
+
+/// A report's rows, as cells for `table` and `csv`, and as JSON.
+struct Table {
+    cells: Vec<Vec<String>>,
+    json: String,
+}
+
+impl Table {
+    fn of<T: serde::Serialize>(rows: Vec<T>, cells: impl Fn(&T) -> Vec<String>) -> Self {
+        Self {
+            cells: rows.iter().map(cells).collect(),
+            json: serde_json::to_string(&rows).expect("report rows always serialise"),
+        }
+    }
+
+    fn print(&self, format: Format, columns: &[&str]) {
+        match format {
+            Format::Json => println!("{}", self.json),
+            Format::Csv => {
+                println!("{}", columns.join(","));
+                for row in &self.cells {
+                    let fields: Vec<String> = row.iter().map(|f| csv_field(f)).collect();
+                    println!("{}", fields.join(","));
+                }
+            }
+            Format::Table => print_table(columns, &self.cells),
+        }
+    }
+}
+
+fn csv_field(field: &str) -> String {
+    if field.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", field.replace('"', "\"\""))
+    } else {
+        field.to_owned()
+    }
 }
 
 /// Columns aligned for people: text to the left, amounts and counts to the right.

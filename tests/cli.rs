@@ -379,3 +379,67 @@ fn audit_head_verify_and_export() {
     let text = String::from_utf8(failed.stdout).unwrap();
     assert!(text.contains("position 4, stream 'player-1002'"), "{text}");
 }
+
+#[test]
+fn reports_in_all_three_formats() {
+    let scratch = Scratch::new();
+    let url = scratch.url();
+    let history = [
+        DEPOSIT.to_owned(),
+        DEPOSIT.replace("d1", "d2").replace("ch_1", "ch_2").replace(r#""player":7"#, r#""player":8"#).replace(r#""100""#, r#""35""#),
+        r#"{"type":"place_bet","idempotency_key":"b1","player":7,"bet_id":"r1","game":"dice","stake":"40","currency":"XTR"}"#.to_owned(),
+        r#"{"type":"settle_bet","idempotency_key":"s1","player":7,"bet_id":"r1","payout":"0"}"#.to_owned(),
+        r#"{"type":"place_bet","idempotency_key":"b2","player":7,"bet_id":"r2","game":"dice","stake":"10","currency":"XTR"}"#.to_owned(),
+    ];
+    let output = croupier(
+        &scratch.0,
+        &["--database-url", &url, "ledger", "submit"],
+        &history.join("\n"),
+    );
+    assert_eq!(output.status.code(), Some(0));
+    let report = |args: &[&str]| {
+        let mut all = vec!["--database-url", url.as_str(), "report"];
+        all.extend_from_slice(args);
+        let output = croupier(&scratch.0, &all, "");
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let balances: Value = serde_json::from_str(&report(&["balances", "--format", "json"])).unwrap();
+    assert_eq!(
+        balances,
+        serde_json::json!([
+            {"player":7,"currency":"XTR","balance":"50","in_play":"10"},
+            {"player":8,"currency":"XTR","balance":"35","in_play":"0"}
+        ])
+    );
+    let liabilities: Value =
+        serde_json::from_str(&report(&["liabilities", "--format", "json"])).unwrap();
+    assert_eq!(
+        liabilities,
+        serde_json::json!([{"currency":"XTR","total":"85","players":2}])
+    );
+    let daily: Value = serde_json::from_str(&report(&["daily", "--format", "json"])).unwrap();
+    assert_eq!(daily[0]["deposits"], "135");
+    assert_eq!(
+        (
+            daily[0]["stakes"].as_str(),
+            daily[0]["ggr"].as_str(),
+            daily[0]["bets"].as_i64()
+        ),
+        (Some("40"), Some("40"), Some(1))
+    );
+    assert_eq!(
+        report(&["liabilities", "--format", "csv"]),
+        "currency,total,players\nXTR,85,2\n"
+    );
+    assert_eq!(
+        report(&["balances", "--format", "table"]),
+        "player  currency  balance  in_play\n     7  XTR            50       10\n     8  XTR            35        0\n"
+    );
+    assert_eq!(report(&["bets", "--format", "csv"]).lines().count(), 3);
+}

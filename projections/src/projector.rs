@@ -21,7 +21,17 @@ use sqlx::{Any, Row, Transaction};
 use store::{codec, EventStore, StoreError, StoredEvent};
 
 /// The read models this projector maintains, by checkpoint name.
-pub const PROJECTIONS: [&str; 2] = ["balances", "house"];
+pub const PROJECTIONS: [&str; 5] = ["balances", "bets", "deposits", "finance_daily", "house"];
+
+/// The tables of the read models.
+const TABLES: [&str; 6] = [
+    "proj_balances",
+    "proj_house",
+    "proj_bets",
+    "proj_deposits",
+    "proj_finance_daily",
+    "proj_finance_active",
+];
 
 /// Events per transaction when catching up.
 pub const BATCH_SIZE: u32 = 5_000;
@@ -113,6 +123,9 @@ impl Projector {
             let events = decode(&events)?;
             apply_balances(&mut tx, &events).await?;
             apply_house(&mut tx, &events).await?;
+            apply_bets(&mut tx, &events).await?;
+            apply_deposits(&mut tx, &events).await?;
+            apply_finance_daily(&mut tx, &events).await?;
             tx.commit().await?;
             progress(last.position);
         }
@@ -124,12 +137,11 @@ impl Projector {
         sqlx::query("UPDATE projection_checkpoints SET position = 0, updated_at = 0")
             .execute(&mut *tx)
             .await?;
-        sqlx::query("DELETE FROM proj_balances")
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM proj_house")
-            .execute(&mut *tx)
-            .await?;
+        for table in TABLES {
+            sqlx::query(&format!("DELETE FROM {table}"))
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
         Ok(())
     }
@@ -247,6 +259,221 @@ async fn apply_house(
         .bind(&currency)
         .bind((balance + delta).to_string())
         .bind(to_i64(position))
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Every round, as it is placed and closed.
+async fn apply_bets(
+    tx: &mut Transaction<'_, Any>,
+    events: &[(u64, Event)],
+) -> Result<(), ProjectionError> {
+    for (position, event) in events {
+        let position = to_i64(*position);
+        match event {
+            Event::BetPlaced(e) => {
+                sqlx::query(
+                    "INSERT INTO proj_bets (player, bet_id, game, currency, stake, status, \
+                     placed_at, placed_position) VALUES ($1, $2, $3, $4, $5, 'open', $6, $7)",
+                )
+                .bind(e.player.get())
+                .bind(e.bet_id.as_str())
+                .bind(e.game.as_str())
+                .bind(e.currency.as_str())
+                .bind(e.stake.to_string())
+                .bind(e.at.as_micros())
+                .bind(position)
+                .execute(&mut **tx)
+                .await?;
+            }
+            Event::BetSettled(e) => {
+                close_bet(
+                    tx,
+                    e.player.get(),
+                    e.bet_id.as_str(),
+                    "settled",
+                    Some(e.payout),
+                    e.at.as_micros(),
+                    position,
+                )
+                .await?;
+            }
+            Event::BetVoided(e) => {
+                close_bet(
+                    tx,
+                    e.player.get(),
+                    e.bet_id.as_str(),
+                    "voided",
+                    None,
+                    e.at.as_micros(),
+                    position,
+                )
+                .await?;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+async fn close_bet(
+    tx: &mut Transaction<'_, Any>,
+    player: i64,
+    bet_id: &str,
+    status: &str,
+    payout: Option<Decimal>,
+    at: i64,
+    position: i64,
+) -> Result<(), ProjectionError> {
+    sqlx::query(
+        "UPDATE proj_bets SET status = $1, payout = $2, closed_at = $3, closed_position = $4 \
+         WHERE player = $5 AND bet_id = $6",
+    )
+    .bind(status)
+    .bind(payout.map(|p| p.to_string()))
+    .bind(at)
+    .bind(position)
+    .bind(player)
+    .bind(bet_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Every deposit, credited and perhaps refunded.
+async fn apply_deposits(
+    tx: &mut Transaction<'_, Any>,
+    events: &[(u64, Event)],
+) -> Result<(), ProjectionError> {
+    for (position, event) in events {
+        let position = to_i64(*position);
+        match event {
+            Event::Deposited(e) => {
+                sqlx::query(
+                    "INSERT INTO proj_deposits (method, external_ref, player, amount, currency, \
+                     status, credited_at, credited_position) \
+                     VALUES ($1, $2, $3, $4, $5, 'credited', $6, $7)",
+                )
+                .bind(e.method.as_str())
+                .bind(e.external_ref.as_str())
+                .bind(e.player.get())
+                .bind(e.amount.to_string())
+                .bind(e.currency.as_str())
+                .bind(e.at.as_micros())
+                .bind(position)
+                .execute(&mut **tx)
+                .await?;
+            }
+            Event::DepositRefunded(e) => {
+                sqlx::query(
+                    "UPDATE proj_deposits SET status = 'refunded', refunded_at = $1, \
+                     refunded_position = $2 WHERE method = $3 AND external_ref = $4",
+                )
+                .bind(e.at.as_micros())
+                .bind(position)
+                .bind(e.method.as_str())
+                .bind(e.external_ref.as_str())
+                .execute(&mut **tx)
+                .await?;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Daily totals per currency, and who was active.
+#[derive(Default)]
+struct Day {
+    deposits: Decimal,
+    refunds: Decimal,
+    stakes: Decimal,
+    payouts: Decimal,
+    bets: i64,
+}
+
+async fn apply_finance_daily(
+    tx: &mut Transaction<'_, Any>,
+    events: &[(u64, Event)],
+) -> Result<(), ProjectionError> {
+    let mut days: BTreeMap<(String, String), Day> = BTreeMap::new();
+    let mut active: std::collections::BTreeSet<(String, String, i64)> = Default::default();
+    for (_, event) in events {
+        let key = (
+            crate::time::day(event.at().as_micros()),
+            event.currency().to_string(),
+        );
+        active.insert((key.0.clone(), key.1.clone(), event.player().get()));
+        let day = days.entry(key).or_default();
+        match event {
+            Event::Deposited(e) => day.deposits += e.amount,
+            Event::DepositRefunded(e) => day.refunds += e.amount,
+            Event::BetSettled(e) => {
+                day.stakes += e.stake;
+                day.payouts += e.payout;
+                day.bets += 1;
+            }
+            _ => {}
+        }
+    }
+    for (day, currency, player) in &active {
+        sqlx::query(
+            "INSERT INTO proj_finance_active (day, currency, player) VALUES ($1, $2, $3) \
+             ON CONFLICT (day, currency, player) DO NOTHING",
+        )
+        .bind(day)
+        .bind(currency)
+        .bind(*player)
+        .execute(&mut **tx)
+        .await?;
+    }
+    for ((day, currency), change) in days {
+        let row = sqlx::query(
+            "SELECT deposits, refunds, stakes, payouts, bets FROM proj_finance_daily \
+             WHERE day = $1 AND currency = $2",
+        )
+        .bind(&day)
+        .bind(&currency)
+        .fetch_optional(&mut **tx)
+        .await?;
+        let mut total = Day::default();
+        if let Some(row) = row {
+            total.deposits = amount(row.try_get("deposits")?)?;
+            total.refunds = amount(row.try_get("refunds")?)?;
+            total.stakes = amount(row.try_get("stakes")?)?;
+            total.payouts = amount(row.try_get("payouts")?)?;
+            total.bets = row.try_get("bets")?;
+        }
+        total.deposits += change.deposits;
+        total.refunds += change.refunds;
+        total.stakes += change.stakes;
+        total.payouts += change.payouts;
+        total.bets += change.bets;
+        let active_players: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM proj_finance_active WHERE day = $1 AND currency = $2",
+        )
+        .bind(&day)
+        .bind(&currency)
+        .fetch_one(&mut **tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO proj_finance_daily (day, currency, deposits, refunds, stakes, payouts, \
+             ggr, bets, active_players) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+             ON CONFLICT (day, currency) DO UPDATE SET deposits = excluded.deposits, \
+             refunds = excluded.refunds, stakes = excluded.stakes, payouts = excluded.payouts, \
+             ggr = excluded.ggr, bets = excluded.bets, active_players = excluded.active_players",
+        )
+        .bind(&day)
+        .bind(&currency)
+        .bind(total.deposits.to_string())
+        .bind(total.refunds.to_string())
+        .bind(total.stakes.to_string())
+        .bind(total.payouts.to_string())
+        .bind((total.stakes - total.payouts).to_string())
+        .bind(total.bets)
+        .bind(active_players)
         .execute(&mut **tx)
         .await?;
     }

@@ -15,6 +15,11 @@ pub fn rfc3339(micros: i64) -> String {
     )
 }
 
+/// The UTC day, `YYYY-MM-DD`, of `micros` since the Unix epoch.
+pub fn day(micros: i64) -> String {
+    rfc3339(micros)[..10].to_owned()
+}
+
 /// The proleptic Gregorian date of a day number (0 = 1970-01-01), after Howard
 /// Hinnant's `civil_from_days`.
 fn civil_from_days(days: i64) -> (i64, i64, i64) {

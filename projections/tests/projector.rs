@@ -203,6 +203,109 @@ async fn the_audit_compares_the_projections_with_a_replay<S: Url>(store: S) {
     assert_eq!(finding.stream, "house", "{finding}");
 }
 
+async fn finance_reports_give_known_answers<S: Url>(store: S) {
+    use projections::report::Days;
+    submit_all(&store, &HISTORY).await;
+    let projector = Projector::connect(&store.url().await).await.unwrap();
+    projector.catch_up(&store, 2, |_| {}).await.unwrap();
+    let daily = projector.daily(&Days::default()).await.unwrap();
+    let today = daily[0].day.clone();
+    let shown: Vec<_> = daily
+        .iter()
+        .map(|d| {
+            (
+                d.currency.as_str(),
+                [
+                    d.deposits.as_str(),
+                    &d.refunds,
+                    &d.stakes,
+                    &d.payouts,
+                    &d.ggr,
+                ],
+                d.bets,
+                d.active_players,
+            )
+        })
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            ("USD", ["5.50", "0", "0", "0", "0"], 0, 1),
+            ("XTR", ["150", "0", "50", "45", "5"], 2, 2),
+        ]
+    );
+    let none = Days {
+        from: Some("2000-01-01".to_owned()),
+        to: Some("2000-01-02".to_owned()),
+    };
+    assert!(projector.daily(&none).await.unwrap().is_empty());
+    let only_today = Days {
+        from: Some(today.clone()),
+        to: Some(today),
+    };
+    assert_eq!(projector.daily(&only_today).await.unwrap().len(), 2);
+
+    let bets = projector.bets(&Days::default(), None).await.unwrap();
+    let shown: Vec<_> = bets
+        .iter()
+        .map(|b| {
+            (
+                b.player,
+                b.bet_id.as_str(),
+                b.status.as_str(),
+                b.payout.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            (7, "r1", "settled", Some("45")),
+            (8, "r1", "settled", Some("0")),
+            (7, "r2", "open", None)
+        ]
+    );
+    assert_eq!(
+        projector
+            .bets(&Days::default(), Some(8))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+
+    submit_all(&store, &[r#"{"type":"refund_deposit","idempotency_key":"k9","player":8,"external_ref":"c2","forced":true}"#]).await;
+    projector.catch_up(&store, 2, |_| {}).await.unwrap();
+    let deposits = projector.deposits(&Days::default()).await.unwrap();
+    let shown: Vec<_> = deposits
+        .iter()
+        .map(|d| {
+            (
+                d.external_ref.as_str(),
+                d.player,
+                d.amount.as_str(),
+                d.status.as_str(),
+                d.refunded_at.is_some(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            ("c1", 7, "100", "credited", false),
+            ("c2", 8, "50", "refunded", true),
+            ("u1", 9, "5.50", "credited", false)
+        ]
+    );
+    let xtr = projector.daily(&Days::default()).await.unwrap().remove(1);
+    assert_eq!((xtr.refunds.as_str(), xtr.active_players), ("50", 2));
+    // A forced refund leaves player 8 in debt, visibly.
+    assert_eq!(
+        projector.balances().await.unwrap()[1],
+        balance(8, "XTR", "-20", "0")
+    );
+}
+
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
         mod postgres {
@@ -229,4 +332,5 @@ on_both_backends!(
     a_rebuild_equals_incremental_catch_up,
     two_runners_at_once_count_nothing_twice,
     the_audit_compares_the_projections_with_a_replay,
+    finance_reports_give_known_answers,
 );

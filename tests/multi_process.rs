@@ -1,7 +1,7 @@
 //! Several `croupier` OS processes, and writers with many commands per batch, append to
 //! one database at once while this test tails the log. Afterwards: every committed event
-//! was seen exactly once and in order, no money was spent twice, no key ran twice, and
-//! the chain verifies.
+//! was seen exactly once and in order, no money was spent twice, no key ran twice, the
+//! chain verifies, and the projector, which followed along, applied every event once.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
@@ -142,6 +142,25 @@ async fn several_processes_append_while_a_reader_tails<S: EventStore>(store: S, 
     let (status, _) = run_process(&url, &deposits);
     assert_eq!(status, 0);
 
+    // The projector follows the log in small batches the whole time the writers run.
+    let projector = projections::projector::Projector::connect(&url)
+        .await
+        .unwrap();
+    // It stops once it has passed the end marker, whose position it is told.
+    let (end_sender, end) = tokio::sync::watch::channel(u64::MAX);
+    let projecting = {
+        let (store, projector) = (store.clone(), projector.clone());
+        tokio::spawn(async move {
+            let mut commits = store.commits();
+            loop {
+                let reached = projector.catch_up(&store, 7, |_| {}).await.unwrap();
+                if reached >= *end.borrow() {
+                    return;
+                }
+                let _ = tokio::time::timeout(Duration::from_millis(10), commits.changed()).await;
+            }
+        })
+    };
     let reader = {
         let store = store.clone();
         tokio::spawn(async move {
@@ -200,10 +219,21 @@ async fn several_processes_append_while_a_reader_tails<S: EventStore>(store: S, 
     )
     .await
     .unwrap();
+    end_sender.send_replace(store.head().await.unwrap().unwrap().position);
     let seen = tokio::time::timeout(Duration::from_secs(60), reader)
         .await
         .expect("the reader stalled")
         .unwrap();
+    tokio::time::timeout(Duration::from_secs(60), projecting)
+        .await
+        .expect("the projector stalled")
+        .unwrap();
+    // Every committed event was applied exactly once: the read models equal a replay.
+    let audit = projections::audit::verify(&store, None, Some(&projector), |_| {})
+        .await
+        .unwrap()
+        .unwrap_or_else(|finding| panic!("{finding}"));
+    assert!(audit.projections_checked);
 
     // Every event committed by any process was seen once, in position order.
     let all = store.read_all(0, 1_000_000).await.unwrap();

@@ -70,6 +70,10 @@ enum Command {
         /// Report from the read models as they are, saying how far behind they are.
         #[arg(long)]
         no_catch_up: bool,
+        /// As of a log position or an RFC 3339 time, replayed from the log (balances,
+        /// liabilities, player).
+        #[arg(long, value_name = "POS|RFC3339")]
+        at: Option<projections::report::At>,
     },
     /// Auditors' tools: verify the log, publish its head, export it.
     Audit {
@@ -186,6 +190,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             to,
             format,
             no_catch_up,
+            at,
         } => {
             let request = report::Request {
                 report,
@@ -193,6 +198,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 days: projections::report::Days { from, to },
                 format,
                 catch_up: !no_catch_up,
+                at,
             };
             report::report(&database, &cli.database_url, request).await
         }

@@ -39,6 +39,8 @@ pub struct Request {
     pub days: projections::report::Days,
     pub format: Format,
     pub catch_up: bool,
+    /// Answer as of this point, by replaying the log (balances, liabilities, player).
+    pub at: Option<projections::report::At>,
 }
 
 pub async fn status(database: &Database, url: &str) -> anyhow::Result<ExitCode> {
@@ -61,6 +63,9 @@ pub async fn status(database: &Database, url: &str) -> anyhow::Result<ExitCode> 
 }
 
 pub async fn report(database: &Database, url: &str, request: Request) -> anyhow::Result<ExitCode> {
+    if let Some(at) = request.at {
+        return report_at(database, &request, at).await;
+    }
     let projector = Projector::connect(url).await?;
     let head = with_store!(database, s => s.head().await)?.map_or(0, |h| h.position);
     if request.catch_up {
@@ -154,6 +159,37 @@ pub async fn report(database: &Database, url: &str, request: Request) -> anyhow:
             "refunded_at",
         ],
         Report::Bets => COLUMNS_BETS,
+    };
+    table.print(request.format, columns);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Balances, liabilities or one player's balances as of a point, replayed from the log.
+async fn report_at(
+    database: &Database,
+    request: &Request,
+    at: projections::report::At,
+) -> anyhow::Result<ExitCode> {
+    let balances = with_store!(database, s => projections::report::balances_at(s, at).await)?;
+    let (table, columns) = match request.report {
+        Report::Balances => (Table::of(balances, balance_cells), COLUMNS_BALANCES),
+        Report::Player => {
+            let Some(player) = request.player else {
+                anyhow::bail!("report player needs the player's id: croupier report player 7");
+            };
+            let mine = balances
+                .into_iter()
+                .filter(|b| b.player == player)
+                .collect();
+            (Table::of(mine, balance_cells), COLUMNS_BALANCES)
+        }
+        Report::Liabilities => (
+            Table::of(projections::report::liabilities_of(&balances)?, |r| {
+                vec![r.currency.clone(), r.total.clone(), r.players.to_string()]
+            }),
+            &["currency", "total", "players"][..],
+        ),
+        _ => anyhow::bail!("--at works with balances, liabilities and player only"),
     };
     table.print(request.format, columns);
     Ok(ExitCode::SUCCESS)

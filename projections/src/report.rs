@@ -59,23 +59,7 @@ impl Projector {
 
     /// The sum of player cash per currency.
     pub async fn liabilities(&self) -> Result<Vec<LiabilityRow>, ProjectionError> {
-        let mut totals: BTreeMap<String, (Decimal, u64)> = BTreeMap::new();
-        for row in self.balances().await? {
-            let balance = amount(row.balance)?;
-            let total = totals.entry(row.currency).or_default();
-            total.0 += balance;
-            if !balance.is_zero() {
-                total.1 += 1;
-            }
-        }
-        Ok(totals
-            .into_iter()
-            .map(|(currency, (total, players))| LiabilityRow {
-                currency,
-                total: total.to_string(),
-                players,
-            })
-            .collect())
+        liabilities_of(&self.balances().await?)
     }
 }
 
@@ -247,4 +231,93 @@ impl Projector {
         }
         Ok(bets)
     }
+}
+
+/// The sum of player cash per currency in `balances`; `players` counts non-zero balances.
+pub fn liabilities_of(balances: &[BalanceRow]) -> Result<Vec<LiabilityRow>, ProjectionError> {
+    let mut totals: BTreeMap<String, (Decimal, u64)> = BTreeMap::new();
+    for row in balances {
+        let balance = amount(row.balance.clone())?;
+        let total = totals.entry(row.currency.clone()).or_default();
+        total.0 += balance;
+        if !balance.is_zero() {
+            total.1 += 1;
+        }
+    }
+    Ok(totals
+        .into_iter()
+        .map(|(currency, (total, players))| LiabilityRow {
+            currency,
+            total: total.to_string(),
+            players,
+        })
+        .collect())
+}
+
+/// A point in the log: a position, or a time (microseconds since the epoch).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum At {
+    Position(u64),
+    Time(i64),
+}
+
+impl std::str::FromStr for At {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+            return text
+                .parse()
+                .map(At::Position)
+                .map_err(|_| format!("invalid position '{text}'"));
+        }
+        crate::time::parse_rfc3339(text)
+            .map(At::Time)
+            .map_err(|e| format!("{e}, or a log position such as 1200"))
+    }
+}
+
+impl At {
+    fn includes(self, event: &store::StoredEvent) -> bool {
+        match self {
+            At::Position(position) => event.position <= position,
+            At::Time(micros) => event.recorded_at <= micros,
+        }
+    }
+}
+
+/// Every player's balances as of `at`, replayed from the log (through the auditor's
+/// checks: a log that fails them is refused rather than reported on).
+pub async fn balances_at<S: store::EventStore>(
+    store: &S,
+    at: At,
+) -> Result<Vec<BalanceRow>, ProjectionError> {
+    const BATCH_SIZE: u32 = 10_000;
+    let mut verifier = crate::audit::Verifier::new(None);
+    let mut position = 0;
+    loop {
+        let batch = store.read_all(position, BATCH_SIZE).await?;
+        let Some(last) = batch.last() else { break };
+        position = last.position;
+        // Commit times never decrease along the log, so the first event past `at` ends it.
+        let included = batch.iter().take_while(|e| at.includes(e)).count();
+        verifier
+            .feed(&batch[..included])
+            .map_err(|finding| ProjectionError::Unreadable {
+                position: finding.position,
+                problem: finding.problem,
+            })?;
+        if included < batch.len() {
+            break;
+        }
+    }
+    Ok(verifier
+        .balances()
+        .into_iter()
+        .map(|((player, currency), (cash, in_play))| BalanceRow {
+            player,
+            currency,
+            balance: cash.to_string(),
+            in_play: in_play.to_string(),
+        })
+        .collect())
 }

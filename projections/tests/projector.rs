@@ -306,6 +306,45 @@ async fn finance_reports_give_known_answers<S: Url>(store: S) {
     );
 }
 
+async fn balances_as_of_a_position_or_a_time<S: Url>(store: S) {
+    use projections::report::{balances_at, liabilities_of, At};
+    submit_all(&store, &HISTORY).await;
+    // After four events: 7 deposited 100, bet 30 and won 45; 8 deposited 50.
+    let expected = [balance(7, "XTR", "115", "0"), balance(8, "XTR", "50", "0")];
+    assert_eq!(
+        balances_at(&store, At::Position(4)).await.unwrap(),
+        expected
+    );
+    let fourth = store.read_all(3, 1).await.unwrap().remove(0);
+    let by_time = balances_at(&store, At::Time(fourth.recorded_at))
+        .await
+        .unwrap();
+    // Events committed in the same batch share a time: as of it, all of them count.
+    let same_time = store
+        .read_all(0, 100)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|e| e.recorded_at <= fourth.recorded_at)
+        .count();
+    assert_eq!(
+        by_time,
+        balances_at(&store, At::Position(same_time as u64))
+            .await
+            .unwrap()
+    );
+    assert!(balances_at(&store, At::Time(0)).await.unwrap().is_empty());
+    // As of the head, the replay and the projection agree.
+    let projector = Projector::connect(&store.url().await).await.unwrap();
+    projector.catch_up(&store, 100, |_| {}).await.unwrap();
+    let now = balances_at(&store, At::Position(u64::MAX)).await.unwrap();
+    assert_eq!(now, projector.balances().await.unwrap());
+    assert_eq!(
+        liabilities_of(&now).unwrap(),
+        projector.liabilities().await.unwrap()
+    );
+}
+
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
         mod postgres {
@@ -333,4 +372,5 @@ on_both_backends!(
     two_runners_at_once_count_nothing_twice,
     the_audit_compares_the_projections_with_a_replay,
     finance_reports_give_known_answers,
+    balances_as_of_a_position_or_a_time,
 );

@@ -28,6 +28,12 @@ struct Cli {
     )]
     database_url: String,
 
+    /// A read replica for reports and audits, so that finance load never touches the
+    /// primary. Nothing is written there: reports show the projections as the primary
+    /// keeps them, and say how far behind they are.
+    #[arg(long, global = true, env = "READ_DATABASE_URL", hide_env_values = true)]
+    read_database_url: Option<String>,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -169,7 +175,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         let server = Database::connect(&cli.database_url).await?;
         return bench::append(&server, &cli.database_url, args).await;
     }
-    let database = Database::open(&cli.database_url).await?;
+    // Reports and audits go to the replica when there is one, and never to the primary.
+    let reads_from_replica = matches!(cli.command, Command::Report { .. } | Command::Audit { .. })
+        && cli.read_database_url.is_some();
+    let (database, url) = match &cli.read_database_url {
+        Some(replica) if reads_from_replica => (Database::connect(replica).await?, replica.clone()),
+        _ => (
+            Database::open(&cli.database_url).await?,
+            cli.database_url.clone(),
+        ),
+    };
     match cli.command {
         Command::Migrate => {
             println!("migrations applied to {}", database.describe());
@@ -182,7 +197,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Demo => demo::run(&database).await,
         Command::Projections {
             command: ProjectionsCommand::Status,
-        } => report::status(&database, &cli.database_url).await,
+        } => report::status(&database, &url).await,
         Command::Report {
             report,
             id,
@@ -197,14 +212,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 player: id,
                 days: projections::report::Days { from, to },
                 format,
-                catch_up: !no_catch_up,
+                catch_up: !no_catch_up && !reads_from_replica,
                 at,
             };
-            report::report(&database, &cli.database_url, request).await
+            report::report(&database, &url, request).await
         }
         Command::Audit { command } => match command {
             AuditCommand::Verify { json, expect_head } => {
-                audit::verify(&database, &cli.database_url, json, expect_head).await
+                audit::verify(&database, &url, reads_from_replica, json, expect_head).await
             }
             AuditCommand::Head => audit::head(&database).await,
             AuditCommand::Export { format, from, to } => {

@@ -443,3 +443,93 @@ fn reports_in_all_three_formats() {
     );
     assert_eq!(report(&["bets", "--format", "csv"]).lines().count(), 3);
 }
+
+/// A replica is read-only: reports and audits sent there must never write, and say how
+/// far behind its projections are. A session with `default_transaction_read_only` on
+/// stands for the replica.
+#[sqlx::test(migrations = "migrations/postgres")]
+async fn reports_and_audits_read_from_a_replica(pool: sqlx::PgPool) {
+    let database: String = sqlx::query_scalar("SELECT current_database()")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let admin = std::env::var("DATABASE_URL").expect("DATABASE_URL names the test PostgreSQL");
+    let primary = format!("{}/{database}", admin.rsplit_once('/').unwrap().0);
+    let replica = format!("{primary}?options=-c%20default_transaction_read_only%3Don");
+    let scratch = Scratch::new();
+    let run = |args: Vec<&str>| croupier(&scratch.0, &args, "");
+    let output = croupier(
+        &scratch.0,
+        &[
+            "--database-url",
+            &primary,
+            "ledger",
+            "submit",
+            "--json",
+            DEPOSIT,
+        ],
+        "",
+    );
+    assert_eq!(output.status.code(), Some(0));
+
+    let behind = run(vec![
+        "--database-url",
+        &primary,
+        "--read-database-url",
+        &replica,
+        "report",
+        "balances",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(
+        behind.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&behind.stderr)
+    );
+    assert_eq!(String::from_utf8(behind.stdout).unwrap().trim(), "[]");
+    assert!(String::from_utf8(behind.stderr)
+        .unwrap()
+        .contains("1 events behind"));
+
+    // The primary's projector catches up (here: a report run against the primary).
+    assert_eq!(
+        run(vec!["--database-url", &primary, "report", "balances"])
+            .status
+            .code(),
+        Some(0)
+    );
+    let current = run(vec![
+        "--database-url",
+        &primary,
+        "--read-database-url",
+        &replica,
+        "report",
+        "liabilities",
+        "--format",
+        "json",
+    ]);
+    let liabilities: Value = serde_json::from_slice(&current.stdout).unwrap();
+    assert_eq!(
+        liabilities,
+        serde_json::json!([{"currency":"XTR","total":"100","players":1}])
+    );
+    let audit = run(vec![
+        "--database-url",
+        &primary,
+        "--read-database-url",
+        &replica,
+        "audit",
+        "verify",
+        "--json",
+    ]);
+    assert_eq!(
+        audit.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&audit.stderr)
+    );
+    let summary: Value = serde_json::from_slice(&audit.stdout).unwrap();
+    assert_eq!(summary["summary"]["projections_checked"], true);
+}

@@ -264,14 +264,25 @@ impl Verifier {
     }
 }
 
+/// How the audit treats the read models.
+#[derive(Clone, Copy)]
+pub enum Projections<'a> {
+    /// Leave them out.
+    Skip,
+    /// Bring them up to the replayed head, then compare.
+    CatchUpAndCompare(&'a Projector),
+    /// Compare them as they are, if they are at the replayed head (a read-only replica).
+    Compare(&'a Projector),
+}
+
 /// Verifies the whole log of `store`, reading it in batches; `progress` hears how many
-/// events were checked so far. With a `projector`, the read models are then brought up to
-/// the same head and compared with the balances recomputed from the events.
-/// `Ok(Err(finding))` is a log that fails the audit.
+/// events were checked so far. The read models are then compared with the balances
+/// recomputed from the events, as `projections` says. `Ok(Err(finding))` is a log that
+/// fails the audit.
 pub async fn verify<S: EventStore>(
     store: &S,
     expected_head: Option<PublishedHead>,
-    projector: Option<&Projector>,
+    projections: Projections<'_>,
     mut progress: impl FnMut(u64),
 ) -> Result<Result<Summary, Finding>, ProjectionError> {
     const BATCH_SIZE: u32 = 10_000;
@@ -290,19 +301,29 @@ pub async fn verify<S: EventStore>(
         Ok(summary) => summary,
         Err(finding) => return Ok(Err(finding)),
     };
-    if let Some(projector) = projector {
-        // Compared at the head the replay reached; if the log moved on meanwhile, the
-        // read models are ahead of the replay and the comparison is skipped.
-        if projector
-            .catch_up(store, crate::projector::BATCH_SIZE, |_| {})
-            .await?
-            == position
-        {
-            if let Err(finding) = compare(&verifier, projector, position).await? {
-                return Ok(Err(finding));
-            }
-            summary.projections_checked = true;
+    // Compared at the head the replay reached only: if the log moved on meanwhile, or the
+    // read models are elsewhere, the comparison is skipped and the summary says so.
+    let projector = match projections {
+        Projections::Skip => None,
+        Projections::CatchUpAndCompare(projector) => {
+            let reached = projector
+                .catch_up(store, crate::projector::BATCH_SIZE, |_| {})
+                .await?;
+            (reached == position).then_some(projector)
         }
+        Projections::Compare(projector) => {
+            let checkpoints = projector.checkpoints().await?;
+            checkpoints
+                .iter()
+                .all(|c| c.position == position)
+                .then_some(projector)
+        }
+    };
+    if let Some(projector) = projector {
+        if let Err(finding) = compare(&verifier, projector, position).await? {
+            return Ok(Err(finding));
+        }
+        summary.projections_checked = true;
     }
     Ok(Ok(summary))
 }

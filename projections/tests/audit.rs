@@ -80,7 +80,9 @@ async fn history<S: EventStore>(store: &S) {
 }
 
 async fn audit<S: EventStore>(store: &S, head: Option<PublishedHead>) -> Result<Summary, Finding> {
-    verify(store, head, None, |_| {}).await.unwrap()
+    verify(store, head, projections::audit::Projections::Skip, |_| {})
+        .await
+        .unwrap()
 }
 
 async fn published<S: EventStore>(store: &S) -> PublishedHead {

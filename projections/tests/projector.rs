@@ -168,20 +168,30 @@ async fn the_audit_compares_the_projections_with_a_replay<S: Url>(store: S) {
     use projections::audit::verify;
     submit_all(&store, &HISTORY).await;
     let projector = Projector::connect(&store.url().await).await.unwrap();
-    let summary = verify(&store, None, Some(&projector), |_| {})
-        .await
-        .unwrap()
-        .unwrap();
+    let summary = verify(
+        &store,
+        None,
+        projections::audit::Projections::CatchUpAndCompare(&projector),
+        |_| {},
+    )
+    .await
+    .unwrap()
+    .unwrap();
     assert!(summary.projections_checked);
     // Someone edits a read model: the audit names the player.
     sqlx::query("UPDATE proj_balances SET balance = '999' WHERE player = 8")
         .execute(projector.pool())
         .await
         .unwrap();
-    let finding = verify(&store, None, Some(&projector), |_| {})
-        .await
-        .unwrap()
-        .unwrap_err();
+    let finding = verify(
+        &store,
+        None,
+        projections::audit::Projections::CatchUpAndCompare(&projector),
+        |_| {},
+    )
+    .await
+    .unwrap()
+    .unwrap_err();
     assert_eq!(
         (finding.position, finding.stream.as_str()),
         (8, "player-8"),
@@ -196,10 +206,15 @@ async fn the_audit_compares_the_projections_with_a_replay<S: Url>(store: S) {
         .execute(projector.pool())
         .await
         .unwrap();
-    let finding = verify(&store, None, Some(&projector), |_| {})
-        .await
-        .unwrap()
-        .unwrap_err();
+    let finding = verify(
+        &store,
+        None,
+        projections::audit::Projections::CatchUpAndCompare(&projector),
+        |_| {},
+    )
+    .await
+    .unwrap()
+    .unwrap_err();
     assert_eq!(finding.stream, "house", "{finding}");
 }
 

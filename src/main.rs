@@ -92,6 +92,13 @@ enum Command {
 enum ProjectionsCommand {
     /// Each projection's checkpoint, the head of the log, and the lag.
     Status,
+    /// Bring every projection up to the head of the log now.
+    CatchUp {
+        /// Events per transaction.
+        #[arg(long, default_value_t = projections::projector::BATCH_SIZE,
+              value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        batch_size: u32,
+    },
 }
 
 #[derive(Subcommand)]
@@ -198,6 +205,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Projections {
             command: ProjectionsCommand::Status,
         } => report::status(&database, &url).await,
+        Command::Projections {
+            command: ProjectionsCommand::CatchUp { batch_size },
+        } => report::catch_up(&database, &url, batch_size).await,
         Command::Report {
             report,
             id,

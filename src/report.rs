@@ -62,6 +62,30 @@ pub async fn status(database: &Database, url: &str) -> anyhow::Result<ExitCode> 
     Ok(ExitCode::SUCCESS)
 }
 
+/// Catches the projections up, showing progress: a line redrawn on a terminal, plain
+/// lines (at most one a second) otherwise.
+pub async fn catch_up(database: &Database, url: &str, batch_size: u32) -> anyhow::Result<ExitCode> {
+    use std::io::IsTerminal;
+    let projector = Projector::connect(url).await?;
+    let head = with_store!(database, s => s.head().await)?.map_or(0, |h| h.position);
+    let terminal = std::io::stderr().is_terminal();
+    let mut shown = std::time::Instant::now();
+    let progress = |position: u64| {
+        if terminal {
+            eprint!("\rprojected {position} of {head} events");
+        } else if shown.elapsed() >= std::time::Duration::from_secs(1) {
+            eprintln!("projected {position} of {head} events");
+            shown = std::time::Instant::now();
+        }
+    };
+    let reached = with_store!(database, s => projector.catch_up(s, batch_size, progress).await)?;
+    if terminal {
+        eprintln!();
+    }
+    println!("projections at position {reached}");
+    Ok(ExitCode::SUCCESS)
+}
+
 pub async fn report(database: &Database, url: &str, request: Request) -> anyhow::Result<ExitCode> {
     if let Some(at) = request.at {
         return report_at(database, &request, at).await;

@@ -92,6 +92,16 @@ enum Command {
 enum ProjectionsCommand {
     /// Each projection's checkpoint, the head of the log, and the lag.
     Status,
+    /// Rebuild projections from the log into shadow tables and swap them in atomically;
+    /// readers keep the old tables until the swap. All of them when no name is given.
+    Rebuild {
+        /// balances, bets, deposits, finance_daily or house.
+        names: Vec<String>,
+        /// Events per transaction.
+        #[arg(long, default_value_t = projections::projector::BATCH_SIZE,
+              value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        batch_size: u32,
+    },
     /// Bring every projection up to the head of the log now.
     CatchUp {
         /// Events per transaction.
@@ -208,6 +218,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Projections {
             command: ProjectionsCommand::CatchUp { batch_size },
         } => report::catch_up(&database, &url, batch_size).await,
+        Command::Projections {
+            command: ProjectionsCommand::Rebuild { names, batch_size },
+        } => report::rebuild(&database, &url, &names, batch_size).await,
         Command::Report {
             report,
             id,

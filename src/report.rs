@@ -86,6 +86,47 @@ pub async fn catch_up(database: &Database, url: &str, batch_size: u32) -> anyhow
     Ok(ExitCode::SUCCESS)
 }
 
+/// Rebuilds projections, with a progress bar on a terminal, plain lines otherwise.
+pub async fn rebuild(
+    database: &Database,
+    url: &str,
+    names: &[String],
+    batch_size: u32,
+) -> anyhow::Result<ExitCode> {
+    use std::io::IsTerminal;
+    let projector = Projector::connect(url).await?;
+    let terminal = std::io::stderr().is_terminal();
+    let mut shown = std::time::Instant::now();
+    let progress = |position: u64, target: u64| {
+        if terminal {
+            const WIDTH: u64 = 40;
+            let done = (position * WIDTH)
+                .checked_div(target)
+                .unwrap_or(WIDTH)
+                .min(WIDTH);
+            let bar: String = (0..WIDTH)
+                .map(|i| if i < done { '#' } else { '.' })
+                .collect();
+            eprint!("\rrebuilding [{bar}] {position}/{target}");
+        } else if shown.elapsed() >= std::time::Duration::from_secs(1) || position == target {
+            eprintln!("rebuilding: {position} of {target} events");
+            shown = std::time::Instant::now();
+        }
+    };
+    let reached =
+        with_store!(database, s => projector.rebuild(s, names, batch_size, progress).await)?;
+    if terminal {
+        eprintln!();
+    }
+    let rebuilt = if names.is_empty() {
+        "all projections".to_owned()
+    } else {
+        names.join(", ")
+    };
+    println!("rebuilt {rebuilt} and swapped them in at position {reached}");
+    Ok(ExitCode::SUCCESS)
+}
+
 pub async fn report(database: &Database, url: &str, request: Request) -> anyhow::Result<ExitCode> {
     if let Some(at) = request.at {
         return report_at(database, &request, at).await;

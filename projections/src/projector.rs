@@ -44,6 +44,8 @@ pub enum ProjectionError {
     Store(#[from] StoreError),
     #[error("the event at position {position} cannot be projected: {problem}")]
     Unreadable { position: u64, problem: String },
+    #[error("unknown projection '{name}': expected one of balances, bets, deposits, finance_daily, house")]
+    UnknownProjection { name: String },
     #[error("the read model holds '{value}' where an amount belongs")]
     NotAnAmount { value: String },
 }
@@ -121,11 +123,9 @@ impl Projector {
                 continue;
             }
             let events = decode(&events)?;
-            apply_balances(&mut tx, &events).await?;
-            apply_house(&mut tx, &events).await?;
-            apply_bets(&mut tx, &events).await?;
-            apply_deposits(&mut tx, &events).await?;
-            apply_finance_daily(&mut tx, &events).await?;
+            for projection in PROJECTIONS {
+                apply(projection, &mut tx, &events, "").await?;
+            }
             tx.commit().await?;
             progress(last.position);
         }
@@ -144,6 +144,109 @@ impl Projector {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Rebuilds the projections named (all of them when `names` is empty) from the log,
+    /// into shadow tables, and swaps those in in one transaction. Readers keep getting
+    /// answers from the old tables until the swap. `progress` hears (position, target).
+    /// Returns the position the projections are at after the swap.
+    pub async fn rebuild<S: EventStore>(
+        &self,
+        store: &S,
+        names: &[String],
+        batch_size: u32,
+        mut progress: impl FnMut(u64, u64),
+    ) -> Result<u64, ProjectionError> {
+        let names: Vec<&str> = if names.is_empty() {
+            PROJECTIONS.to_vec()
+        } else {
+            let mut chosen = Vec::new();
+            for name in names {
+                let known = PROJECTIONS.iter().find(|p| **p == name.as_str());
+                chosen
+                    .push(*known.ok_or_else(|| ProjectionError::UnknownProjection {
+                        name: name.clone(),
+                    })?);
+            }
+            chosen
+        };
+        let tables: Vec<&str> = names.iter().flat_map(|n| tables_of(n)).copied().collect();
+        // The live tables first reach the head, so that the swap never moves them back.
+        let target = self.catch_up(store, batch_size, |_| {}).await?;
+        let postgres = self.pool.acquire().await?.backend_name() == "PostgreSQL";
+        for table in &tables {
+            sqlx::query(&format!("DROP TABLE IF EXISTS {table}_shadow"))
+                .execute(&self.pool)
+                .await?;
+            let create = if postgres {
+                format!("CREATE TABLE {table}_shadow (LIKE {table} INCLUDING ALL)")
+            } else {
+                // SQLite keeps each table's CREATE statement; the first mention of the
+                // name in it is the table's own (quoted once the table was renamed).
+                let ddl: String = sqlx::query_scalar(
+                    "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = $1",
+                )
+                .bind(*table)
+                .fetch_one(&self.pool)
+                .await?;
+                ddl.replacen(table, &format!("{table}_shadow"), 1)
+            };
+            sqlx::query(&create).execute(&self.pool).await?;
+        }
+        let mut position = 0;
+        while position < target {
+            let events = store.read_all(position, batch_size).await?;
+            let events: Vec<_> = events
+                .into_iter()
+                .take_while(|e| e.position <= target)
+                .collect();
+            let Some(last) = events.last() else { break };
+            let next = last.position;
+            let decoded = decode(&events)?;
+            let mut tx = self.pool.begin().await?;
+            for name in &names {
+                apply(name, &mut tx, &decoded, "_shadow").await?;
+            }
+            tx.commit().await?;
+            position = next;
+            progress(position, target);
+        }
+        // The swap. Claiming the checkpoint rows makes a live runner finish its batch
+        // first (and wait for this one); whatever it added since is applied to the shadow
+        // tables here, so they are exactly at the checkpoints when they become live.
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE projection_checkpoints SET updated_at = updated_at")
+            .execute(&mut *tx)
+            .await?;
+        let live: Option<i64> =
+            sqlx::query_scalar("SELECT min(position) FROM projection_checkpoints")
+                .fetch_one(&mut *tx)
+                .await?;
+        let live = live.map_or(0, to_u64);
+        while position < live {
+            let events = store.read_all(position, batch_size).await?;
+            let events: Vec<_> = events
+                .into_iter()
+                .take_while(|e| e.position <= live)
+                .collect();
+            let Some(last) = events.last() else { break };
+            position = last.position;
+            let decoded = decode(&events)?;
+            for name in &names {
+                apply(name, &mut tx, &decoded, "_shadow").await?;
+            }
+        }
+        for table in &tables {
+            for statement in [
+                format!("ALTER TABLE {table} RENAME TO {table}_old"),
+                format!("ALTER TABLE {table}_shadow RENAME TO {table}"),
+                format!("DROP TABLE {table}_old"),
+            ] {
+                sqlx::query(&statement).execute(&mut *tx).await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(live)
     }
 
     /// The position every projection has reached.
@@ -177,6 +280,7 @@ fn decode(events: &[StoredEvent]) -> Result<Vec<(u64, Event)>, ProjectionError> 
 async fn apply_balances(
     tx: &mut Transaction<'_, Any>,
     events: &[(u64, Event)],
+    s: &str,
 ) -> Result<(), ProjectionError> {
     let mut changes: BTreeMap<(i64, String), (Decimal, Decimal, u64)> = BTreeMap::new();
     for (position, event) in events {
@@ -192,9 +296,10 @@ async fn apply_balances(
         }
     }
     for ((player, currency), (cash, in_play, position)) in changes {
-        let row = sqlx::query(
-            "SELECT balance, in_play FROM proj_balances WHERE player = $1 AND currency = $2",
-        )
+        let row = sqlx::query(&sql(
+            "SELECT balance, in_play FROM proj_balances{s} WHERE player = $1 AND currency = $2",
+            s,
+        ))
         .bind(player)
         .bind(&currency)
         .fetch_optional(&mut **tx)
@@ -206,12 +311,13 @@ async fn apply_balances(
             ),
             None => (Decimal::ZERO, Decimal::ZERO),
         };
-        sqlx::query(
-            "INSERT INTO proj_balances (player, currency, balance, in_play, last_position) \
+        sqlx::query(&sql(
+            "INSERT INTO proj_balances{s} (player, currency, balance, in_play, last_position) \
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (player, currency) DO UPDATE SET \
              balance = excluded.balance, in_play = excluded.in_play, \
              last_position = excluded.last_position",
-        )
+            s,
+        ))
         .bind(player)
         .bind(&currency)
         .bind((balance + cash).to_string())
@@ -227,6 +333,7 @@ async fn apply_balances(
 async fn apply_house(
     tx: &mut Transaction<'_, Any>,
     events: &[(u64, Event)],
+    s: &str,
 ) -> Result<(), ProjectionError> {
     let mut changes: BTreeMap<(String, String), (Decimal, u64)> = BTreeMap::new();
     for (position, event) in events {
@@ -242,19 +349,21 @@ async fn apply_house(
         }
     }
     for ((account, currency), (delta, position)) in changes {
-        let balance: Option<String> = sqlx::query_scalar(
-            "SELECT balance FROM proj_house WHERE account = $1 AND currency = $2",
-        )
+        let balance: Option<String> = sqlx::query_scalar(&sql(
+            "SELECT balance FROM proj_house{s} WHERE account = $1 AND currency = $2",
+            s,
+        ))
         .bind(&account)
         .bind(&currency)
         .fetch_optional(&mut **tx)
         .await?;
         let balance = balance.map(amount).transpose()?.unwrap_or_default();
-        sqlx::query(
-            "INSERT INTO proj_house (account, currency, balance, last_position) \
+        sqlx::query(&sql(
+            "INSERT INTO proj_house{s} (account, currency, balance, last_position) \
              VALUES ($1, $2, $3, $4) ON CONFLICT (account, currency) DO UPDATE SET \
              balance = excluded.balance, last_position = excluded.last_position",
-        )
+            s,
+        ))
         .bind(&account)
         .bind(&currency)
         .bind((balance + delta).to_string())
@@ -269,15 +378,17 @@ async fn apply_house(
 async fn apply_bets(
     tx: &mut Transaction<'_, Any>,
     events: &[(u64, Event)],
+    s: &str,
 ) -> Result<(), ProjectionError> {
     for (position, event) in events {
         let position = to_i64(*position);
         match event {
             Event::BetPlaced(e) => {
-                sqlx::query(
-                    "INSERT INTO proj_bets (player, bet_id, game, currency, stake, status, \
+                sqlx::query(&sql(
+                    "INSERT INTO proj_bets{s} (player, bet_id, game, currency, stake, status, \
                      placed_at, placed_position) VALUES ($1, $2, $3, $4, $5, 'open', $6, $7)",
-                )
+                    s,
+                ))
                 .bind(e.player.get())
                 .bind(e.bet_id.as_str())
                 .bind(e.game.as_str())
@@ -289,28 +400,22 @@ async fn apply_bets(
                 .await?;
             }
             Event::BetSettled(e) => {
-                close_bet(
-                    tx,
-                    e.player.get(),
-                    e.bet_id.as_str(),
-                    "settled",
-                    Some(e.payout),
-                    e.at.as_micros(),
+                let closing = Closing {
+                    status: "settled",
+                    payout: Some(e.payout),
+                    at: e.at.as_micros(),
                     position,
-                )
-                .await?;
+                };
+                close_bet(tx, s, e.player.get(), e.bet_id.as_str(), closing).await?;
             }
             Event::BetVoided(e) => {
-                close_bet(
-                    tx,
-                    e.player.get(),
-                    e.bet_id.as_str(),
-                    "voided",
-                    None,
-                    e.at.as_micros(),
+                let closing = Closing {
+                    status: "voided",
+                    payout: None,
+                    at: e.at.as_micros(),
                     position,
-                )
-                .await?;
+                };
+                close_bet(tx, s, e.player.get(), e.bet_id.as_str(), closing).await?;
             }
             _ => {}
         }
@@ -318,19 +423,32 @@ async fn apply_bets(
     Ok(())
 }
 
-async fn close_bet(
-    tx: &mut Transaction<'_, Any>,
-    player: i64,
-    bet_id: &str,
-    status: &str,
+/// How a bet closed.
+struct Closing {
+    status: &'static str,
     payout: Option<Decimal>,
     at: i64,
     position: i64,
+}
+
+async fn close_bet(
+    tx: &mut Transaction<'_, Any>,
+    s: &str,
+    player: i64,
+    bet_id: &str,
+    closing: Closing,
 ) -> Result<(), ProjectionError> {
-    sqlx::query(
-        "UPDATE proj_bets SET status = $1, payout = $2, closed_at = $3, closed_position = $4 \
+    let Closing {
+        status,
+        payout,
+        at,
+        position,
+    } = closing;
+    sqlx::query(&sql(
+        "UPDATE proj_bets{s} SET status = $1, payout = $2, closed_at = $3, closed_position = $4 \
          WHERE player = $5 AND bet_id = $6",
-    )
+        s,
+    ))
     .bind(status)
     .bind(payout.map(|p| p.to_string()))
     .bind(at)
@@ -346,15 +464,16 @@ async fn close_bet(
 async fn apply_deposits(
     tx: &mut Transaction<'_, Any>,
     events: &[(u64, Event)],
+    s: &str,
 ) -> Result<(), ProjectionError> {
     for (position, event) in events {
         let position = to_i64(*position);
         match event {
             Event::Deposited(e) => {
                 sqlx::query(
-                    "INSERT INTO proj_deposits (method, external_ref, player, amount, currency, \
+                    &sql("INSERT INTO proj_deposits{s} (method, external_ref, player, amount, currency, \
                      status, credited_at, credited_position) \
-                     VALUES ($1, $2, $3, $4, $5, 'credited', $6, $7)",
+                     VALUES ($1, $2, $3, $4, $5, 'credited', $6, $7)", s),
                 )
                 .bind(e.method.as_str())
                 .bind(e.external_ref.as_str())
@@ -367,10 +486,11 @@ async fn apply_deposits(
                 .await?;
             }
             Event::DepositRefunded(e) => {
-                sqlx::query(
-                    "UPDATE proj_deposits SET status = 'refunded', refunded_at = $1, \
+                sqlx::query(&sql(
+                    "UPDATE proj_deposits{s} SET status = 'refunded', refunded_at = $1, \
                      refunded_position = $2 WHERE method = $3 AND external_ref = $4",
-                )
+                    s,
+                ))
                 .bind(e.at.as_micros())
                 .bind(position)
                 .bind(e.method.as_str())
@@ -397,6 +517,7 @@ struct Day {
 async fn apply_finance_daily(
     tx: &mut Transaction<'_, Any>,
     events: &[(u64, Event)],
+    s: &str,
 ) -> Result<(), ProjectionError> {
     let mut days: BTreeMap<(String, String), Day> = BTreeMap::new();
     let mut active: std::collections::BTreeSet<(String, String, i64)> = Default::default();
@@ -419,10 +540,11 @@ async fn apply_finance_daily(
         }
     }
     for (day, currency, player) in &active {
-        sqlx::query(
-            "INSERT INTO proj_finance_active (day, currency, player) VALUES ($1, $2, $3) \
+        sqlx::query(&sql(
+            "INSERT INTO proj_finance_active{s} (day, currency, player) VALUES ($1, $2, $3) \
              ON CONFLICT (day, currency, player) DO NOTHING",
-        )
+            s,
+        ))
         .bind(day)
         .bind(currency)
         .bind(*player)
@@ -430,10 +552,11 @@ async fn apply_finance_daily(
         .await?;
     }
     for ((day, currency), change) in days {
-        let row = sqlx::query(
-            "SELECT deposits, refunds, stakes, payouts, bets FROM proj_finance_daily \
+        let row = sqlx::query(&sql(
+            "SELECT deposits, refunds, stakes, payouts, bets FROM proj_finance_daily{s} \
              WHERE day = $1 AND currency = $2",
-        )
+            s,
+        ))
         .bind(&day)
         .bind(&currency)
         .fetch_optional(&mut **tx)
@@ -451,19 +574,20 @@ async fn apply_finance_daily(
         total.stakes += change.stakes;
         total.payouts += change.payouts;
         total.bets += change.bets;
-        let active_players: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM proj_finance_active WHERE day = $1 AND currency = $2",
-        )
+        let active_players: i64 = sqlx::query_scalar(&sql(
+            "SELECT count(*) FROM proj_finance_active{s} WHERE day = $1 AND currency = $2",
+            s,
+        ))
         .bind(&day)
         .bind(&currency)
         .fetch_one(&mut **tx)
         .await?;
         sqlx::query(
-            "INSERT INTO proj_finance_daily (day, currency, deposits, refunds, stakes, payouts, \
+            &sql("INSERT INTO proj_finance_daily{s} (day, currency, deposits, refunds, stakes, payouts, \
              ggr, bets, active_players) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
              ON CONFLICT (day, currency) DO UPDATE SET deposits = excluded.deposits, \
              refunds = excluded.refunds, stakes = excluded.stakes, payouts = excluded.payouts, \
-             ggr = excluded.ggr, bets = excluded.bets, active_players = excluded.active_players",
+             ggr = excluded.ggr, bets = excluded.bets, active_players = excluded.active_players", s),
         )
         .bind(&day)
         .bind(&currency)
@@ -478,6 +602,41 @@ async fn apply_finance_daily(
         .await?;
     }
     Ok(())
+}
+
+/// Applies `events` to one projection's tables, named with `suffix` (`""` for the live
+/// tables, `"_shadow"` while rebuilding).
+async fn apply(
+    projection: &str,
+    tx: &mut Transaction<'_, Any>,
+    events: &[(u64, Event)],
+    suffix: &str,
+) -> Result<(), ProjectionError> {
+    match projection {
+        "balances" => apply_balances(tx, events, suffix).await,
+        "house" => apply_house(tx, events, suffix).await,
+        "bets" => apply_bets(tx, events, suffix).await,
+        "deposits" => apply_deposits(tx, events, suffix).await,
+        "finance_daily" => apply_finance_daily(tx, events, suffix).await,
+        other => unreachable!("no projection named {other}"),
+    }
+}
+
+/// The tables a projection keeps.
+fn tables_of(projection: &str) -> &'static [&'static str] {
+    match projection {
+        "balances" => &["proj_balances"],
+        "house" => &["proj_house"],
+        "bets" => &["proj_bets"],
+        "deposits" => &["proj_deposits"],
+        "finance_daily" => &["proj_finance_daily", "proj_finance_active"],
+        _ => &[],
+    }
+}
+
+/// `template` with `{s}` replaced by the table suffix.
+fn sql(template: &str, suffix: &str) -> String {
+    template.replace("{s}", suffix)
 }
 
 pub(crate) fn amount(text: String) -> Result<Decimal, ProjectionError> {

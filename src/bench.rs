@@ -85,20 +85,20 @@ pub async fn append(database: &Database, url: &str, args: AppendArgs) -> anyhow:
     };
     let report = match database {
         Database::Postgres(admin) => {
-            let main = in_pg_scratch(admin.pool(), url, |s| {
+            let main = in_pg_scratch(admin.pool(), url, |s, _| {
                 let raw = Raw::Pg(s.pool().clone());
                 main_figures(s, raw, run, "PostgreSQL", args.seconds)
             })
             .await?;
             progress("SQLite: append phase on a temp file");
-            let sqlite = in_sqlite_scratch(|s| append_phase(s, run, None)).await?;
+            let sqlite = in_sqlite_scratch(|s, _| append_phase(s, run, None)).await?;
             Report {
                 sqlite_events_per_s: sqlite.events_per_s,
                 ..main
             }
         }
         Database::Sqlite(_) => {
-            in_sqlite_scratch(|s| {
+            in_sqlite_scratch(|s, _| {
                 let raw = Raw::Sqlite(s.pool().clone());
                 main_figures(s, raw, run, "SQLite", args.seconds)
             })
@@ -670,10 +670,10 @@ async fn latency_phase<S: EventStore>(
 
 /// Runs `work` on a fresh PostgreSQL database next to the configured one, then drops it,
 /// also when `work` fails or the user interrupts.
-async fn in_pg_scratch<T, Fut>(
+pub(crate) async fn in_pg_scratch<T, Fut>(
     admin: &PgPool,
     url: &str,
-    work: impl FnOnce(PgStore) -> Fut,
+    work: impl FnOnce(PgStore, String) -> Fut,
 ) -> anyhow::Result<T>
 where
     Fut: Future<Output = anyhow::Result<T>>,
@@ -698,7 +698,7 @@ where
         let store = PgStore::connect(&scratch_url)
             .await
             .context("cannot connect to the scratch database")?;
-        let result = migrated(store.clone(), work).await;
+        let result = migrated(store.clone(), |s| work(s, scratch_url.clone())).await;
         store.pool().close().await;
         result
     }
@@ -738,7 +738,9 @@ fn with_database(url: &str, name: &str) -> anyhow::Result<String> {
 }
 
 /// Runs `work` on a fresh SQLite file in the temp directory, then removes it.
-async fn in_sqlite_scratch<T, Fut>(work: impl FnOnce(SqliteStore) -> Fut) -> anyhow::Result<T>
+pub(crate) async fn in_sqlite_scratch<T, Fut>(
+    work: impl FnOnce(SqliteStore, String) -> Fut,
+) -> anyhow::Result<T>
 where
     Fut: Future<Output = anyhow::Result<T>>,
 {
@@ -747,10 +749,11 @@ where
         uuid::Uuid::new_v4().simple()
     ));
     let result = async {
-        let store = SqliteStore::connect(&format!("sqlite://{}", path.display()))
+        let url = format!("sqlite://{}", path.display());
+        let store = SqliteStore::connect(&url)
             .await
             .with_context(|| format!("cannot create {}", path.display()))?;
-        let result = migrated(store.clone(), work).await;
+        let result = migrated(store.clone(), |s| work(s, url.clone())).await;
         store.pool().close().await;
         result
     }
@@ -783,7 +786,7 @@ where
     }
 }
 
-fn progress(message: &str) {
+pub(crate) fn progress(message: &str) {
     eprintln!("bench: {message}");
 }
 

@@ -3,6 +3,7 @@
 
 mod audit;
 mod bench;
+mod bench_replay;
 mod database;
 mod demo;
 mod report;
@@ -155,6 +156,8 @@ enum LedgerCommand {
 enum BenchCommand {
     /// Committed events/s with concurrent players, against a raw multi-row INSERT.
     Append(bench::AppendArgs),
+    /// Rebuild and audit events/s over a generated log, against a raw sequential read.
+    Replay(bench_replay::ReplayArgs),
 }
 
 fn main() -> ExitCode {
@@ -183,14 +186,16 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    if let Command::Bench {
-        command: BenchCommand::Append(args),
-    } = cli.command
-    {
-        // The bench works in a scratch database of its own: the configured one is only
-        // the server to create it on, and its schema is left alone.
+    if let Command::Bench { command } = cli.command {
+        // The benches work in a scratch database of their own: the configured one is
+        // only the server to create it on, and its schema is left alone.
         let server = Database::connect(&cli.database_url).await?;
-        return bench::append(&server, &cli.database_url, args).await;
+        return match command {
+            BenchCommand::Append(args) => bench::append(&server, &cli.database_url, args).await,
+            BenchCommand::Replay(args) => {
+                bench_replay::replay(&server, &cli.database_url, args).await
+            }
+        };
     }
     // Reports and audits go to the replica when there is one, and never to the primary.
     let reads_from_replica = matches!(cli.command, Command::Report { .. } | Command::Audit { .. })

@@ -533,3 +533,41 @@ async fn reports_and_audits_read_from_a_replica(pool: sqlx::PgPool) {
     let summary: Value = serde_json::from_slice(&audit.stdout).unwrap();
     assert_eq!(summary["summary"]["projections_checked"], true);
 }
+
+#[test]
+fn bench_replay_prints_its_ratios() {
+    let scratch = Scratch::new();
+    let output = croupier(
+        &scratch.0,
+        &[
+            "--database-url",
+            &scratch.url(),
+            "bench",
+            "replay",
+            "--events",
+            "500",
+            "--json",
+        ],
+        "",
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    for key in [
+        "rebuild_events_per_s",
+        "verify_events_per_s",
+        "raw_rows_per_s",
+        "rebuild_ratio",
+        "verify_ratio",
+    ] {
+        assert!(
+            report[key].as_f64().is_some_and(|v| v > 0.0),
+            "{key}: {report}"
+        );
+    }
+    assert_eq!(report["events"], 500);
+}

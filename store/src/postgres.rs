@@ -162,13 +162,11 @@ impl EventStore for PgStore {
             .await?;
         // A new statement, so a new snapshot: it sees every append committed before the
         // lock was granted.
-        let head = sqlx::query(
-            "SELECT position, hash, recorded_at FROM ledger_events ORDER BY position DESC LIMIT 1",
-        )
-        .fetch_optional(&mut *tx)
-        .await?
-        .map(|row| rows::head(&row))
-        .transpose()?;
+        let head = sqlx::query(rows::HEAD)
+            .fetch_optional(&mut *tx)
+            .await?
+            .map(|row| rows::head(&row))
+            .transpose()?;
         Ok(PgWriter {
             tx,
             head,
@@ -209,13 +207,11 @@ impl EventStore for PgStore {
     }
 
     async fn head(&self) -> Result<Option<Head>, StoreError> {
-        sqlx::query(
-            "SELECT position, hash, recorded_at FROM ledger_events ORDER BY position DESC LIMIT 1",
-        )
-        .fetch_optional(&self.pool)
-        .await?
-        .map(|row| rows::head(&row))
-        .transpose()
+        sqlx::query(rows::HEAD)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|row| rows::head(&row))
+            .transpose()
     }
 
     async fn find_command(&self, key: &str) -> Result<Option<CommandRecord>, StoreError> {

@@ -6,6 +6,10 @@ use crate::event::{Head, StoredEvent};
 use crate::record::CommandRecord;
 use crate::StoreError;
 
+/// The newest event's position, hash and time: the head of the log.
+pub(crate) const HEAD: &str =
+    "SELECT position, hash, recorded_at FROM ledger_events ORDER BY position DESC LIMIT 1";
+
 /// The column types both backends decode.
 pub(crate) trait LedgerRow: Row
 where

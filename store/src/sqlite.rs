@@ -73,13 +73,11 @@ impl EventStore for SqliteStore {
 
     async fn begin_write(&self) -> Result<SqliteWriter, StoreError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let head = sqlx::query(
-            "SELECT position, hash, recorded_at FROM ledger_events ORDER BY position DESC LIMIT 1",
-        )
-        .fetch_optional(&mut *tx)
-        .await?
-        .map(|row| rows::head(&row))
-        .transpose()?;
+        let head = sqlx::query(rows::HEAD)
+            .fetch_optional(&mut *tx)
+            .await?
+            .map(|row| rows::head(&row))
+            .transpose()?;
         Ok(SqliteWriter {
             tx,
             head,
@@ -120,13 +118,11 @@ impl EventStore for SqliteStore {
     }
 
     async fn head(&self) -> Result<Option<Head>, StoreError> {
-        sqlx::query(
-            "SELECT position, hash, recorded_at FROM ledger_events ORDER BY position DESC LIMIT 1",
-        )
-        .fetch_optional(&self.pool)
-        .await?
-        .map(|row| rows::head(&row))
-        .transpose()
+        sqlx::query(rows::HEAD)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|row| rows::head(&row))
+            .transpose()
     }
 
     async fn find_command(&self, key: &str) -> Result<Option<CommandRecord>, StoreError> {
@@ -239,13 +235,11 @@ async fn append_rows(
     expected_head: Option<Head>,
     batch: &Append,
 ) -> Result<bool, StoreError> {
-    let head = sqlx::query(
-        "SELECT position, hash, recorded_at FROM ledger_events ORDER BY position DESC LIMIT 1",
-    )
-    .fetch_optional(&mut *conn)
-    .await?
-    .map(|row| rows::head(&row))
-    .transpose()?;
+    let head = sqlx::query(rows::HEAD)
+        .fetch_optional(&mut *conn)
+        .await?
+        .map(|row| rows::head(&row))
+        .transpose()?;
     // Position and hash: a batch sealed after one that was never written cannot be
     // written either, even if the log reached the same position.
     if head.map(|h| (h.position, h.hash)) != expected_head.map(|h| (h.position, h.hash)) {

@@ -15,7 +15,7 @@ use projections::audit::{verify, Projections};
 use projections::projector::{Projector, BATCH_SIZE};
 use rust_decimal::Decimal;
 use store::append::{now_micros, Chain};
-use store::{codec, Append, ClaimedDeposit, DepositRef, EventStore, Metadata, NewEvent, WriteTx};
+use store::{Append, ClaimedDeposit, DepositRef, EventStore, Metadata, WriteTx};
 
 use crate::bench::{in_pg_scratch, in_sqlite_scratch, progress};
 use crate::database::Database;
@@ -168,21 +168,12 @@ async fn generate<S: EventStore>(store: &S, events: u64) -> anyhow::Result<()> {
                 .map_err(|r| anyhow::anyhow!("the generator made a rejected command: {r}"))?;
             for event in decided {
                 state.apply(&event);
-                let (event_type, schema_version, payload) = codec::encode(&event);
                 let stream = store::player::stream_of(state.player);
-                let stored = chain.seal(
-                    &stream,
-                    state.version,
-                    NewEvent {
-                        event_type: event_type.to_owned(),
-                        schema_version,
-                        payload,
-                        metadata: Metadata {
-                            idempotency_key: Some(format!("gen-{written}")),
-                            ..Metadata::default()
-                        },
-                    },
-                );
+                let metadata = Metadata {
+                    idempotency_key: Some(format!("gen-{written}")),
+                    ..Metadata::default()
+                };
+                let stored = chain.seal_event(&stream, state.version, &event, metadata);
                 if let Event::Deposited(e) = &event {
                     batch.deposits.push(ClaimedDeposit {
                         deposit: DepositRef {

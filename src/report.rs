@@ -3,6 +3,7 @@
 
 use std::process::ExitCode;
 
+use projections::export::csv_field;
 use projections::projector::{Projector, BATCH_SIZE};
 use store::EventStore;
 
@@ -132,10 +133,10 @@ pub async fn report(database: &Database, url: &str, request: Request) -> anyhow:
         return report_at(database, &request, at).await;
     }
     let projector = Projector::connect(url).await?;
-    let head = with_store!(database, s => s.head().await)?.map_or(0, |h| h.position);
     if request.catch_up {
         with_store!(database, s => projector.catch_up(s, BATCH_SIZE, |_| {}).await)?;
     } else {
+        let head = with_store!(database, s => s.head().await)?.map_or(0, |h| h.position);
         let behind = projector
             .checkpoints()
             .await?
@@ -322,14 +323,6 @@ impl Table {
             }
             Format::Table => print_table(columns, &self.cells),
         }
-    }
-}
-
-fn csv_field(field: &str) -> String {
-    if field.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", field.replace('"', "\"\""))
-    } else {
-        field.to_owned()
     }
 }
 

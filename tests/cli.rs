@@ -1,6 +1,8 @@
 //! The command-line contract of `croupier ledger submit`, `migrate` and `demo`, which
 //! other tools depend on exactly: output lines and exit codes.
 
+mod common;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -449,12 +451,7 @@ fn reports_in_all_three_formats() {
 /// stands for the replica.
 #[sqlx::test(migrations = "migrations/postgres")]
 async fn reports_and_audits_read_from_a_replica(pool: sqlx::PgPool) {
-    let database: String = sqlx::query_scalar("SELECT current_database()")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    let admin = std::env::var("DATABASE_URL").expect("DATABASE_URL names the test PostgreSQL");
-    let primary = format!("{}/{database}", admin.rsplit_once('/').unwrap().0);
+    let primary = common::database_url(&pool).await;
     let replica = format!("{primary}?options=-c%20default_transaction_read_only%3Don");
     let scratch = Scratch::new();
     let run = |args: Vec<&str>| croupier(&scratch.0, &args, "");

@@ -1,6 +1,8 @@
 //! Kill the projector mid-run (SIGKILL, a real process), restart it: nothing counted
 //! twice, nothing lost. The read models must equal a replay of the log.
 
+mod common;
+
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -102,12 +104,7 @@ async fn killed_mid_run_and_restarted<S: EventStore>(store: S, url: String) {
 
 #[sqlx::test(migrations = "migrations/postgres")]
 async fn postgres_projector_killed_mid_run_loses_and_doubles_nothing(pool: sqlx::PgPool) {
-    let database: String = sqlx::query_scalar("SELECT current_database()")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    let admin = std::env::var("DATABASE_URL").expect("DATABASE_URL names the test PostgreSQL");
-    let url = format!("{}/{database}", admin.rsplit_once('/').unwrap().0);
+    let url = common::database_url(&pool).await;
     killed_mid_run_and_restarted(PgStore::from_pool(pool), url).await;
 }
 

@@ -3,6 +3,8 @@
 //! was seen exactly once and in order, no money was spent twice, no key ran twice, the
 //! chain verifies, and the projector, which followed along, applied every event once.
 
+mod common;
+
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -317,15 +319,7 @@ async fn several_processes_append_while_a_reader_tails<S: EventStore>(store: S, 
 
 #[sqlx::test(migrations = "migrations/postgres")]
 async fn postgres_processes_append_while_a_reader_tails(pool: sqlx::PgPool) {
-    let database: String = sqlx::query_scalar("SELECT current_database()")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    let admin = std::env::var("DATABASE_URL").expect("DATABASE_URL names the test PostgreSQL");
-    let url = match admin.rsplit_once('/') {
-        Some((server, _)) => format!("{server}/{database}"),
-        None => panic!("DATABASE_URL has no database path"),
-    };
+    let url = common::database_url(&pool).await;
     several_processes_append_while_a_reader_tails(PgStore::from_pool(pool), url).await;
 }
 

@@ -409,7 +409,6 @@ mod tests {
     use ledger::wire::parse_command;
     use ledger::{Ledger, Timestamp};
     use store::append::Chain;
-    use store::NewEvent;
 
     /// Seals commands (JSON lines, each decided against its player's state) into a
     /// log, as the writer would, whatever the store's guards would have said.
@@ -428,21 +427,12 @@ mod tests {
                 .unwrap()
             {
                 state.apply(&event);
-                let (event_type, schema_version, payload) = codec::encode(&event);
                 let metadata = Metadata {
                     idempotency_key: Some(request.idempotency_key.to_string()),
                     ..Metadata::default()
                 };
-                events.push(chain.seal(
-                    &store::player::stream_of(player),
-                    state.version,
-                    NewEvent {
-                        event_type: event_type.to_owned(),
-                        schema_version,
-                        payload,
-                        metadata,
-                    },
-                ));
+                let stream = store::player::stream_of(player);
+                events.push(chain.seal_event(&stream, state.version, &event, metadata));
             }
         }
         events

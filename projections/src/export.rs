@@ -98,7 +98,7 @@ fn csv_row(record: &Value) -> String {
 }
 
 /// RFC 4180 quoting: a field with a comma, quote or line break is quoted, quotes doubled.
-fn csv_field(field: &str) -> String {
+pub fn csv_field(field: &str) -> String {
     if field.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", field.replace('"', "\"\""))
     } else {

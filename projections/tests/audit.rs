@@ -2,6 +2,8 @@
 //! access drops the guards and alters, removes or reorders events, or rewrites history
 //! and recomputes every hash after it. Each is caught, at the right position.
 
+mod common;
+
 use ledger::Ledger;
 use projections::audit::{verify, Finding, PublishedHead, Summary};
 use store::hash::event_hash;
@@ -231,27 +233,6 @@ async fn a_rehashed_inflated_deposit_breaks_the_ledger_rules<S: Backend>(store: 
         finding.problem.contains("postings do not match"),
         "{finding}"
     );
-}
-
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod postgres {
-            $(
-                #[sqlx::test(migrations = "../migrations/postgres")]
-                async fn $name(pool: sqlx::PgPool) {
-                    super::$name(store::PgStore::from_pool(pool)).await
-                }
-            )*
-        }
-        mod sqlite {
-            $(
-                #[sqlx::test(migrations = "../migrations/sqlite")]
-                async fn $name(pool: sqlx::SqlitePool) {
-                    super::$name(store::SqliteStore::from_pool(pool)).await
-                }
-            )*
-        }
-    };
 }
 
 on_both_backends!(

@@ -2,6 +2,8 @@
 //! from scratch equal to incremental catch-up whatever the batch boundaries, and two
 //! runners at once counting nothing twice.
 
+mod common;
+
 use ledger::Ledger;
 use projections::projector::Projector;
 use projections::report::{BalanceRow, LiabilityRow};
@@ -414,27 +416,6 @@ async fn a_rebuild_swaps_in_fresh_tables<S: Url>(store: S) {
         .unwrap_err()
         .to_string()
         .contains("unknown projection 'sessions'"));
-}
-
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod postgres {
-            $(
-                #[sqlx::test(migrations = "../migrations/postgres")]
-                async fn $name(pool: sqlx::PgPool) {
-                    super::$name(store::PgStore::from_pool(pool)).await
-                }
-            )*
-        }
-        mod sqlite {
-            $(
-                #[sqlx::test(migrations = "../migrations/sqlite")]
-                async fn $name(pool: sqlx::SqlitePool) {
-                    super::$name(store::SqliteStore::from_pool(pool)).await
-                }
-            )*
-        }
-    };
 }
 
 on_both_backends!(

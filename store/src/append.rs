@@ -71,6 +71,27 @@ impl Chain {
         self.recorded_at
     }
 
+    /// Encodes a ledger event and seals it as version `version` of `stream`.
+    pub fn seal_event(
+        &mut self,
+        stream: &str,
+        version: u64,
+        event: &ledger::Event,
+        metadata: crate::event::Metadata,
+    ) -> StoredEvent {
+        let (event_type, schema_version, payload) = crate::codec::encode(event);
+        self.seal(
+            stream,
+            version,
+            NewEvent {
+                event_type: event_type.to_owned(),
+                schema_version,
+                payload,
+                metadata,
+            },
+        )
+    }
+
     /// Gives `event` the next position and links it into the chain.
     pub fn seal(&mut self, stream: &str, version: u64, event: NewEvent) -> StoredEvent {
         let mut stored = StoredEvent {

@@ -30,7 +30,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::append::{now_micros, Chain};
 use crate::codec;
-use crate::event::{Append, ClaimedDeposit, DepositRef, Head, Metadata, NewEvent, StoredEvent};
+use crate::event::{Append, ClaimedDeposit, DepositRef, Head, Metadata, StoredEvent};
 use crate::outcome::{EventRef, Outcome};
 use crate::player::{self, player_of, stream_of};
 use crate::record::{CommandRecord, RecordedOutcome};
@@ -368,18 +368,9 @@ impl<S: EventStore> Writer<S> {
                     };
                     let mut refs = Vec::with_capacity(decided.len());
                     for event in &decided {
-                        let (event_type, schema_version, payload) = codec::encode(event);
                         state.apply(event);
-                        let stored = chain.seal(
-                            &stream,
-                            state.version,
-                            NewEvent {
-                                event_type: event_type.to_owned(),
-                                schema_version,
-                                payload,
-                                metadata: metadata.clone(),
-                            },
-                        );
+                        let stored =
+                            chain.seal_event(&stream, state.version, event, metadata.clone());
                         refs.push(EventRef {
                             position: stored.position,
                             stream: stream.clone(),

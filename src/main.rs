@@ -4,9 +4,11 @@
 mod audit;
 mod bench;
 mod bench_replay;
+mod bot_admin;
 mod database;
 mod demo;
 mod report;
+mod serve;
 mod submit;
 
 use std::process::ExitCode;
@@ -86,6 +88,72 @@ enum Command {
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+    /// Run the Telegram bot: the webhook (or long polling) in, the outbox out.
+    Serve {
+        /// Address to listen on (webhook, /healthz, /readyz).
+        #[arg(long, env = "CROUPIER_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: String,
+        /// Fetch updates with getUpdates instead of a webhook (local development).
+        #[arg(long)]
+        polling: bool,
+        #[command(flatten)]
+        telegram: TelegramArgs,
+    },
+    /// Manage the bot's webhook at Telegram.
+    Webhook {
+        #[command(subcommand)]
+        command: WebhookCommand,
+        #[command(flatten)]
+        telegram: TelegramArgs,
+    },
+    /// The outbox of Bot API calls: list, retry dead letters.
+    Outbox {
+        #[command(subcommand)]
+        command: OutboxCommand,
+    },
+}
+
+#[derive(clap::Args)]
+struct TelegramArgs {
+    /// The bot's token from @BotFather. Never printed.
+    #[arg(long, env = "TELEGRAM_BOT_TOKEN", hide_env_values = true)]
+    token: String,
+    /// The webhook's secret token (1-256 of A-Z a-z 0-9 _ -), checked on every update.
+    #[arg(long, env = "TELEGRAM_WEBHOOK_SECRET", hide_env_values = true)]
+    webhook_secret: Option<String>,
+    /// The Bot API server (tests point it at a local fake).
+    #[arg(
+        long,
+        env = "TELEGRAM_API_URL",
+        default_value = "https://api.telegram.org"
+    )]
+    api_url: String,
+}
+
+#[derive(Subcommand)]
+enum WebhookCommand {
+    /// setWebhook with the secret token and the allowed updates (incl. pre_checkout_query).
+    Set { url: String },
+    /// getWebhookInfo.
+    Info,
+    /// deleteWebhook.
+    Delete,
+}
+
+#[derive(Subcommand)]
+enum OutboxCommand {
+    /// Pending calls, or dead letters with --dead (newest 100).
+    List {
+        #[arg(long)]
+        dead: bool,
+    },
+    /// Queue a dead call again, or all of them.
+    Retry {
+        #[arg(required_unless_present = "all_dead", conflicts_with = "all_dead")]
+        id: Option<i64>,
+        #[arg(long)]
+        all_dead: bool,
     },
 }
 
@@ -186,6 +254,20 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Command::Webhook { command, telegram } = cli.command {
+        let action = match command {
+            WebhookCommand::Set { url } => bot_admin::WebhookAction::Set(url),
+            WebhookCommand::Info => bot_admin::WebhookAction::Info,
+            WebhookCommand::Delete => bot_admin::WebhookAction::Delete,
+        };
+        return bot_admin::webhook(
+            &telegram.token,
+            &telegram.api_url,
+            telegram.webhook_secret.as_deref(),
+            action,
+        )
+        .await;
+    }
     if let Command::Bench { command } = cli.command {
         // The benches work in a scratch database of their own: the configured one is
         // only the server to create it on, and its schema is left alone.
@@ -215,7 +297,26 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Ledger {
             command: LedgerCommand::Submit { json },
         } => submit::run(&database, json).await,
-        Command::Bench { .. } => unreachable!("handled above"),
+        Command::Bench { .. } | Command::Webhook { .. } => unreachable!("handled above"),
+        Command::Serve {
+            listen,
+            polling,
+            telegram,
+        } => {
+            let settings = serve::Settings {
+                database_url: url,
+                listen,
+                polling,
+                token: telegram.token,
+                secret: telegram.webhook_secret,
+                api_url: telegram.api_url,
+            };
+            serve::run(&database, settings).await
+        }
+        Command::Outbox { command } => match command {
+            OutboxCommand::List { dead } => bot_admin::outbox_list(&url, dead).await,
+            OutboxCommand::Retry { id, .. } => bot_admin::outbox_retry(&url, id).await,
+        },
         Command::Demo => demo::run(&database).await,
         Command::Projections {
             command: ProjectionsCommand::Status,

@@ -1,0 +1,710 @@
+//! The adapter's core: an [`Input`] in, ledger commands through the [`Port`], and the
+//! Bot API [`Call`]s to make in reply.
+//!
+//! Every ledger command's idempotency key is derived from the Telegram input that caused
+//! it (chat and message id, callback id, charge id), never from the update id, which
+//! Telegram may reuse after a quiet week. Handling the same input again therefore
+//! replays the same commands and produces the same calls, which the outbox de-duplicates.
+
+use ledger::command::{Command, Request};
+use ledger::{
+    BetId, Currencies, CurrencyCode, ExternalRef, GameId, IdempotencyKey, PaymentMethod, PlayerId,
+};
+use rust_decimal::Decimal;
+
+use crate::call::{self, Buttons, Call};
+use crate::command::{self, FairAction, PlayerCommand, Side};
+use crate::fair;
+use crate::games::{Rules, StakeRefused};
+use crate::payload::{Order, OrderKind, PayloadSigner};
+use crate::port::{Port, PortError, Verdict};
+use crate::update::{From, Input};
+
+/// Deployment settings of the bot.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub rules: Rules,
+    pub currencies: Currencies,
+    pub signer: PayloadSigner,
+    /// Whole Stars per invoice.
+    pub deposit_min: u32,
+    pub deposit_max: u32,
+    /// Seconds an invoice may be paid after it was sent.
+    pub invoice_ttl_s: u64,
+    /// What `/paysupport` says (Telegram requires paying bots to answer it).
+    pub support: String,
+    /// What `/privacy` says.
+    pub privacy: String,
+}
+
+impl Config {
+    pub fn new(signer: PayloadSigner) -> Self {
+        Self {
+            rules: Rules::default(),
+            currencies: Currencies::default(),
+            signer,
+            deposit_min: 1,
+            deposit_max: 10_000,
+            invoice_ttl_s: 3_600,
+            support: "For help with a payment, write to the operator of this bot and include the time of the payment. Refunds of unspent Stars are possible on request.".to_owned(),
+            privacy: "This bot stores your Telegram user id, your chat id and the record of your deposits and bets, which a money ledger must keep. It stores no other personal data.".to_owned(),
+        }
+    }
+}
+
+/// The currency of the games and of Stars deposits.
+fn xtr() -> CurrencyCode {
+    CurrencyCode::xtr()
+}
+
+/// Shows an amount with its currency: `60 ⭐`, `12.50 USD`.
+pub fn show(amount: &str, currency: &str) -> String {
+    if currency == "XTR" {
+        format!("{amount} ⭐")
+    } else {
+        format!("{amount} {currency}")
+    }
+}
+
+impl Input {
+    /// A stable identity of the input, the root of its idempotency and outbox keys.
+    pub fn origin(&self) -> Option<String> {
+        match self {
+            Self::Text {
+                from, message_id, ..
+            } => Some(format!("m:{}:{message_id}", from.chat)),
+            Self::Callback { id, .. } => Some(format!("cb:{id}")),
+            Self::PreCheckout { id, .. } => Some(format!("pc:{id}")),
+            Self::PaymentSucceeded { charge_id, .. } => Some(format!("pay:{charge_id}")),
+            Self::PaymentRefunded { charge_id, .. } => Some(format!("refund:{charge_id}")),
+            Self::Dice { .. } | Self::Ignored { .. } => None,
+        }
+    }
+}
+
+/// The adapter's core. Cheap to share; holds no state of its own.
+#[derive(Debug, Clone)]
+pub struct Bot {
+    config: Config,
+}
+
+struct Ctx<'a, P> {
+    port: &'a P,
+    player: PlayerId,
+    chat: i64,
+    origin: &'a str,
+    now: u64,
+}
+
+impl<P: Port> Ctx<'_, P> {
+    fn key(&self, suffix: &str) -> IdempotencyKey {
+        IdempotencyKey::new(format!("tg:{}:{suffix}", self.origin))
+            .expect("origins are short visible ASCII")
+    }
+
+    async fn submit(&self, suffix: &str, command: Command) -> Result<Verdict, PortError> {
+        let request = Request {
+            idempotency_key: self.key(suffix),
+            command,
+        };
+        self.port
+            .submit(request, &format!("telegram:{}", self.origin))
+            .await
+    }
+
+    fn say(&self, text: impl Into<String>) -> Call {
+        call::message(self.chat, text)
+    }
+}
+
+impl Bot {
+    pub fn new(config: Config) -> Self {
+        Self { config }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Handles one input. `now` is Unix seconds. An `Err` means nothing may be
+    /// acknowledged: the same input must be handled again later, and will do the same.
+    pub async fn handle<P: Port>(
+        &self,
+        port: &P,
+        input: &Input,
+        now: u64,
+    ) -> Result<Vec<Call>, PortError> {
+        let Some(origin) = input.origin() else {
+            return Ok(Vec::new());
+        };
+        match input {
+            Input::Text { from, text, .. } => {
+                self.player_input(port, *from, &origin, command::parse(text), now)
+                    .await
+            }
+            Input::Callback { from, id, data } => {
+                let mut calls = vec![call::answer_callback(id)];
+                calls.extend(
+                    self.player_input(port, *from, &origin, command::parse(data), now)
+                        .await?,
+                );
+                Ok(calls)
+            }
+            Input::PreCheckout {
+                user,
+                id,
+                currency,
+                total_amount,
+                payload,
+            } => {
+                let refusal = self
+                    .pre_checkout(*user, currency, *total_amount, payload, now)
+                    .err();
+                Ok(vec![call::answer_pre_checkout(id, refusal)])
+            }
+            Input::PaymentSucceeded {
+                from,
+                currency,
+                total_amount,
+                charge_id,
+                ..
+            } => {
+                self.payment(
+                    port,
+                    *from,
+                    &origin,
+                    currency,
+                    *total_amount,
+                    charge_id,
+                    now,
+                )
+                .await
+            }
+            Input::PaymentRefunded {
+                from,
+                charge_id,
+                currency,
+                total_amount,
+                ..
+            } => {
+                self.refunded(
+                    port,
+                    *from,
+                    &origin,
+                    charge_id,
+                    currency,
+                    *total_amount,
+                    now,
+                )
+                .await
+            }
+            Input::Dice { .. } | Input::Ignored { .. } => Ok(Vec::new()),
+        }
+    }
+
+    async fn player_input<P: Port>(
+        &self,
+        port: &P,
+        from: From,
+        origin: &str,
+        parsed: PlayerCommand,
+        now: u64,
+    ) -> Result<Vec<Call>, PortError> {
+        let Some(player) = player_id(from.user) else {
+            return Ok(vec![call::message(
+                from.chat,
+                "Sorry, I cannot open an account for this Telegram account.",
+            )]);
+        };
+        let ctx = Ctx {
+            port,
+            player,
+            chat: from.chat,
+            origin,
+            now,
+        };
+        let calls = match parsed {
+            PlayerCommand::Start => {
+                let new = port.register(player, from.chat).await?;
+                let greeting = if new { "Welcome to Croupier!" } else { "Welcome back!" };
+                vec![call::message_with_buttons(
+                    from.chat,
+                    format!("{greeting} Deposit Stars, then play coinflip or dice. Every round is provably fair: see /fair."),
+                    menu(),
+                )]
+            }
+            PlayerCommand::Help => vec![ctx.say(help())],
+            PlayerCommand::Balance => vec![self.balance(&ctx).await?],
+            PlayerCommand::Deposit(amount) => vec![self.deposit(&ctx, amount)],
+            PlayerCommand::Coinflip { stake, side } => self.coinflip(&ctx, stake, side).await?,
+            PlayerCommand::Dice { stake, target } => self.dice(&ctx, stake, target).await?,
+            PlayerCommand::History => vec![self.history(&ctx).await?],
+            PlayerCommand::Fair(action) => vec![self.fair(&ctx, action).await?],
+            PlayerCommand::PaySupport => vec![ctx.say(self.config.support.clone())],
+            PlayerCommand::Privacy => vec![ctx.say(self.config.privacy.clone())],
+            PlayerCommand::Cancel => vec![ctx.say("Nothing to cancel. Type /help to see what you can do.")],
+            PlayerCommand::Unknown(name) => {
+                vec![ctx.say(format!("I don't know /{name}. Type /help to see what you can do."))]
+            }
+            PlayerCommand::Usage(reply) => vec![ctx.say(reply)],
+            PlayerCommand::NotACommand => vec![ctx.say("I understand commands such as /balance or /coinflip 10 heads. Type /help for the list.")],
+        };
+        Ok(calls)
+    }
+
+    async fn balance<P: Port>(&self, ctx: &Ctx<'_, P>) -> Result<Call, PortError> {
+        let balances = ctx.port.balances(ctx.player).await?;
+        let text = if balances.is_empty() {
+            "Your balance is 0 ⭐. Top up with /deposit 100.".to_owned()
+        } else {
+            let shown: Vec<String> = balances.iter().map(|(c, a)| show(a, c)).collect();
+            format!("Your balance: {}.", shown.join(", "))
+        };
+        Ok(ctx.say(text))
+    }
+
+    fn deposit<P: Port>(&self, ctx: &Ctx<'_, P>, amount: Option<Decimal>) -> Call {
+        let (min, max) = (self.config.deposit_min, self.config.deposit_max);
+        let Some(amount) = amount else {
+            return call::message_with_buttons(
+                ctx.chat,
+                format!("How many Stars? Choose below or type /deposit N ({min}-{max})."),
+                vec![vec![
+                    ("50 ⭐".to_owned(), "/deposit 50".to_owned()),
+                    ("100 ⭐".to_owned(), "/deposit 100".to_owned()),
+                    ("500 ⭐".to_owned(), "/deposit 500".to_owned()),
+                ]],
+            );
+        };
+        let stars = match u32::try_from(amount.trunc().mantissa()) {
+            Ok(stars) if amount.fract().is_zero() && (min..=max).contains(&stars) => stars,
+            _ => {
+                return ctx.say(format!(
+                "Deposits are whole Stars from {min} to {max}; {amount} is not. Try /deposit 100."
+            ))
+            }
+        };
+        let order = Order {
+            kind: OrderKind::Deposit,
+            player: u64::try_from(ctx.player.get()).expect("player ids are positive"),
+            total_amount: u64::from(stars),
+            currency: "XTR".to_owned(),
+            expires: ctx.now + self.config.invoice_ttl_s,
+        };
+        call::stars_invoice(
+            ctx.chat,
+            &format!("{stars} Stars for Croupier"),
+            "Credits your Croupier balance. Unspent Stars can be refunded: /paysupport.",
+            self.config.signer.sign(&order),
+            stars,
+        )
+    }
+
+    /// `Err` carries the reason shown to the payer.
+    fn pre_checkout(
+        &self,
+        user: u64,
+        currency: &str,
+        total_amount: u64,
+        payload: &str,
+        now: u64,
+    ) -> Result<(), String> {
+        let order = self.config.signer.verify(payload).map_err(|_| {
+            "This invoice was not issued by this bot. Ask for a new one with /deposit.".to_owned()
+        })?;
+        if order.player != user {
+            return Err(
+                "This invoice was issued to another player. Ask for your own with /deposit."
+                    .to_owned(),
+            );
+        }
+        if order.currency != currency || order.total_amount != total_amount {
+            return Err(
+                "The amount does not match the invoice. Ask for a new one with /deposit."
+                    .to_owned(),
+            );
+        }
+        if now > order.expires {
+            return Err("This invoice has expired. Ask for a new one with /deposit.".to_owned());
+        }
+        if order.kind != OrderKind::Deposit {
+            return Err("Subscriptions are not offered yet.".to_owned());
+        }
+        if player_id(user).is_none() {
+            return Err("This Telegram account cannot hold a balance here.".to_owned());
+        }
+        Ok(())
+    }
+
+    /// Money arrived: credit the payer, once per charge, whatever the payload says (a
+    /// charge is real money; the payload only helped decide whether to accept it).
+    #[allow(clippy::too_many_arguments)]
+    async fn payment<P: Port>(
+        &self,
+        port: &P,
+        from: From,
+        origin: &str,
+        currency: &str,
+        total_amount: u64,
+        charge_id: &str,
+        now: u64,
+    ) -> Result<Vec<Call>, PortError> {
+        let Some(player) = player_id(from.user) else {
+            return Ok(Vec::new());
+        };
+        let ctx = Ctx {
+            port,
+            player,
+            chat: from.chat,
+            origin,
+            now,
+        };
+        let (Ok(code), Ok(external_ref)) =
+            (CurrencyCode::new(currency), ExternalRef::new(charge_id))
+        else {
+            return Ok(vec![ctx.say(
+                "Your payment arrived but I could not read it. Please write to /paysupport.",
+            )]);
+        };
+        let Some(amount) = self.amount_of_minor_units(&code, total_amount) else {
+            return Ok(vec![ctx.say(
+                "Your payment arrived in a currency I do not hold. Please write to /paysupport.",
+            )]);
+        };
+        let method = if code == xtr() {
+            PaymentMethod::telegram_stars()
+        } else {
+            PaymentMethod::new("telegram_provider").expect("valid")
+        };
+        let verdict = ctx
+            .submit(
+                "deposit",
+                Command::Deposit {
+                    player,
+                    amount,
+                    currency: code.clone(),
+                    method,
+                    external_ref,
+                },
+            )
+            .await?;
+        let text = match verdict {
+            Verdict::Accepted { balances, .. } => format!(
+                "✅ Received {}. Your balance: {}. Play with /coinflip 10 heads.",
+                show(&amount.to_string(), currency),
+                show(balances.get(currency).map_or("0", String::as_str), currency)
+            ),
+            Verdict::Rejected { message, .. } => format!("Your payment arrived but could not be credited: {message}. Please write to /paysupport."),
+            Verdict::Conflict { .. } => "Your payment arrived but could not be credited. Please write to /paysupport.".to_owned(),
+        };
+        Ok(vec![ctx.say(text)])
+    }
+
+    /// A refund happened (possibly outside the bot): the money is gone, so it is recorded
+    /// as a forced refund of that deposit, once.
+    #[allow(clippy::too_many_arguments)]
+    async fn refunded<P: Port>(
+        &self,
+        port: &P,
+        from: From,
+        origin: &str,
+        charge_id: &str,
+        currency: &str,
+        total_amount: u64,
+        now: u64,
+    ) -> Result<Vec<Call>, PortError> {
+        let (Some(player), Ok(external_ref)) = (player_id(from.user), ExternalRef::new(charge_id))
+        else {
+            return Ok(Vec::new());
+        };
+        let ctx = Ctx {
+            port,
+            player,
+            chat: from.chat,
+            origin,
+            now,
+        };
+        let verdict = ctx
+            .submit(
+                "refund",
+                Command::RefundDeposit {
+                    player,
+                    external_ref,
+                    forced: true,
+                },
+            )
+            .await?;
+        let amount = CurrencyCode::new(currency)
+            .ok()
+            .and_then(|code| self.amount_of_minor_units(&code, total_amount))
+            .map_or_else(|| total_amount.to_string(), |a| a.to_string());
+        Ok(match verdict {
+            Verdict::Accepted { balances, .. } => vec![ctx.say(format!(
+                "↩️ {} refunded to you. Your balance: {}.",
+                show(&amount, currency),
+                show(balances.get(currency).map_or("0", String::as_str), currency)
+            ))],
+            // Already refunded through the bot (`croupier payments refund`): nothing new.
+            Verdict::Rejected { .. } | Verdict::Conflict { .. } => Vec::new(),
+        })
+    }
+
+    /// Telegram counts amounts in the currency's smallest unit.
+    fn amount_of_minor_units(&self, code: &CurrencyCode, total_amount: u64) -> Option<Decimal> {
+        let spec = self.config.currencies.get(code).ok()?;
+        Some(Decimal::from(total_amount) / Decimal::from(10u64.checked_pow(spec.scale)?))
+    }
+
+    fn stake_max(&self) -> Decimal {
+        self.config.rules.stake_max
+    }
+
+    /// Checks a stake against the currency and the limits; `Err` is the reply.
+    fn check_stake(&self, stake: Decimal, multiplier: Decimal) -> Result<Decimal, String> {
+        let spec = self
+            .config
+            .currencies
+            .get(&xtr())
+            .expect("XTR is always known");
+        let stake = spec
+            .positive(stake)
+            .map_err(|_| format!("Stakes are whole Stars; {stake} is not. Try 10."))?;
+        self.config
+            .rules
+            .check(stake, multiplier, spec.scale, self.stake_max())
+            .map_err(|refused| match refused {
+                StakeRefused::BelowMin(min) => {
+                    format!("The smallest stake is {}.", show(&min.to_string(), "XTR"))
+                }
+                StakeRefused::AboveMax(max) => {
+                    format!("The largest stake is {}.", show(&max.to_string(), "XTR"))
+                }
+                StakeRefused::PayoutAboveMax(max) => {
+                    format!(
+                        "That bet could pay more than the limit of {}: lower the stake.",
+                        show(&max.to_string(), "XTR")
+                    )
+                }
+            })?;
+        Ok(stake)
+    }
+
+    async fn coinflip<P: Port>(
+        &self,
+        ctx: &Ctx<'_, P>,
+        stake: Decimal,
+        side: Side,
+    ) -> Result<Vec<Call>, PortError> {
+        let stake = match self.check_stake(stake, self.config.rules.coinflip_multiplier()) {
+            Ok(stake) => stake,
+            Err(reply) => return Ok(vec![ctx.say(reply)]),
+        };
+        let rules = &self.config.rules;
+        self.play(ctx, "coinflip", stake, |roll| {
+            let result = rules.coinflip(stake, side, roll, 0);
+            let landed = crate::games::coin(roll);
+            (
+                result,
+                format!(
+                    "🪙 {}! (you chose {})",
+                    capitalised(landed.as_str()),
+                    side.as_str()
+                ),
+            )
+        })
+        .await
+    }
+
+    async fn dice<P: Port>(
+        &self,
+        ctx: &Ctx<'_, P>,
+        stake: Decimal,
+        target: u32,
+    ) -> Result<Vec<Call>, PortError> {
+        let stake = match self.check_stake(stake, self.config.rules.dice_multiplier(target)) {
+            Ok(stake) => stake,
+            Err(reply) => return Ok(vec![ctx.say(reply)]),
+        };
+        let rules = &self.config.rules;
+        self.play(ctx, "dice", stake, |roll| {
+            let result = rules.dice(stake, target, roll, 0);
+            (
+                result,
+                format!("🎲 Rolled {} (under {target} wins)", fair::show_roll(roll)),
+            )
+        })
+        .await
+    }
+
+    /// Places a bet, rolls, settles. The roll is fixed by the bet's fair round, so a
+    /// retry after a crash between the two commands settles the same way.
+    async fn play<P: Port>(
+        &self,
+        ctx: &Ctx<'_, P>,
+        game: &str,
+        stake: Decimal,
+        decide: impl FnOnce(u32) -> (crate::games::Result, String),
+    ) -> Result<Vec<Call>, PortError> {
+        let bet_id = BetId::new(format!("{game}-{}", ctx.origin.replace(':', "-")))
+            .or_else(|_| BetId::new(format!("{game}-{}", short_hash(ctx.origin))))
+            .expect("bet ids are short tokens");
+        let round = ctx.port.fair_round(ctx.player, bet_id.as_str()).await?;
+        let roll = fair::roll(&round.seed, &round.client_seed, round.nonce);
+        let placed = ctx
+            .submit(
+                "bet",
+                Command::PlaceBet {
+                    player: ctx.player,
+                    bet_id: bet_id.clone(),
+                    game: GameId::new(game).expect("game names are snake case"),
+                    stake,
+                    currency: xtr(),
+                },
+            )
+            .await?;
+        match placed {
+            Verdict::Accepted { .. } => {}
+            Verdict::Rejected { code, message } => {
+                let text = if code == "insufficient_funds" {
+                    let balances = ctx.port.balances(ctx.player).await?;
+                    format!(
+                        "You have {}, not enough for a stake of {}. Top up with /deposit 100.",
+                        show(balances.get("XTR").map_or("0", String::as_str), "XTR"),
+                        show(&stake.to_string(), "XTR")
+                    )
+                } else {
+                    format!("That bet was refused: {message}.")
+                };
+                return Ok(vec![ctx.say(text)]);
+            }
+            Verdict::Conflict { .. } => {
+                return Ok(vec![
+                    ctx.say("That message was already used for another bet.")
+                ])
+            }
+        }
+        let (result, headline) = decide(roll);
+        let settled = ctx
+            .submit(
+                "settle",
+                Command::SettleBet {
+                    player: ctx.player,
+                    bet_id,
+                    payout: result.payout,
+                },
+            )
+            .await?;
+        let balance = match &settled {
+            Verdict::Accepted { balances, .. } => balances
+                .get("XTR")
+                .cloned()
+                .unwrap_or_else(|| "0".to_owned()),
+            Verdict::Rejected { message, .. } | Verdict::Conflict { field: message } => {
+                // The stake is taken and the outcome known; a refused settle is a bug.
+                return Err(PortError(format!(
+                    "settling a decided bet was refused: {message}"
+                )));
+            }
+        };
+        let verdict = if result.won {
+            format!("You won {}!", show(&result.payout.to_string(), "XTR"))
+        } else {
+            format!("You lost {}.", show(&stake.to_string(), "XTR"))
+        };
+        let again = if game == "coinflip" {
+            format!("/coinflip {stake} heads")
+        } else {
+            format!("/dice {stake} 50")
+        };
+        Ok(vec![ctx.say(format!(
+            "{headline}\n{verdict} Balance: {}.\nNonce {} of seed {}…: /fair. Again: {again}",
+            show(&balance, "XTR"),
+            round.nonce,
+            &round.seed_hash[..12],
+        ))])
+    }
+
+    async fn history<P: Port>(&self, ctx: &Ctx<'_, P>) -> Result<Call, PortError> {
+        let lines = ctx.port.history(ctx.player, 10).await?;
+        if lines.is_empty() {
+            return Ok(ctx.say("No history yet. Start with /deposit 100."));
+        }
+        let text: Vec<String> = lines.into_iter().map(|l| l.text).collect();
+        Ok(ctx.say(format!("Your latest activity:\n{}", text.join("\n"))))
+    }
+
+    async fn fair<P: Port>(&self, ctx: &Ctx<'_, P>, action: FairAction) -> Result<Call, PortError> {
+        let text = match action {
+            FairAction::Show => {
+                let state = ctx.port.fair_state(ctx.player).await?;
+                format!(
+                    "Server seed hash: {}\nClient seed: {}\nNext nonce: {}\nEach roll is HMAC-SHA256(server seed, \"client seed:nonce\"): the first 8 bytes as a number, modulo 10000, read as 0.00-99.99; heads is under 50.00.\nSet your seed with /fair seed TEXT; reveal the server seed with /fair rotate.",
+                    state.seed_hash, state.client_seed, state.next_nonce
+                )
+            }
+            FairAction::SetClientSeed(seed) => {
+                let state = ctx.port.set_client_seed(ctx.player, &seed).await?;
+                format!(
+                    "Client seed set to {}. Next nonce: {}.",
+                    state.client_seed, state.next_nonce
+                )
+            }
+            FairAction::Rotate => {
+                let rotated = ctx.port.rotate_seed(ctx.player).await?;
+                format!(
+                    "Revealed server seed: {}\nIts hash: {}\nIt decided {} rounds; check them with any HMAC-SHA256 tool.\nNew server seed hash: {}",
+                    rotated.revealed_seed, rotated.revealed_hash, rotated.rounds, rotated.next.seed_hash
+                )
+            }
+        };
+        Ok(ctx.say(text))
+    }
+}
+
+fn player_id(user: u64) -> Option<PlayerId> {
+    i64::try_from(user)
+        .ok()
+        .and_then(|id| PlayerId::new(id).ok())
+}
+
+fn short_hash(text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(&Sha256::digest(text.as_bytes())[..12])
+}
+
+fn capitalised(word: &str) -> String {
+    let mut chars = word.chars();
+    chars
+        .next()
+        .map_or_else(String::new, |c| c.to_uppercase().chain(chars).collect())
+}
+
+fn menu() -> Buttons {
+    vec![
+        vec![
+            ("💰 Balance".to_owned(), "/balance".to_owned()),
+            ("⭐ Deposit".to_owned(), "/deposit".to_owned()),
+        ],
+        vec![
+            ("🪙 Coinflip 10".to_owned(), "/coinflip 10 heads".to_owned()),
+            ("🎲 Dice 10 under 50".to_owned(), "/dice 10 50".to_owned()),
+        ],
+        vec![
+            ("📜 History".to_owned(), "/history".to_owned()),
+            ("🔐 Fairness".to_owned(), "/fair".to_owned()),
+        ],
+    ]
+}
+
+fn help() -> String {
+    [
+        "/balance — your Stars",
+        "/deposit 100 — buy Stars credit",
+        "/coinflip 10 heads — double or nothing (2% edge)",
+        "/dice 10 50 — win when the roll is under 50",
+        "/history — your latest activity",
+        "/fair — seeds and nonces; every roll can be checked",
+        "/paysupport — payment help, /privacy — what is stored",
+    ]
+    .join("\n")
+}

@@ -1,0 +1,137 @@
+//! Bot API calls the adapter wants made. They are data: the caller writes them to the
+//! outbox with the events that caused them, and a dispatcher sends them later. The
+//! parameters are frankenstein's method structs, serialised as the Bot API expects.
+
+use frankenstein::methods::{
+    AnswerCallbackQueryParams, AnswerPreCheckoutQueryParams, SendInvoiceParams, SendMessageParams,
+};
+use frankenstein::payments::LabeledPrice;
+use frankenstein::types::{InlineKeyboardButton, InlineKeyboardMarkup, ReplyMarkup};
+use serde::Serialize;
+
+/// One Bot API call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Call {
+    /// The Bot API method, such as `sendMessage`.
+    pub method: &'static str,
+    /// The method's parameters as JSON.
+    pub params: serde_json::Value,
+    /// The chat it speaks to, for per-chat rate limits; `None` for calls that send no
+    /// message (answers to queries, refunds).
+    pub chat: Option<i64>,
+    /// Answers to queries expire within seconds: the dispatcher sends them first.
+    pub urgent: bool,
+}
+
+fn json(params: &impl Serialize) -> serde_json::Value {
+    serde_json::to_value(params).expect("Bot API parameters always serialise")
+}
+
+/// A button row: `(label, callback data)`.
+pub type Buttons = Vec<Vec<(String, String)>>;
+
+pub fn message(chat: i64, text: impl Into<String>) -> Call {
+    message_with_buttons(chat, text, Vec::new())
+}
+
+pub fn message_with_buttons(chat: i64, text: impl Into<String>, buttons: Buttons) -> Call {
+    let params = SendMessageParams::builder().chat_id(chat).text(text);
+    let params = if buttons.is_empty() {
+        params.build()
+    } else {
+        params
+            .reply_markup(ReplyMarkup::InlineKeyboardMarkup(keyboard(buttons)))
+            .build()
+    };
+    Call {
+        method: "sendMessage",
+        params: json(&params),
+        chat: Some(chat),
+        urgent: false,
+    }
+}
+
+fn keyboard(buttons: Buttons) -> InlineKeyboardMarkup {
+    InlineKeyboardMarkup {
+        inline_keyboard: buttons
+            .into_iter()
+            .map(|row| {
+                row.into_iter()
+                    .map(|(text, data)| {
+                        InlineKeyboardButton::builder()
+                            .text(text)
+                            .callback_data(data)
+                            .build()
+                    })
+                    .collect()
+            })
+            .collect(),
+    }
+}
+
+pub fn answer_callback(id: &str) -> Call {
+    let params = AnswerCallbackQueryParams::builder()
+        .callback_query_id(id)
+        .build();
+    Call {
+        method: "answerCallbackQuery",
+        params: json(&params),
+        chat: None,
+        urgent: true,
+    }
+}
+
+/// `error` is `None` to let the payment go ahead.
+pub fn answer_pre_checkout(id: &str, error: Option<String>) -> Call {
+    let params = AnswerPreCheckoutQueryParams::builder()
+        .pre_checkout_query_id(id)
+        .ok(error.is_none())
+        .maybe_error_message(error)
+        .build();
+    Call {
+        method: "answerPreCheckoutQuery",
+        params: json(&params),
+        chat: None,
+        urgent: true,
+    }
+}
+
+/// A Stars invoice: no provider token, one price, whole Stars.
+pub fn stars_invoice(
+    chat: i64,
+    title: &str,
+    description: &str,
+    payload: String,
+    stars: u32,
+) -> Call {
+    let params = SendInvoiceParams::builder()
+        .chat_id(chat)
+        .title(title)
+        .description(description)
+        .payload(payload)
+        .currency("XTR")
+        .prices(vec![LabeledPrice {
+            label: title.to_owned(),
+            amount: stars,
+        }])
+        .build();
+    Call {
+        method: "sendInvoice",
+        params: json(&params),
+        chat: Some(chat),
+        urgent: false,
+    }
+}
+
+pub fn refund_stars(user: u64, charge_id: &str) -> Call {
+    let params = frankenstein::methods::RefundStarPaymentParams::builder()
+        .user_id(user)
+        .telegram_payment_charge_id(charge_id)
+        .build();
+    Call {
+        method: "refundStarPayment",
+        params: json(&params),
+        chat: None,
+        urgent: false,
+    }
+}

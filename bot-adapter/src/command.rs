@@ -1,0 +1,270 @@
+//! What a player typed, parsed: `/coinflip 10 heads` becomes [`PlayerCommand::Coinflip`].
+//! Parsing is pure and never fails: a bad argument becomes [`PlayerCommand::Usage`] with
+//! a reply that says what to type instead.
+
+use rust_decimal::Decimal;
+
+use crate::update::TEXT_LEN_MAX;
+
+/// A side of the coin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    Heads,
+    Tails,
+}
+
+impl Side {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Heads => "heads",
+            Self::Tails => "tails",
+        }
+    }
+}
+
+/// What `/fair` was asked to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FairAction {
+    Show,
+    /// `/fair seed TEXT`: the player's own client seed.
+    SetClientSeed(String),
+    /// `/fair rotate`: reveal the current server seed and commit to a new one.
+    Rotate,
+}
+
+/// A client seed: 1-64 characters of A-Z a-z 0-9 _ -.
+pub const CLIENT_SEED_LEN_MAX: usize = 64;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlayerCommand {
+    Start,
+    Help,
+    Balance,
+    /// `/deposit` alone offers a choice; `/deposit N` sends an invoice for N.
+    Deposit(Option<Decimal>),
+    Coinflip {
+        stake: Decimal,
+        side: Side,
+    },
+    Dice {
+        stake: Decimal,
+        target: u32,
+    },
+    History,
+    Fair(FairAction),
+    PaySupport,
+    Privacy,
+    Cancel,
+    /// A command the bot does not know.
+    Unknown(String),
+    /// A known command with bad arguments: the reply says what to type.
+    Usage(String),
+    /// Text that is not a command.
+    NotACommand,
+}
+
+/// Dice targets: win when the roll (0.00-99.99) is under the target.
+pub const DICE_TARGET_MIN: u32 = 2;
+pub const DICE_TARGET_MAX: u32 = 98;
+
+pub fn parse(text: &str) -> PlayerCommand {
+    if text.len() > TEXT_LEN_MAX {
+        return PlayerCommand::Usage("That message is too long for me. Try /help.".to_owned());
+    }
+    let mut words = text.split_whitespace();
+    let Some(first) = words.next() else {
+        return PlayerCommand::NotACommand;
+    };
+    let Some(name) = first.strip_prefix('/') else {
+        return PlayerCommand::NotACommand;
+    };
+    // `/balance@CroupierBot` in a chat with several bots.
+    let name = name
+        .split('@')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let args: Vec<&str> = words.collect();
+    match name.as_str() {
+        "start" => PlayerCommand::Start,
+        "help" => PlayerCommand::Help,
+        "balance" => PlayerCommand::Balance,
+        "deposit" => match args.as_slice() {
+            [] => PlayerCommand::Deposit(None),
+            [amount] => match amount_arg(amount) {
+                Ok(amount) => PlayerCommand::Deposit(Some(amount)),
+                Err(reply) => PlayerCommand::Usage(reply),
+            },
+            _ => PlayerCommand::Usage(
+                "Type /deposit and a number of Stars, like /deposit 100.".to_owned(),
+            ),
+        },
+        "coinflip" => coinflip(&args),
+        "dice" => dice(&args),
+        "history" => PlayerCommand::History,
+        "fair" => fair(&args),
+        "paysupport" => PlayerCommand::PaySupport,
+        "privacy" => PlayerCommand::Privacy,
+        "cancel" => PlayerCommand::Cancel,
+        _ => PlayerCommand::Unknown(shorten(&name)),
+    }
+}
+
+fn coinflip(args: &[&str]) -> PlayerCommand {
+    const USAGE: &str = "Type /coinflip, a stake and a side, like /coinflip 10 heads.";
+    let [stake, side] = args else {
+        return PlayerCommand::Usage(USAGE.to_owned());
+    };
+    let stake = match amount_arg(stake) {
+        Ok(stake) => stake,
+        Err(reply) => return PlayerCommand::Usage(reply),
+    };
+    let side = match side.to_ascii_lowercase().as_str() {
+        "heads" | "h" => Side::Heads,
+        "tails" | "t" => Side::Tails,
+        _ => {
+            return PlayerCommand::Usage(format!(
+                "'{}' is not a side: choose heads or tails, like /coinflip 10 heads.",
+                shorten(side)
+            ))
+        }
+    };
+    PlayerCommand::Coinflip { stake, side }
+}
+
+fn dice(args: &[&str]) -> PlayerCommand {
+    const USAGE: &str = "Type /dice, a stake and a target from 2 to 98, like /dice 10 50: you win when the roll (0.00-99.99) is under the target.";
+    let [stake, target] = args else {
+        return PlayerCommand::Usage(USAGE.to_owned());
+    };
+    let stake = match amount_arg(stake) {
+        Ok(stake) => stake,
+        Err(reply) => return PlayerCommand::Usage(reply),
+    };
+    match target.parse::<u32>() {
+        Ok(target) if (DICE_TARGET_MIN..=DICE_TARGET_MAX).contains(&target) => {
+            PlayerCommand::Dice { stake, target }
+        }
+        _ => PlayerCommand::Usage(format!(
+            "'{}' is not a target: choose a whole number from {DICE_TARGET_MIN} to {DICE_TARGET_MAX}, like /dice 10 50.",
+            shorten(target)
+        )),
+    }
+}
+
+fn fair(args: &[&str]) -> PlayerCommand {
+    match args {
+        [] => PlayerCommand::Fair(FairAction::Show),
+        ["rotate"] => PlayerCommand::Fair(FairAction::Rotate),
+        ["seed", seed] => {
+            let ok = !seed.is_empty()
+                && seed.len() <= CLIENT_SEED_LEN_MAX
+                && seed.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            if ok {
+                PlayerCommand::Fair(FairAction::SetClientSeed((*seed).to_owned()))
+            } else {
+                PlayerCommand::Usage(format!(
+                    "A client seed is 1-{CLIENT_SEED_LEN_MAX} letters, digits, _ or -, like /fair seed lucky-7."
+                ))
+            }
+        }
+        _ => PlayerCommand::Usage(
+            "Type /fair to see the seeds, /fair seed TEXT to choose your client seed, or /fair rotate to reveal the server seed.".to_owned(),
+        ),
+    }
+}
+
+/// A positive decimal amount; the currency's own rules (scale, maximum) are checked later,
+/// where the currency is known.
+fn amount_arg(text: &str) -> Result<Decimal, String> {
+    match text.parse::<Decimal>() {
+        Ok(amount) if amount > Decimal::ZERO => Ok(amount.normalize()),
+        Ok(_) => Err(format!(
+            "The amount must be more than zero, not {}.",
+            shorten(text)
+        )),
+        Err(_) => Err(format!(
+            "'{}' is not an amount: type a whole number of Stars, like 10.",
+            shorten(text)
+        )),
+    }
+}
+
+/// Echoed input is cut so a huge message cannot make a huge reply.
+fn shorten(text: &str) -> String {
+    const SHOWN_MAX: usize = 32;
+    if text.chars().count() <= SHOWN_MAX {
+        text.to_owned()
+    } else {
+        let head: String = text.chars().take(SHOWN_MAX).collect();
+        format!("{head}…")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dec(s: &str) -> Decimal {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn commands_parse_with_their_arguments() {
+        assert_eq!(parse("/start"), PlayerCommand::Start);
+        assert_eq!(parse("/balance@CroupierBot"), PlayerCommand::Balance);
+        assert_eq!(
+            parse("/deposit 100"),
+            PlayerCommand::Deposit(Some(dec("100")))
+        );
+        assert_eq!(parse("/deposit"), PlayerCommand::Deposit(None));
+        assert_eq!(
+            parse("/coinflip 10 Heads"),
+            PlayerCommand::Coinflip {
+                stake: dec("10"),
+                side: Side::Heads
+            }
+        );
+        assert_eq!(
+            parse("  /dice 5 50 "),
+            PlayerCommand::Dice {
+                stake: dec("5"),
+                target: 50
+            }
+        );
+        assert_eq!(
+            parse("/fair seed my-seed_1"),
+            PlayerCommand::Fair(FairAction::SetClientSeed("my-seed_1".to_owned()))
+        );
+        assert_eq!(parse("hello"), PlayerCommand::NotACommand);
+        assert_eq!(
+            parse("/frobnicate"),
+            PlayerCommand::Unknown("frobnicate".to_owned())
+        );
+    }
+
+    #[test]
+    fn bad_arguments_get_a_usage_reply_naming_the_input() {
+        let PlayerCommand::Usage(reply) = parse("/coinflip ten heads") else {
+            panic!("expected usage");
+        };
+        assert!(reply.contains("'ten' is not an amount"), "{reply}");
+        assert!(
+            matches!(parse("/coinflip 10 edge"), PlayerCommand::Usage(r) if r.contains("'edge' is not a side"))
+        );
+        assert!(
+            matches!(parse("/dice 10 99"), PlayerCommand::Usage(r) if r.contains("'99' is not a target"))
+        );
+        assert!(matches!(parse("/dice 10 1"), PlayerCommand::Usage(_)));
+        assert!(
+            matches!(parse("/deposit -5"), PlayerCommand::Usage(r) if r.contains("more than zero"))
+        );
+        assert!(matches!(parse("/deposit 0"), PlayerCommand::Usage(_)));
+        assert!(matches!(
+            parse("/fair seed bad!seed"),
+            PlayerCommand::Usage(_)
+        ));
+        let huge = format!("/deposit {}", "9".repeat(5000));
+        assert!(matches!(parse(&huge), PlayerCommand::Usage(r) if r.contains("too long")));
+    }
+}

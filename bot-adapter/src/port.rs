@@ -1,0 +1,129 @@
+//! What the adapter needs from the rest of Croupier, as a trait: the core submits ledger
+//! commands and reads a few facts, and knows nothing of databases, HTTP or MTProto.
+//!
+//! Architecture invariant: the adapter never touches the database; everything goes
+//! through a [`Port`].
+
+use std::collections::BTreeMap;
+use std::future::Future;
+
+use ledger::command::Request;
+use ledger::PlayerId;
+
+use crate::fair::ServerSeed;
+
+/// What the ledger said to a command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Accepted {
+        /// The original outcome of an earlier submission with the same key.
+        replayed: bool,
+        /// The player's cash per currency after the command, as decimal strings.
+        balances: BTreeMap<String, String>,
+    },
+    Rejected {
+        code: String,
+        message: String,
+    },
+    /// The key was used before for a different command.
+    Conflict {
+        field: String,
+    },
+}
+
+/// The infrastructure failed; nothing may be acknowledged and the input must be retried.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct PortError(pub String);
+
+/// One line of `/history`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryLine {
+    /// Unix seconds.
+    pub at: i64,
+    pub text: String,
+}
+
+/// The provably-fair inputs of one bet, fixed when the bet is first seen: a retry gets
+/// the same nonce and so the same roll.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Round {
+    pub seed: ServerSeed,
+    pub seed_hash: String,
+    pub client_seed: String,
+    pub nonce: u64,
+}
+
+/// The player's current commitment, for `/fair`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FairState {
+    pub seed_hash: String,
+    pub client_seed: String,
+    /// The nonce the next bet will use.
+    pub next_nonce: u64,
+}
+
+/// A seed revealed by rotation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rotated {
+    pub revealed_seed: String,
+    pub revealed_hash: String,
+    pub rounds: u64,
+    pub next: FairState,
+}
+
+/// Where the adapter's inputs come from and its commands go.
+pub trait Port: Send + Sync {
+    /// Submits a command; `causation` says which Telegram input caused it.
+    fn submit(
+        &self,
+        request: Request,
+        causation: &str,
+    ) -> impl Future<Output = Result<Verdict, PortError>> + Send;
+
+    /// Cash per currency.
+    fn balances(
+        &self,
+        player: PlayerId,
+    ) -> impl Future<Output = Result<BTreeMap<String, String>, PortError>> + Send;
+
+    /// The newest `limit` money events of a player, newest first.
+    fn history(
+        &self,
+        player: PlayerId,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<HistoryLine>, PortError>> + Send;
+
+    /// Records that the player started the bot in `chat`; true the first time.
+    fn register(
+        &self,
+        player: PlayerId,
+        chat: i64,
+    ) -> impl Future<Output = Result<bool, PortError>> + Send;
+
+    /// The player's current seed commitment, created (hash recorded) when missing.
+    fn fair_state(
+        &self,
+        player: PlayerId,
+    ) -> impl Future<Output = Result<FairState, PortError>> + Send;
+
+    /// The fair inputs of `bet`, allocated the first time (the next nonce under the
+    /// player's current seed) and the same on every later call.
+    fn fair_round(
+        &self,
+        player: PlayerId,
+        bet: &str,
+    ) -> impl Future<Output = Result<Round, PortError>> + Send;
+
+    fn set_client_seed(
+        &self,
+        player: PlayerId,
+        client_seed: &str,
+    ) -> impl Future<Output = Result<FairState, PortError>> + Send;
+
+    /// Reveals the current server seed and commits to a fresh one.
+    fn rotate_seed(
+        &self,
+        player: PlayerId,
+    ) -> impl Future<Output = Result<Rotated, PortError>> + Send;
+}

@@ -1,0 +1,242 @@
+//! `croupier serve`: the bot. Webhook (or long polling) in, outbox out, until SIGINT or
+//! SIGTERM; then it stops taking updates, finishes those in flight and flushes the outbox.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use bot_adapter::payload::PayloadSigner;
+use bot_adapter::{Bot, Config};
+use croupier::telegram::db::BotDb;
+use croupier::telegram::dispatcher::{self, Dispatcher, Limits};
+use croupier::telegram::pipeline::Pipeline;
+use croupier::telegram::port::LedgerPort;
+use croupier::telegram::webhook;
+use frankenstein::response::MethodResponse;
+use frankenstein::AsyncTelegramApi;
+use ledger::Ledger;
+use sha2::{Digest, Sha256};
+use store::{EventStore, GroupCommit, GroupCommitConfig};
+use tokio::sync::{watch, Notify};
+
+use crate::database::{with_store, Database};
+
+/// What `serve` needs, from flags and environment.
+pub struct Settings {
+    pub database_url: String,
+    pub listen: String,
+    pub polling: bool,
+    pub token: String,
+    pub secret: Option<String>,
+    pub api_url: String,
+}
+
+/// Checks the webhook secret Telegram accepts: 1-256 of A-Z a-z 0-9 _ -.
+pub fn check_secret(secret: &str) -> anyhow::Result<()> {
+    let ok = (1..=256).contains(&secret.len())
+        && secret
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    anyhow::ensure!(
+        ok,
+        "TELEGRAM_WEBHOOK_SECRET must be 1-256 characters of A-Z a-z 0-9 _ -"
+    );
+    Ok(())
+}
+
+/// Checks the token's shape (`123456:ABC...`) without ever printing it.
+pub fn check_token(token: &str) -> anyhow::Result<()> {
+    let ok = token.split_once(':').is_some_and(|(id, rest)| {
+        !id.is_empty()
+            && id.chars().all(|c| c.is_ascii_digit())
+            && !rest.is_empty()
+            && rest
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    });
+    anyhow::ensure!(ok, "TELEGRAM_BOT_TOKEN does not look like a bot token (digits, ':', then letters, digits, _ or -)");
+    Ok(())
+}
+
+/// The invoice-signing key, derived from the bot token so there is nothing more to
+/// configure. A new token invalidates unpaid invoices, which expire within the hour anyway.
+pub fn payload_signer(token: &str) -> PayloadSigner {
+    let mut hasher = Sha256::new();
+    hasher.update(b"croupier invoice payload key\0");
+    hasher.update(token.as_bytes());
+    PayloadSigner::new(&hasher.finalize())
+}
+
+pub async fn run(
+    database: &Database,
+    settings: Settings,
+) -> anyhow::Result<std::process::ExitCode> {
+    check_token(&settings.token)?;
+    if !settings.polling {
+        let secret = settings.secret.as_deref().context(
+            "serve needs TELEGRAM_WEBHOOK_SECRET (the webhook's secret token), or --polling for local development",
+        )?;
+        check_secret(secret)?;
+    }
+    with_store!(database, store => serve_on(store.clone(), settings).await)
+}
+
+async fn serve_on<S: EventStore>(
+    store: S,
+    settings: Settings,
+) -> anyhow::Result<std::process::ExitCode> {
+    let db = BotDb::connect(&settings.database_url, 8)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot connect to {}",
+                store::url::redact(&settings.database_url)
+            )
+        })?;
+    let writer = GroupCommit::start(
+        store.clone(),
+        Ledger::default(),
+        GroupCommitConfig::default(),
+    );
+    let wake = Arc::new(Notify::new());
+    let pipeline = Pipeline {
+        bot: Bot::new(Config::new(payload_signer(&settings.token))),
+        port: LedgerPort {
+            store,
+            writer,
+            db: db.clone(),
+        },
+        outbox_wake: wake.clone(),
+    };
+    let api = dispatcher::api(&settings.api_url, &settings.token, Duration::from_secs(30));
+    let (stop_tx, stop_rx) = watch::channel(false);
+
+    let dispatcher = Dispatcher {
+        db: db.clone(),
+        api: api.clone(),
+        limits: Limits::default(),
+        wake,
+    };
+    let dispatching = tokio::spawn(dispatcher.run(stop_rx.clone(), Duration::from_secs(10)));
+    let recovering = tokio::spawn(recover_forever(pipeline.clone(), stop_rx.clone()));
+    let polling = settings
+        .polling
+        .then(|| tokio::spawn(poll(pipeline.clone(), api.clone(), stop_rx.clone())));
+
+    let listener = tokio::net::TcpListener::bind(&settings.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", settings.listen))?;
+    let address = listener.local_addr()?;
+    let secret = if settings.polling {
+        None
+    } else {
+        settings.secret.clone()
+    };
+    let mode = if settings.polling {
+        "long polling"
+    } else {
+        "webhook at /telegram/webhook"
+    };
+    println!("croupier serve: listening on {address} ({mode})");
+    let app = webhook::router(pipeline, secret);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("the HTTP server failed")?;
+
+    eprintln!("croupier serve: stopping; flushing the outbox");
+    let _ = stop_tx.send(true);
+    if let Some(polling) = polling {
+        let _ = polling.await;
+    }
+    let _ = recovering.await;
+    dispatching.await.context("the dispatcher panicked")??;
+    eprintln!("croupier serve: stopped");
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .expect("SIGTERM handler installs");
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}
+
+/// Handles updates left unfinished: at start everything, then anything older than 30 s.
+async fn recover_forever<S: EventStore>(pipeline: Pipeline<S>, mut stop: watch::Receiver<bool>) {
+    let mut age = 0;
+    loop {
+        match pipeline.recover(age).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(n, "recovered unfinished updates"),
+            Err(error) => tracing::warn!(error = %error, "recovery sweep failed; will retry"),
+        }
+        age = 30_000_000;
+        tokio::select! {
+            _ = stop.changed() => return,
+            () = tokio::time::sleep(Duration::from_secs(10)) => {}
+        }
+    }
+}
+
+/// Long polling with getUpdates: an update is confirmed (a higher offset is asked for)
+/// only after it has been processed.
+async fn poll<S: EventStore>(
+    pipeline: Pipeline<S>,
+    api: frankenstein::client_reqwest::Bot,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut offset: i64 = 0;
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let params = serde_json::json!({
+            "offset": offset, "timeout": 25, "limit": 100,
+            "allowed_updates": ["message", "edited_message", "callback_query", "pre_checkout_query"],
+        });
+        let request =
+            api.request::<_, MethodResponse<Vec<serde_json::Value>>>("getUpdates", Some(params));
+        let updates = tokio::select! {
+            _ = stop.changed() => return,
+            result = request => result,
+        };
+        let updates = match updates {
+            Ok(response) => response.result,
+            Err(error) => {
+                tracing::warn!(error = %error, "getUpdates failed; retrying");
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                continue;
+            }
+        };
+        if updates.is_empty() {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        for update in updates {
+            let id = update
+                .get("update_id")
+                .and_then(serde_json::Value::as_i64)
+                .unwrap_or(offset);
+            let body = update.to_string();
+            loop {
+                match pipeline.process(body.as_bytes()).await {
+                    Ok(_) => break,
+                    Err(error) => {
+                        tracing::warn!(error = %error, update_id = id, "update not processed; retrying");
+                        tokio::time::sleep(Duration::from_secs(2)).await;
+                    }
+                }
+            }
+            offset = offset.max(id + 1);
+        }
+    }
+}

@@ -1,0 +1,517 @@
+//! The adapter's tables (inbox, outbox, players, fair seeds), one SQL for PostgreSQL and
+//! SQLite through sqlx `Any`. Nothing here touches the ledger's tables.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bot_adapter::call::Call;
+use bot_adapter::fair::{self, ServerSeed};
+use bot_adapter::port::{FairState, Rotated, Round};
+use rand::RngCore;
+use sqlx::any::AnyPoolOptions;
+use sqlx::{AnyPool, Row};
+
+/// Errors of the adapter's tables: all are infrastructure (retry later).
+#[derive(Debug, thiserror::Error)]
+pub enum BotDbError {
+    #[error("database error: {0}")]
+    Sqlx(#[from] sqlx::Error),
+    #[error("stored data is unreadable: {0}")]
+    Corrupt(String),
+}
+
+/// Microseconds since the epoch.
+pub fn now_micros() -> i64 {
+    let since = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(since.as_micros()).unwrap_or(i64::MAX)
+}
+
+/// What recording an update found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    /// First time seen, or seen before but not yet handled: handle it.
+    ToHandle,
+    /// Handled before: acknowledge, do nothing.
+    AlreadyHandled,
+}
+
+/// A queued Bot API call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxRow {
+    pub id: i64,
+    pub chat_id: Option<i64>,
+    pub method: String,
+    pub params: String,
+    pub state: String,
+    pub attempts: i64,
+    pub created_at: i64,
+    pub due_at: i64,
+    pub last_error: Option<String>,
+}
+
+const OUTBOX_COLUMNS: &str =
+    "id, chat_id, method, params, state, attempts, created_at, due_at, last_error";
+
+fn outbox_row(row: &sqlx::any::AnyRow) -> Result<OutboxRow, sqlx::Error> {
+    Ok(OutboxRow {
+        id: row.try_get("id")?,
+        chat_id: row.try_get("chat_id")?,
+        method: row.try_get("method")?,
+        params: row.try_get("params")?,
+        state: row.try_get("state")?,
+        attempts: row.try_get("attempts")?,
+        created_at: row.try_get("created_at")?,
+        due_at: row.try_get("due_at")?,
+        last_error: row.try_get("last_error")?,
+    })
+}
+
+/// The adapter's tables in the Croupier database.
+#[derive(Clone)]
+pub struct BotDb {
+    pool: AnyPool,
+    postgres: bool,
+}
+
+impl BotDb {
+    /// Connects to the database at `url`, whose migrations are applied.
+    pub async fn connect(url: &str, connections_max: u32) -> Result<Self, BotDbError> {
+        sqlx::any::install_default_drivers();
+        let pool = AnyPoolOptions::new()
+            .max_connections(connections_max)
+            .connect(url)
+            .await?;
+        Ok(Self {
+            pool,
+            postgres: url.starts_with("postgres"),
+        })
+    }
+
+    /// True when the database answers and the adapter's tables exist.
+    pub async fn ready(&self) -> Result<(), BotDbError> {
+        sqlx::query("SELECT COUNT(*) FROM bot_outbox WHERE id = 0")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    // ---- inbox ----
+
+    /// Records an update durably (once per update id) and says whether to handle it.
+    pub async fn record_update(&self, update_id: i64, body: &str) -> Result<Recorded, BotDbError> {
+        sqlx::query(
+            "INSERT INTO bot_inbox (update_id, body, received_at) VALUES ($1, $2, $3) ON CONFLICT (update_id) DO NOTHING",
+        )
+        .bind(update_id)
+        .bind(body)
+        .bind(now_micros())
+        .execute(&self.pool)
+        .await?;
+        let handled: Option<i64> =
+            sqlx::query("SELECT handled_at FROM bot_inbox WHERE update_id = $1")
+                .bind(update_id)
+                .fetch_one(&self.pool)
+                .await?
+                .try_get("handled_at")?;
+        Ok(if handled.is_some() {
+            Recorded::AlreadyHandled
+        } else {
+            Recorded::ToHandle
+        })
+    }
+
+    /// Queues an update's calls and marks it handled, in one transaction. Calls are keyed
+    /// `origin:index`, so a second handling of the same input queues nothing new.
+    pub async fn finish_update(
+        &self,
+        update_id: Option<i64>,
+        origin: Option<&str>,
+        calls: &[Call],
+    ) -> Result<usize, BotDbError> {
+        let now = now_micros();
+        let mut tx = self.pool.begin().await?;
+        let mut queued = 0;
+        if let Some(origin) = origin {
+            for (index, call) in calls.iter().enumerate() {
+                queued += sqlx::query(
+                    "INSERT INTO bot_outbox (dedupe_key, chat_id, method, params, urgent, created_at, due_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (dedupe_key) DO NOTHING",
+                )
+                .bind(format!("{origin}:{index}"))
+                .bind(call.chat)
+                .bind(call.method)
+                .bind(call.params.to_string())
+                .bind(i64::from(call.urgent))
+                .bind(now)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            }
+        }
+        if let Some(update_id) = update_id {
+            sqlx::query(
+                "UPDATE bot_inbox SET handled_at = $1 WHERE update_id = $2 AND handled_at IS NULL",
+            )
+            .bind(now)
+            .bind(update_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(usize::try_from(queued).unwrap_or(usize::MAX))
+    }
+
+    /// Updates recorded before `before` and never handled (their handler crashed or the
+    /// database failed mid-way), oldest first.
+    pub async fn unhandled_updates(
+        &self,
+        before: i64,
+        limit: i64,
+    ) -> Result<Vec<(i64, String)>, BotDbError> {
+        let rows = sqlx::query(
+            "SELECT update_id, body FROM bot_inbox WHERE handled_at IS NULL AND received_at < $1 ORDER BY received_at, update_id LIMIT $2",
+        )
+        .bind(before)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("update_id")?, r.try_get("body")?)))
+            .collect()
+    }
+
+    // ---- outbox ----
+
+    /// Leases up to `limit` due calls for `lease_micros`; urgent ones (answers to queries)
+    /// first. Several dispatchers can claim at once: PostgreSQL skips rows others hold.
+    pub async fn claim_calls(
+        &self,
+        limit: i64,
+        lease_micros: i64,
+    ) -> Result<Vec<OutboxRow>, BotDbError> {
+        let now = now_micros();
+        let lock = if self.postgres {
+            " FOR UPDATE SKIP LOCKED"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "UPDATE bot_outbox SET lease_until = $1 WHERE id IN (\
+               SELECT id FROM bot_outbox WHERE state = 'pending' AND due_at <= $2 AND lease_until <= $2 \
+               ORDER BY urgent DESC, id LIMIT $3{lock}) \
+             RETURNING {OUTBOX_COLUMNS}"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(now + lease_micros)
+            .bind(now)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut calls = rows.iter().map(outbox_row).collect::<Result<Vec<_>, _>>()?;
+        calls.sort_by_key(|c| c.id);
+        Ok(calls)
+    }
+
+    pub async fn mark_sent(&self, id: i64) -> Result<(), BotDbError> {
+        sqlx::query("UPDATE bot_outbox SET state = 'sent', sent_at = $1, lease_until = 0 WHERE id = $2 AND state = 'pending'")
+            .bind(now_micros())
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Puts a call back for later. `counted` says whether this try counts towards the
+    /// attempt limit (a 429 does not: Telegram told us exactly when to come back).
+    pub async fn retry_later(
+        &self,
+        id: i64,
+        due_at: i64,
+        counted: bool,
+        error: &str,
+    ) -> Result<(), BotDbError> {
+        sqlx::query(
+            "UPDATE bot_outbox SET due_at = $1, lease_until = 0, attempts = attempts + $2, last_error = $3 WHERE id = $4 AND state = 'pending'",
+        )
+        .bind(due_at)
+        .bind(i64::from(counted))
+        .bind(error)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Gives up on a call: operators see it with `outbox list --dead`.
+    pub async fn mark_dead(&self, id: i64, error: &str) -> Result<(), BotDbError> {
+        sqlx::query(
+            "UPDATE bot_outbox SET state = 'dead', lease_until = 0, attempts = attempts + 1, last_error = $1 WHERE id = $2 AND state = 'pending'",
+        )
+        .bind(error)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Calls in a state (`pending`, `sent`, `dead`), newest first.
+    pub async fn list_calls(&self, state: &str, limit: i64) -> Result<Vec<OutboxRow>, BotDbError> {
+        let sql = format!(
+            "SELECT {OUTBOX_COLUMNS} FROM bot_outbox WHERE state = $1 ORDER BY id DESC LIMIT $2"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(state)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(outbox_row).collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// Sends dead calls again (one id, or all): they become pending with a fresh count.
+    pub async fn retry_dead(&self, id: Option<i64>) -> Result<u64, BotDbError> {
+        let now = now_micros();
+        let result = match id {
+            Some(id) => sqlx::query(
+                "UPDATE bot_outbox SET state = 'pending', attempts = 0, due_at = $1, created_at = $1, lease_until = 0 WHERE state = 'dead' AND id = $2",
+            )
+            .bind(now)
+            .bind(id)
+            .execute(&self.pool)
+            .await?,
+            None => sqlx::query(
+                "UPDATE bot_outbox SET state = 'pending', attempts = 0, due_at = $1, created_at = $1, lease_until = 0 WHERE state = 'dead'",
+            )
+            .bind(now)
+            .execute(&self.pool)
+            .await?,
+        };
+        Ok(result.rows_affected())
+    }
+
+    /// How many calls are pending (for graceful shutdown and tests).
+    pub async fn pending_calls(&self) -> Result<i64, BotDbError> {
+        Ok(
+            sqlx::query("SELECT COUNT(*) AS n FROM bot_outbox WHERE state = 'pending'")
+                .fetch_one(&self.pool)
+                .await?
+                .try_get("n")?,
+        )
+    }
+
+    // ---- players ----
+
+    pub async fn register(&self, player: i64, chat: i64) -> Result<bool, BotDbError> {
+        let inserted = sqlx::query(
+            "INSERT INTO bot_players (player_id, chat_id, registered_at) VALUES ($1, $2, $3) ON CONFLICT (player_id) DO NOTHING",
+        )
+        .bind(player)
+        .bind(chat)
+        .bind(now_micros())
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(inserted == 1)
+    }
+
+    // ---- provably fair ----
+
+    /// The player's active seed, created (its hash recorded) when missing.
+    async fn active_seed(&self, player: i64) -> Result<(String, ServerSeed, String), BotDbError> {
+        loop {
+            let row = sqlx::query(
+                "SELECT seed_hash, seed, client_seed FROM bot_fair_seeds WHERE player_id = $1 AND revealed_at IS NULL",
+            )
+            .bind(player)
+            .fetch_optional(&self.pool)
+            .await?;
+            if let Some(row) = row {
+                let seed: String = row.try_get("seed")?;
+                return Ok((
+                    row.try_get("seed_hash")?,
+                    parse_seed(&seed)?,
+                    row.try_get("client_seed")?,
+                ));
+            }
+            let client_seed = hex::encode(random_bytes::<6>());
+            self.insert_seed(player, &client_seed).await?;
+        }
+    }
+
+    async fn insert_seed(&self, player: i64, client_seed: &str) -> Result<(), BotDbError> {
+        let seed: ServerSeed = random_bytes();
+        // A concurrent creation loses on the unique active-seed index; the caller reads
+        // whichever won.
+        sqlx::query(
+            "INSERT INTO bot_fair_seeds (seed_hash, player_id, seed, client_seed, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+        )
+        .bind(fair::seed_hash(&seed))
+        .bind(player)
+        .bind(hex::encode(seed))
+        .bind(client_seed)
+        .bind(now_micros())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn rounds_of(&self, seed_hash: &str) -> Result<i64, BotDbError> {
+        Ok(
+            sqlx::query("SELECT COUNT(*) AS n FROM bot_fair_rounds WHERE seed_hash = $1")
+                .bind(seed_hash)
+                .fetch_one(&self.pool)
+                .await?
+                .try_get("n")?,
+        )
+    }
+
+    pub async fn fair_state(&self, player: i64) -> Result<FairState, BotDbError> {
+        let (seed_hash, _, client_seed) = self.active_seed(player).await?;
+        let next_nonce = to_u64(self.rounds_of(&seed_hash).await?);
+        Ok(FairState {
+            seed_hash,
+            client_seed,
+            next_nonce,
+        })
+    }
+
+    /// The fair inputs of `bet`: the first call allocates the next nonce of the active
+    /// seed; later calls return the same.
+    pub async fn fair_round(&self, player: i64, bet: &str) -> Result<Round, BotDbError> {
+        for _ in 0..16 {
+            let row = sqlx::query(
+                "SELECT r.seed_hash, s.seed, r.client_seed, r.nonce FROM bot_fair_rounds r \
+                 JOIN bot_fair_seeds s ON s.seed_hash = r.seed_hash WHERE r.bet_id = $1",
+            )
+            .bind(bet)
+            .fetch_optional(&self.pool)
+            .await?;
+            if let Some(row) = row {
+                let seed: String = row.try_get("seed")?;
+                return Ok(Round {
+                    seed: parse_seed(&seed)?,
+                    seed_hash: row.try_get("seed_hash")?,
+                    client_seed: row.try_get("client_seed")?,
+                    nonce: to_u64(row.try_get("nonce")?),
+                });
+            }
+            let (seed_hash, _, client_seed) = self.active_seed(player).await?;
+            // The next nonce of that seed, only while the seed is unrevealed; a race for the
+            // same nonce loses on UNIQUE (seed_hash, nonce) and tries again.
+            sqlx::query(
+                "INSERT INTO bot_fair_rounds (bet_id, player_id, seed_hash, client_seed, nonce, created_at) \
+                 SELECT $1, $2, s.seed_hash, $3, (SELECT COUNT(*) FROM bot_fair_rounds WHERE seed_hash = s.seed_hash), $4 \
+                 FROM bot_fair_seeds s WHERE s.seed_hash = $5 AND s.revealed_at IS NULL \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(bet)
+            .bind(player)
+            .bind(&client_seed)
+            .bind(now_micros())
+            .bind(&seed_hash)
+            .execute(&self.pool)
+            .await?;
+        }
+        Err(BotDbError::Corrupt(format!(
+            "could not allocate a fair round for bet {bet}"
+        )))
+    }
+
+    pub async fn set_client_seed(
+        &self,
+        player: i64,
+        client_seed: &str,
+    ) -> Result<FairState, BotDbError> {
+        self.active_seed(player).await?;
+        sqlx::query("UPDATE bot_fair_seeds SET client_seed = $1 WHERE player_id = $2 AND revealed_at IS NULL")
+            .bind(client_seed)
+            .bind(player)
+            .execute(&self.pool)
+            .await?;
+        self.fair_state(player).await
+    }
+
+    /// Reveals the active seed and commits to a new one with the same client seed.
+    pub async fn rotate_seed(&self, player: i64) -> Result<Rotated, BotDbError> {
+        let (seed_hash, seed, client_seed) = self.active_seed(player).await?;
+        sqlx::query("UPDATE bot_fair_seeds SET revealed_at = $1 WHERE seed_hash = $2 AND revealed_at IS NULL")
+            .bind(now_micros())
+            .bind(&seed_hash)
+            .execute(&self.pool)
+            .await?;
+        let rounds = to_u64(self.rounds_of(&seed_hash).await?);
+        self.insert_seed(player, &client_seed).await?;
+        Ok(Rotated {
+            revealed_seed: hex::encode(seed),
+            revealed_hash: seed_hash,
+            rounds,
+            next: self.fair_state(player).await?,
+        })
+    }
+
+    /// What `croupier fair verify` needs: the round and, once revealed, its seed.
+    pub async fn round_for_audit(&self, bet: &str) -> Result<Option<AuditRound>, BotDbError> {
+        let row = sqlx::query(
+            "SELECT r.player_id, r.seed_hash, s.seed, s.revealed_at, r.client_seed, r.nonce FROM bot_fair_rounds r \
+             JOIN bot_fair_seeds s ON s.seed_hash = r.seed_hash WHERE r.bet_id = $1",
+        )
+        .bind(bet)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let revealed: Option<i64> = row.try_get("revealed_at")?;
+        let seed: String = row.try_get("seed")?;
+        Ok(Some(AuditRound {
+            player: row.try_get("player_id")?,
+            seed_hash: row.try_get("seed_hash")?,
+            seed: if revealed.is_some() {
+                Some(parse_seed(&seed)?)
+            } else {
+                None
+            },
+            client_seed: row.try_get("client_seed")?,
+            nonce: to_u64(row.try_get("nonce")?),
+        }))
+    }
+}
+
+/// A bet's fair inputs as an auditor sees them; `seed` is `None` until revealed.
+#[derive(Debug, Clone)]
+pub struct AuditRound {
+    pub player: i64,
+    pub seed_hash: String,
+    pub seed: Option<ServerSeed>,
+    pub client_seed: String,
+    pub nonce: u64,
+}
+
+fn parse_seed(hex_seed: &str) -> Result<ServerSeed, BotDbError> {
+    let bytes =
+        hex::decode(hex_seed).map_err(|e| BotDbError::Corrupt(format!("server seed: {e}")))?;
+    bytes
+        .try_into()
+        .map_err(|_| BotDbError::Corrupt("server seed is not 32 bytes".to_owned()))
+}
+
+fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut bytes = [0u8; N];
+    rand::rng().fill_bytes(&mut bytes);
+    bytes
+}
+
+fn to_u64(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or(0)
+}
+
+impl BotDb {
+    /// Puts a claimed call back untried (its chat is being paced).
+    pub async fn defer(&self, id: i64, due_at: i64) -> Result<(), BotDbError> {
+        sqlx::query("UPDATE bot_outbox SET due_at = $1, lease_until = 0 WHERE id = $2 AND state = 'pending'")
+            .bind(due_at)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,257 @@
+//! Sends the outbox. Telegram allows about one message a second per chat and thirty a
+//! second in all; the dispatcher keeps under both, honours a 429's `retry_after`, backs
+//! off exponentially with jitter on 5xx and network errors, and moves a call to the dead
+//! letters after too many attempts or when it is too old to matter.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use frankenstein::client_reqwest::Bot as Api;
+use frankenstein::response::MethodResponse;
+use frankenstein::AsyncTelegramApi;
+use rand::Rng;
+use tokio::sync::{watch, Notify};
+use tokio::time::Instant;
+
+use super::db::{now_micros, BotDb, BotDbError, OutboxRow};
+
+/// The dispatcher's limits.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Messages per second across all chats.
+    pub global_per_s: u32,
+    /// Minimum gap between two messages to one chat.
+    pub chat_interval: Duration,
+    /// Counted failures (5xx, network) before a call is dead.
+    pub attempts_max: i64,
+    /// A call older than this is dead instead of retried.
+    pub age_max: Duration,
+    /// First backoff; doubles per attempt.
+    pub backoff_base: Duration,
+    pub backoff_max: Duration,
+    /// Calls claimed per round.
+    pub claim_size: i64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            global_per_s: 30,
+            chat_interval: Duration::from_secs(1),
+            attempts_max: 8,
+            age_max: Duration::from_secs(24 * 3600),
+            backoff_base: Duration::from_millis(500),
+            backoff_max: Duration::from_secs(300),
+            claim_size: 30,
+        }
+    }
+}
+
+/// The Bot API client for `api_url` (such as `https://api.telegram.org`) and `token`.
+/// The token is inside the client's URL only; errors are stripped of the URL.
+pub fn api(api_url: &str, token: &str, timeout: Duration) -> Api {
+    let client = frankenstein::reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(timeout)
+        .build()
+        .expect("the HTTP client builds");
+    Api::builder()
+        .api_url(format!("{}/bot{token}", api_url.trim_end_matches('/')))
+        .client(client)
+        .build()
+}
+
+/// What one send attempt came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sent {
+    Ok,
+    /// 429: come back after this many seconds.
+    TooMany(u64),
+    /// 5xx, a timeout, a connection error: retry with backoff.
+    Transient(String),
+    /// Any other refusal (400, 403...): retrying cannot help.
+    Permanent(String),
+}
+
+/// Makes one Bot API call.
+pub async fn send(api: &Api, method: &str, params: &serde_json::Value) -> Sent {
+    match api
+        .request::<_, MethodResponse<serde_json::Value>>(method, Some(params))
+        .await
+    {
+        Ok(_) => Sent::Ok,
+        Err(frankenstein::Error::Api(error)) => {
+            let description = format!("{} {}", error.error_code, error.description);
+            match error.error_code {
+                429 => Sent::TooMany(
+                    error
+                        .parameters
+                        .and_then(|p| p.retry_after)
+                        .map_or(1, u64::from),
+                ),
+                500..=599 => Sent::Transient(description),
+                _ => Sent::Permanent(description),
+            }
+        }
+        Err(other) => Sent::Transient(other.to_string()),
+    }
+}
+
+pub struct Dispatcher {
+    pub db: BotDb,
+    pub api: Api,
+    pub limits: Limits,
+    pub wake: Arc<Notify>,
+}
+
+struct Pace {
+    /// When the next message may go, across all chats.
+    next_global: Instant,
+    next_by_chat: HashMap<i64, Instant>,
+}
+
+impl Dispatcher {
+    /// Runs until `stop` turns true and nothing due is left (or `drain` has passed since).
+    pub async fn run(
+        self,
+        mut stop: watch::Receiver<bool>,
+        drain: Duration,
+    ) -> Result<(), BotDbError> {
+        let mut pace = Pace {
+            next_global: Instant::now(),
+            next_by_chat: HashMap::new(),
+        };
+        let mut stopping_since: Option<Instant> = None;
+        loop {
+            let sent = self.round(&mut pace).await;
+            let worked = match sent {
+                Ok(n) => n > 0,
+                Err(error) => {
+                    tracing::warn!(error = %error, "outbox: database unavailable");
+                    false
+                }
+            };
+            if *stop.borrow() {
+                let since = *stopping_since.get_or_insert_with(Instant::now);
+                let pending = self.db.pending_calls().await.unwrap_or(0);
+                if pending == 0 || since.elapsed() >= drain {
+                    if pending > 0 {
+                        tracing::warn!(pending, "outbox: stopping with calls still pending; they go out at the next start");
+                    }
+                    return Ok(());
+                }
+            }
+            if !worked {
+                tokio::select! {
+                    () = self.wake.notified() => {}
+                    _ = stop.changed() => {}
+                    () = tokio::time::sleep(Duration::from_millis(250)) => {}
+                }
+            }
+        }
+    }
+
+    /// Claims due calls and sends those the pace allows; returns how many were tried.
+    async fn round(&self, pace: &mut Pace) -> Result<usize, BotDbError> {
+        let lease = i64::try_from(Duration::from_secs(60).as_micros()).unwrap_or(i64::MAX);
+        let claimed = self.db.claim_calls(self.limits.claim_size, lease).await?;
+        let mut tried = 0;
+        let mut in_flight = tokio::task::JoinSet::new();
+        for call in claimed {
+            let now = Instant::now();
+            if let Some(chat) = call.chat_id {
+                let ready = pace.next_by_chat.get(&chat).copied().unwrap_or(now);
+                if ready > now || pace.next_global > now {
+                    let wait = ready.max(pace.next_global) - now;
+                    self.db.defer(call.id, now_micros() + micros(wait)).await?;
+                    continue;
+                }
+                pace.next_by_chat
+                    .insert(chat, now + self.limits.chat_interval);
+                pace.next_global = now + Duration::from_secs(1) / self.limits.global_per_s.max(1);
+            }
+            tried += 1;
+            let api = self.api.clone();
+            in_flight.spawn(async move {
+                let params: serde_json::Value =
+                    serde_json::from_str(&call.params).unwrap_or(serde_json::Value::Null);
+                let sent = send(&api, &call.method, &params).await;
+                (call, sent)
+            });
+        }
+        while let Some(joined) = in_flight.join_next().await {
+            let Ok((call, sent)) = joined else { continue };
+            self.settle(&call, sent, pace).await?;
+        }
+        if pace.next_by_chat.len() > 10_000 {
+            let now = Instant::now();
+            pace.next_by_chat.retain(|_, at| *at > now);
+        }
+        Ok(tried)
+    }
+
+    async fn settle(
+        &self,
+        call: &OutboxRow,
+        sent: Sent,
+        pace: &mut Pace,
+    ) -> Result<(), BotDbError> {
+        match sent {
+            Sent::Ok => self.db.mark_sent(call.id).await,
+            Sent::TooMany(seconds) => {
+                tracing::info!(id = call.id, seconds, "outbox: 429, waiting as told");
+                let until = Instant::now() + Duration::from_secs(seconds);
+                if let Some(chat) = call.chat_id {
+                    pace.next_by_chat.insert(chat, until);
+                }
+                if self.too_old(call) {
+                    return self.db.mark_dead(call.id, "429 until too old").await;
+                }
+                self.db
+                    .retry_later(
+                        call.id,
+                        now_micros() + micros(Duration::from_secs(seconds)),
+                        false,
+                        &format!("429 retry after {seconds}s"),
+                    )
+                    .await
+            }
+            Sent::Transient(error) => {
+                let attempts = call.attempts + 1;
+                if attempts >= self.limits.attempts_max || self.too_old(call) {
+                    tracing::warn!(id = call.id, attempts, error = %error, "outbox: dead letter");
+                    return self.db.mark_dead(call.id, &error).await;
+                }
+                let wait = self.backoff(attempts);
+                tracing::info!(id = call.id, attempts, ?wait, error = %error, "outbox: retrying later");
+                self.db
+                    .retry_later(call.id, now_micros() + micros(wait), true, &error)
+                    .await
+            }
+            Sent::Permanent(error) => {
+                tracing::warn!(id = call.id, method = %call.method, error = %error, "outbox: refused by Telegram, dead letter");
+                self.db.mark_dead(call.id, &error).await
+            }
+        }
+    }
+
+    fn too_old(&self, call: &OutboxRow) -> bool {
+        now_micros() - call.created_at > micros(self.limits.age_max)
+    }
+
+    /// base * 2^(attempts-1), capped, with ±50% jitter so many instances do not retry in step.
+    fn backoff(&self, attempts: i64) -> Duration {
+        let exponent = u32::try_from(attempts.saturating_sub(1).clamp(0, 20)).unwrap_or(20);
+        let wait = self
+            .limits
+            .backoff_base
+            .saturating_mul(1 << exponent)
+            .min(self.limits.backoff_max);
+        wait.mul_f64(rand::rng().random_range(0.5..1.5))
+    }
+}
+
+fn micros(duration: Duration) -> i64 {
+    i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
+}

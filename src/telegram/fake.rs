@@ -1,0 +1,276 @@
+//! A fake Bot API server on 127.0.0.1 for tests, `croupier chat` and `bench webhook`.
+//! It speaks the Bot API's JSON, records every call, and can be told to answer the next
+//! calls with a 429, a 500 or a timeout.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+
+/// How the fake answers the next call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    TooManyRequests {
+        retry_after: u16,
+    },
+    ServerError,
+    /// Answers only after this long (the client should have given up).
+    Timeout(Duration),
+}
+
+/// A call the fake received.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Received {
+    pub method: String,
+    pub params: Value,
+    /// The fault it was answered with, `None` when it succeeded.
+    pub fault: Option<Fault>,
+}
+
+#[derive(Default)]
+struct Inner {
+    calls: Vec<Received>,
+    faults: VecDeque<Fault>,
+    updates: Vec<Value>,
+    next_message_id: i64,
+    webhook_url: String,
+}
+
+/// The running fake. Dropping it does not stop the server; it lives as long as the runtime.
+#[derive(Clone)]
+pub struct FakeTelegram {
+    addr: SocketAddr,
+    token: String,
+    inner: Arc<Mutex<Inner>>,
+    changed: Arc<Notify>,
+}
+
+#[derive(Clone)]
+struct FakeState {
+    token: String,
+    inner: Arc<Mutex<Inner>>,
+    changed: Arc<Notify>,
+}
+
+impl FakeTelegram {
+    /// Starts a fake for bot `token` on a free port of 127.0.0.1.
+    pub async fn start(token: &str) -> std::io::Result<Self> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let inner = Arc::new(Mutex::new(Inner {
+            next_message_id: 1000,
+            ..Inner::default()
+        }));
+        let changed = Arc::new(Notify::new());
+        let state = FakeState {
+            token: token.to_owned(),
+            inner: inner.clone(),
+            changed: changed.clone(),
+        };
+        let app = Router::new()
+            .route("/{bot}/{method}", post(api))
+            .with_state(state);
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(Self {
+            addr,
+            token: token.to_owned(),
+            inner,
+            changed,
+        })
+    }
+
+    /// The value for `TELEGRAM_API_URL`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// Every call so far, in arrival order.
+    pub fn calls(&self) -> Vec<Received> {
+        self.inner.lock().expect("fake state").calls.clone()
+    }
+
+    /// Calls of one method that succeeded.
+    pub fn succeeded(&self, method: &str) -> Vec<Value> {
+        self.calls()
+            .into_iter()
+            .filter(|c| c.method == method && c.fault.is_none())
+            .map(|c| c.params)
+            .collect()
+    }
+
+    /// The next calls are answered with these faults, in order.
+    pub fn inject(&self, faults: impl IntoIterator<Item = Fault>) {
+        self.inner.lock().expect("fake state").faults.extend(faults);
+    }
+
+    /// Queues an update for `getUpdates`.
+    pub fn push_update(&self, update: Value) {
+        self.inner.lock().expect("fake state").updates.push(update);
+    }
+
+    /// Waits until `done` holds for the calls received, or `timeout` passes; returns
+    /// whether it held.
+    pub async fn wait_for(&self, timeout: Duration, done: impl Fn(&[Received]) -> bool) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let notified = self.changed.notified();
+            if done(&self.calls()) {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return done(&self.calls());
+            }
+        }
+    }
+}
+
+fn ok(result: Value) -> Response {
+    Json(json!({ "ok": true, "result": result })).into_response()
+}
+
+fn error(status: StatusCode, description: &str, parameters: Option<Value>) -> Response {
+    let mut body =
+        json!({ "ok": false, "error_code": status.as_u16(), "description": description });
+    if let Some(parameters) = parameters {
+        body["parameters"] = parameters;
+    }
+    (status, Json(body)).into_response()
+}
+
+async fn api(
+    State(state): State<FakeState>,
+    Path((bot, method)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    let expected = format!("bot{}", state.token);
+    if bot.len() != expected.len() || bot != expected {
+        return error(StatusCode::UNAUTHORIZED, "Unauthorized", None);
+    }
+    let params: Value = if body.is_empty() {
+        Value::Object(serde_json::Map::new())
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(v) => v,
+            Err(_) => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "Bad Request: can't parse JSON",
+                    None,
+                )
+            }
+        }
+    };
+    let (fault, response) = {
+        let mut inner = state.inner.lock().expect("fake state");
+        let fault = if method == "getUpdates" {
+            None
+        } else {
+            inner.faults.pop_front()
+        };
+        let response = match fault {
+            Some(_) => None,
+            None => Some(answer(&mut inner, &method, &params)),
+        };
+        inner.calls.push(Received {
+            method: method.clone(),
+            params,
+            fault,
+        });
+        (fault, response)
+    };
+    state.changed.notify_waiters();
+    match (fault, response) {
+        (Some(Fault::TooManyRequests { retry_after }), _) => error(
+            StatusCode::TOO_MANY_REQUESTS,
+            &format!("Too Many Requests: retry after {retry_after}"),
+            Some(json!({ "retry_after": retry_after })),
+        ),
+        (Some(Fault::ServerError), _) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Internal Server Error",
+            None,
+        ),
+        (Some(Fault::Timeout(wait)), _) => {
+            tokio::time::sleep(wait).await;
+            error(StatusCode::GATEWAY_TIMEOUT, "Gateway Timeout", None)
+        }
+        (None, Some(response)) => response,
+        (None, None) => unreachable!("a call without a fault has a response"),
+    }
+}
+
+fn answer(inner: &mut Inner, method: &str, params: &Value) -> Response {
+    match method {
+        "sendMessage" | "sendInvoice" | "sendDice" => {
+            let Some(chat) = params.get("chat_id").and_then(Value::as_i64) else {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "Bad Request: chat_id is empty",
+                    None,
+                );
+            };
+            inner.next_message_id += 1;
+            let mut message = json!({
+                "message_id": inner.next_message_id,
+                "date": 1_700_000_000,
+                "chat": { "id": chat, "type": "private" },
+                "from": { "id": 1, "is_bot": true, "first_name": "Croupier" },
+            });
+            match method {
+                "sendMessage" => message["text"] = params["text"].clone(),
+                "sendDice" => {
+                    let value = 1 + inner.next_message_id % 64;
+                    message["dice"] = json!({ "emoji": params.get("emoji").cloned().unwrap_or(json!("🎲")), "value": value });
+                }
+                _ => {
+                    message["invoice"] = json!({
+                        "title": params["title"], "description": params["description"],
+                        "start_parameter": "", "currency": params["currency"],
+                        "total_amount": params["prices"][0]["amount"],
+                    });
+                }
+            }
+            ok(message)
+        }
+        "getUpdates" => {
+            let offset = params.get("offset").and_then(Value::as_i64).unwrap_or(0);
+            inner
+                .updates
+                .retain(|u| u["update_id"].as_i64().unwrap_or(0) >= offset);
+            ok(Value::Array(
+                inner.updates.iter().take(100).cloned().collect(),
+            ))
+        }
+        "setWebhook" => {
+            inner.webhook_url = params["url"].as_str().unwrap_or_default().to_owned();
+            ok(json!(true))
+        }
+        "deleteWebhook" => {
+            inner.webhook_url.clear();
+            ok(json!(true))
+        }
+        "getWebhookInfo" => ok(json!({
+            "url": inner.webhook_url, "has_custom_certificate": false, "pending_update_count": 0,
+        })),
+        "getMe" => ok(
+            json!({ "id": 1, "is_bot": true, "first_name": "Croupier", "username": "croupier_bot" }),
+        ),
+        _ => ok(json!(true)),
+    }
+}

@@ -1,0 +1,89 @@
+//! The HTTP side of `croupier serve`: `POST /telegram/webhook`, `GET /healthz`,
+//! `GET /readyz`.
+//!
+//! A webhook request is acknowledged (200) only once the update and its effects are
+//! durable. When the database is unavailable it answers 503 with `Retry-After`, and
+//! Telegram delivers the update again later.
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use store::EventStore;
+use subtle::ConstantTimeEq;
+
+use super::pipeline::{Handled, Pipeline};
+
+/// Telegram's updates are far smaller; anything bigger is not Telegram.
+pub const BODY_LEN_MAX: usize = 1024 * 1024;
+/// Seconds Telegram is asked to wait before redelivering after a 503.
+pub const RETRY_AFTER_S: u32 = 5;
+pub const SECRET_HEADER: &str = "x-telegram-bot-api-secret-token";
+
+#[derive(Clone)]
+struct AppState<S> {
+    pipeline: Pipeline<S>,
+    secret: Option<String>,
+}
+
+/// The router. `secret` is `None` only when the webhook route is not offered (polling).
+pub fn router<S: EventStore>(pipeline: Pipeline<S>, secret: Option<String>) -> Router {
+    Router::new()
+        .route("/telegram/webhook", post(webhook::<S>))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(ready::<S>))
+        .layer(DefaultBodyLimit::max(BODY_LEN_MAX))
+        .with_state(AppState { pipeline, secret })
+}
+
+/// Constant-time comparison of the secret header; a missing header never matches.
+fn secret_matches(expected: &str, headers: &HeaderMap) -> bool {
+    let Some(given) = headers.get(SECRET_HEADER) else {
+        return false;
+    };
+    bool::from(given.as_bytes().ct_eq(expected.as_bytes()))
+}
+
+fn unavailable() -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [("retry-after", RETRY_AFTER_S.to_string())],
+        "database unavailable, retry later\n",
+    )
+        .into_response()
+}
+
+async fn webhook<S: EventStore>(
+    State(state): State<AppState<S>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(secret) = &state.secret else {
+        return (StatusCode::NOT_FOUND, "webhook not enabled\n").into_response();
+    };
+    if !secret_matches(secret, &headers) {
+        return (StatusCode::UNAUTHORIZED, "wrong or missing secret token\n").into_response();
+    }
+    match state.pipeline.process(&body).await {
+        Ok(Handled::Done { .. } | Handled::Duplicate) => StatusCode::OK.into_response(),
+        Ok(Handled::Malformed) => {
+            (StatusCode::BAD_REQUEST, "not a Telegram update\n").into_response()
+        }
+        Err(error) => {
+            tracing::warn!(error = %error, "update not acknowledged");
+            unavailable()
+        }
+    }
+}
+
+async fn ready<S: EventStore>(State(state): State<AppState<S>>) -> Response {
+    match state.pipeline.port.db.ready().await {
+        Ok(()) => (StatusCode::OK, "ready\n").into_response(),
+        Err(error) => {
+            tracing::warn!(error = %error, "not ready");
+            unavailable()
+        }
+    }
+}

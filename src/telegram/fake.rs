@@ -24,6 +24,8 @@ pub enum Fault {
         retry_after: u16,
     },
     ServerError,
+    /// 403, as when the player has blocked the bot.
+    Forbidden,
     /// Answers only after this long (the client should have given up).
     Timeout(Duration),
 }
@@ -204,6 +206,11 @@ async fn api(
         (Some(Fault::ServerError), _) => error(
             StatusCode::INTERNAL_SERVER_ERROR,
             "Internal Server Error",
+            None,
+        ),
+        (Some(Fault::Forbidden), _) => error(
+            StatusCode::FORBIDDEN,
+            "Forbidden: bot was blocked by the user",
             None,
         ),
         (Some(Fault::Timeout(wait)), _) => {

@@ -1,0 +1,687 @@
+//! End-to-end tests of the bot: a real `croupier serve` process, a real database
+//! (SQLite, and PostgreSQL where marked), and the in-repo fake Bot API server standing in
+//! for Telegram. Updates are posted to the webhook as Telegram would post them.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use croupier::telegram::fake::{FakeTelegram, Fault};
+use serde_json::{json, Value};
+use sqlx::Row;
+
+const TOKEN: &str = "123456:test-token_ABC";
+const SECRET: &str = "webhook-secret_1";
+const PLAYER: u64 = 424_242;
+const WAIT: Duration = Duration::from_secs(20);
+
+/// A `croupier serve` process, stopped on drop.
+struct Server {
+    child: Child,
+    address: String,
+    database_url: String,
+    _dir: Option<Scratch>,
+}
+
+struct Scratch(PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn sqlite_url() -> (String, Scratch) {
+    let dir = std::env::temp_dir().join(format!("croupier-bot-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    (format!("sqlite://{}/bot.db", dir.display()), Scratch(dir))
+}
+
+impl Server {
+    fn start(database_url: &str, fake: &FakeTelegram, dir: Option<Scratch>) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_croupier"))
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .env("DATABASE_URL", database_url)
+            .env("TELEGRAM_BOT_TOKEN", TOKEN)
+            .env("TELEGRAM_WEBHOOK_SECRET", SECRET)
+            .env("TELEGRAM_API_URL", fake.url())
+            .env(
+                "RUST_LOG",
+                std::env::var("TEST_LOG").unwrap_or_else(|_| "warn".to_owned()),
+            )
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("croupier starts");
+        let stdout = child.stdout.take().unwrap();
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        let address = line
+            .split("listening on ")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no address in {line:?}"))
+            .to_owned();
+        Self {
+            child,
+            address,
+            database_url: database_url.to_owned(),
+            _dir: dir,
+        }
+    }
+
+    async fn post(&self, update: &Value) -> reqwest::StatusCode {
+        self.post_with(update, Some(SECRET)).await.0
+    }
+
+    async fn post_with(
+        &self,
+        update: &Value,
+        secret: Option<&str>,
+    ) -> (reqwest::StatusCode, Option<String>) {
+        let mut request = reqwest::Client::new()
+            .post(format!("http://{}/telegram/webhook", self.address))
+            .header("content-type", "application/json")
+            .body(update.to_string());
+        if let Some(secret) = secret {
+            request = request.header("X-Telegram-Bot-Api-Secret-Token", secret);
+        }
+        let response = request.send().await.unwrap();
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap().to_owned());
+        (response.status(), retry_after)
+    }
+
+    /// SIGTERM, then the exit status. Waits without blocking the runtime, which serves
+    /// the fake Bot API the server is still talking to.
+    async fn stop(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn user() -> Value {
+    json!({ "id": PLAYER, "is_bot": false, "first_name": "Pat" })
+}
+
+fn chat() -> Value {
+    json!({ "id": PLAYER, "type": "private", "first_name": "Pat" })
+}
+
+fn text(update_id: i64, message_id: i64, text: &str) -> Value {
+    json!({ "update_id": update_id, "message": {
+        "message_id": message_id, "date": 1_700_000_000, "chat": chat(), "from": user(), "text": text,
+    }})
+}
+
+fn pre_checkout(update_id: i64, amount: u64, payload: &str) -> Value {
+    json!({ "update_id": update_id, "pre_checkout_query": {
+        "id": format!("pcq-{update_id}"), "from": user(), "currency": "XTR",
+        "total_amount": amount, "invoice_payload": payload,
+    }})
+}
+
+fn paid(update_id: i64, message_id: i64, amount: u64, payload: &str, charge: &str) -> Value {
+    json!({ "update_id": update_id, "message": {
+        "message_id": message_id, "date": 1_700_000_000, "chat": chat(), "from": user(),
+        "successful_payment": {
+            "currency": "XTR", "total_amount": amount, "invoice_payload": payload,
+            "telegram_payment_charge_id": charge, "provider_payment_charge_id": "",
+        },
+    }})
+}
+
+fn refunded(update_id: i64, message_id: i64, amount: u64, payload: &str, charge: &str) -> Value {
+    json!({ "update_id": update_id, "message": {
+        "message_id": message_id, "date": 1_700_000_000, "chat": chat(), "from": user(),
+        "refunded_payment": {
+            "currency": "XTR", "total_amount": amount, "invoice_payload": payload,
+            "telegram_payment_charge_id": charge,
+        },
+    }})
+}
+
+/// Texts of the successful sendMessage calls so far.
+fn texts(fake: &FakeTelegram) -> Vec<String> {
+    fake.succeeded("sendMessage")
+        .iter()
+        .map(|p| p["text"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+async fn wait_for_text(fake: &FakeTelegram, needle: &str) -> String {
+    let found = fake
+        .wait_for(WAIT, |calls| {
+            calls.iter().any(|c| {
+                c.method == "sendMessage"
+                    && c.fault.is_none()
+                    && c.params["text"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .contains(needle)
+            })
+        })
+        .await;
+    let all = texts(fake);
+    assert!(found, "no message containing {needle:?}; sent: {all:#?}");
+    all.into_iter().rev().find(|t| t.contains(needle)).unwrap()
+}
+
+async fn count(url: &str, sql: &str) -> i64 {
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(url).await.unwrap();
+    let n: i64 = sqlx::query(sql)
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+        .try_get(0)
+        .unwrap();
+    pool.close().await;
+    n
+}
+
+/// Asks for an invoice of `amount` Stars and returns its payload.
+async fn invoice(server: &Server, fake: &FakeTelegram, update_id: i64, amount: u64) -> String {
+    let before = fake.succeeded("sendInvoice").len();
+    assert_eq!(
+        server
+            .post(&text(update_id, update_id, &format!("/deposit {amount}")))
+            .await,
+        200
+    );
+    assert!(
+        fake.wait_for(WAIT, |_| fake.succeeded("sendInvoice").len() > before)
+            .await,
+        "no invoice"
+    );
+    let invoice = fake.succeeded("sendInvoice").pop().unwrap();
+    assert_eq!(invoice["currency"], "XTR");
+    assert_eq!(invoice["prices"][0]["amount"], amount);
+    assert_eq!(invoice["chat_id"], PLAYER);
+    invoice["payload"].as_str().unwrap().to_owned()
+}
+
+async fn answers(fake: &FakeTelegram, n: usize) -> Vec<Value> {
+    assert!(
+        fake.wait_for(WAIT, |_| fake.succeeded("answerPreCheckoutQuery").len()
+            >= n)
+            .await,
+        "no pre-checkout answer"
+    );
+    fake.succeeded("answerPreCheckoutQuery")
+}
+
+async fn deposit_flow(database_url: &str, dir: Option<Scratch>) {
+    let fake = FakeTelegram::start(TOKEN).await.unwrap();
+    let mut server = Server::start(database_url, &fake, dir);
+
+    assert_eq!(server.post(&text(1, 1, "/start")).await, 200);
+    let welcome = wait_for_text(&fake, "Welcome to Croupier").await;
+    assert!(welcome.contains("/fair"), "{welcome}");
+    let start = &fake.succeeded("sendMessage")[0];
+    assert!(
+        start["reply_markup"]["inline_keyboard"]
+            .as_array()
+            .is_some_and(|rows| !rows.is_empty()),
+        "{start}"
+    );
+
+    let payload = invoice(&server, &fake, 2, 100).await;
+    // A pre-checkout for another amount than the invoice's is refused; the real one passes.
+    assert_eq!(server.post(&pre_checkout(3, 1000, &payload)).await, 200);
+    assert_eq!(server.post(&pre_checkout(4, 100, &payload)).await, 200);
+    let answered = answers(&fake, 2).await;
+    let by_id = |id: &str| {
+        answered
+            .iter()
+            .find(|a| a["pre_checkout_query_id"] == id)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(by_id("pcq-3")["ok"], false);
+    assert!(by_id("pcq-3")["error_message"]
+        .as_str()
+        .unwrap()
+        .contains("amount"));
+    assert_eq!(by_id("pcq-4")["ok"], true);
+
+    assert_eq!(
+        server.post(&paid(5, 5, 100, &payload, "charge-1")).await,
+        200
+    );
+    let credited = wait_for_text(&fake, "Received 100 ⭐").await;
+    assert!(credited.contains("Your balance: 100 ⭐"), "{credited}");
+
+    assert_eq!(server.post(&text(6, 6, "/balance")).await, 200);
+    wait_for_text(&fake, "Your balance: 100 ⭐.").await;
+    assert_eq!(
+        count(
+            &server.database_url,
+            "SELECT COUNT(*) FROM ledger_events WHERE event_type = 'deposited'"
+        )
+        .await,
+        1
+    );
+    assert!(server.stop().await.success());
+    assert_eq!(
+        count(
+            &server.database_url,
+            "SELECT COUNT(*) FROM bot_outbox WHERE state <> 'sent'"
+        )
+        .await,
+        0,
+        "{:#?}",
+        fake.calls()
+    );
+}
+
+#[tokio::test]
+async fn the_whole_deposit_flow_on_sqlite() {
+    let (url, dir) = sqlite_url();
+    deposit_flow(&url, Some(dir)).await;
+}
+
+#[sqlx::test(migrations = false)]
+async fn the_whole_deposit_flow_on_postgres(pool: sqlx::PgPool) {
+    let url = common::database_url(&pool).await;
+    deposit_flow(&url, None).await;
+}
+
+#[tokio::test]
+async fn the_same_update_twice_and_the_same_charge_in_two_updates_credit_once() {
+    let (url, dir) = sqlite_url();
+    let fake = FakeTelegram::start(TOKEN).await.unwrap();
+    let mut server = Server::start(&url, &fake, Some(dir));
+    let payload = invoice(&server, &fake, 1, 50).await;
+
+    let update = paid(2, 2, 50, &payload, "charge-dup");
+    assert_eq!(server.post(&update).await, 200);
+    assert_eq!(server.post(&update).await, 200);
+    // The same charge delivered again in a different update (another message id).
+    assert_eq!(
+        server.post(&paid(3, 3, 50, &payload, "charge-dup")).await,
+        200
+    );
+    wait_for_text(&fake, "Received 50 ⭐").await;
+    // A second, different charge of the same invoice is a second payment: credited.
+    assert_eq!(
+        server.post(&paid(4, 4, 50, &payload, "charge-other")).await,
+        200
+    );
+    wait_for_text(&fake, "Your balance: 100 ⭐").await;
+    // Let the dispatcher drain, then count.
+    assert!(server.stop().await.success());
+
+    assert_eq!(
+        count(
+            &url,
+            "SELECT COUNT(*) FROM ledger_events WHERE event_type = 'deposited'"
+        )
+        .await,
+        2
+    );
+    let received: Vec<String> = texts(&fake)
+        .into_iter()
+        .filter(|t| t.contains("Received"))
+        .collect();
+    assert_eq!(received.len(), 2, "{received:#?}");
+    assert_eq!(count(&url, "SELECT COUNT(*) FROM bot_inbox").await, 4);
+}
+
+#[tokio::test]
+async fn a_wrong_or_missing_secret_is_refused_and_records_nothing() {
+    let (url, dir) = sqlite_url();
+    let fake = FakeTelegram::start(TOKEN).await.unwrap();
+    let server = Server::start(&url, &fake, Some(dir));
+    let update = text(1, 1, "/start");
+    assert_eq!(server.post_with(&update, Some("wrong-secret")).await.0, 401);
+    assert_eq!(
+        server.post_with(&update, Some("webhook-secret_")).await.0,
+        401
+    );
+    assert_eq!(server.post_with(&update, None).await.0, 401);
+    // Not a Telegram update at all, with the right secret.
+    assert_eq!(
+        server.post_with(&json!({"hello": 1}), Some(SECRET)).await.0,
+        400
+    );
+    let huge = json!({ "update_id": 9, "message": { "text": "x".repeat(2 * 1024 * 1024) } });
+    assert_eq!(server.post_with(&huge, Some(SECRET)).await.0, 413);
+    assert_eq!(count(&url, "SELECT COUNT(*) FROM bot_inbox").await, 0);
+    assert!(fake.calls().is_empty());
+}
+
+#[tokio::test]
+async fn a_429_storm_delays_replies_but_each_goes_out_once() {
+    let (url, dir) = sqlite_url();
+    let fake = FakeTelegram::start(TOKEN).await.unwrap();
+    fake.inject([
+        Fault::TooManyRequests { retry_after: 1 },
+        Fault::TooManyRequests { retry_after: 1 },
+        Fault::ServerError,
+        Fault::TooManyRequests { retry_after: 1 },
+    ]);
+    let mut server = Server::start(&url, &fake, Some(dir));
+    for i in 1..=3 {
+        assert_eq!(server.post(&text(i, i, "/help")).await, 200);
+    }
+    assert!(
+        fake.wait_for(WAIT, |_| fake.succeeded("sendMessage").len() >= 3)
+            .await,
+        "{:#?}",
+        fake.calls()
+    );
+    let faults = fake.calls().iter().filter(|c| c.fault.is_some()).count();
+    assert_eq!(faults, 4);
+    assert!(server.stop().await.success());
+    assert_eq!(
+        fake.succeeded("sendMessage").len(),
+        3,
+        "a reply went out twice"
+    );
+    assert_eq!(
+        count(&url, "SELECT COUNT(*) FROM bot_outbox WHERE state = 'sent'").await,
+        3
+    );
+}
+
+#[tokio::test]
+async fn a_call_telegram_refuses_becomes_a_dead_letter_and_can_be_retried() {
+    let (url, dir) = sqlite_url();
+    let fake = FakeTelegram::start(TOKEN).await.unwrap();
+    // A 403 (the player blocked the bot) cannot succeed by retrying.
+    fake.inject([Fault::Forbidden]);
+    let mut server = Server::start(&url, &fake, Some(dir));
+    assert_eq!(server.post(&text(1, 1, "/help")).await, 200);
+    assert!(
+        fake.wait_for(WAIT, |calls| calls
+            .iter()
+            .any(|c| c.method == "sendMessage"))
+            .await
+    );
+    assert!(server.stop().await.success());
+    let dead = count(&url, "SELECT COUNT(*) FROM bot_outbox WHERE state = 'dead'").await;
+    assert_eq!(dead, 1, "{:#?}", fake.calls());
+
+    let list = Command::new(env!("CARGO_BIN_EXE_croupier"))
+        .args(["outbox", "list", "--dead"])
+        .env("DATABASE_URL", &url)
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&list.stdout);
+    assert!(
+        shown.contains("sendMessage") && shown.contains("403"),
+        "{shown}"
+    );
+    let retry = Command::new(env!("CARGO_BIN_EXE_croupier"))
+        .args(["outbox", "retry", "--all-dead"])
+        .env("DATABASE_URL", &url)
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&retry.stdout).contains("1 dead call(s) queued again"));
+    assert_eq!(
+        count(
+            &url,
+            "SELECT COUNT(*) FROM bot_outbox WHERE state = 'pending'"
+        )
+        .await,
+        1
+    );
+}
+
+/// The line of `text` after `label`.
+fn field<'a>(text: &'a str, label: &str) -> &'a str {
+    text.lines()
+        .find_map(|l| l.strip_prefix(label))
+        .unwrap_or_else(|| panic!("no {label:?} in {text}"))
+        .trim()
+}
+
+#[tokio::test]
+async fn coinflip_and_dice_settle_by_the_committed_seed_and_a_rotation_proves_it() {
+    let (url, dir) = sqlite_url();
+    let fake = FakeTelegram::start(TOKEN).await.unwrap();
+    let mut server = Server::start(&url, &fake, Some(dir));
+    assert_eq!(
+        server.post(&paid(1, 1, 100, "any", "charge-play")).await,
+        200
+    );
+    wait_for_text(&fake, "Received 100 ⭐").await;
+
+    assert_eq!(server.post(&text(2, 2, "/fair seed lucky-7")).await, 200);
+    wait_for_text(&fake, "Client seed set to lucky-7").await;
+    assert_eq!(server.post(&text(3, 3, "/fair")).await, 200);
+    let shown = wait_for_text(&fake, "Server seed hash:").await;
+    let committed = field(&shown, "Server seed hash:").to_owned();
+
+    assert_eq!(server.post(&text(4, 4, "/coinflip 10 heads")).await, 200);
+    let flip = wait_for_text(&fake, "🪙").await;
+    assert_eq!(server.post(&text(5, 5, "/dice 10 50")).await, 200);
+    let dice = wait_for_text(&fake, "🎲 Rolled").await;
+    assert_eq!(server.post(&text(6, 6, "/fair rotate")).await, 200);
+    let rotated = wait_for_text(&fake, "Revealed server seed:").await;
+    assert_eq!(field(&rotated, "Its hash:"), committed);
+    assert!(rotated.contains("It decided 2 rounds"), "{rotated}");
+    let seed: [u8; 32] = hex::decode(field(&rotated, "Revealed server seed:"))
+        .unwrap()
+        .try_into()
+        .unwrap();
+    assert_eq!(bot_adapter::fair::seed_hash(&seed), committed);
+
+    // Recompute both rounds from the revealed seed: the replies and balances must agree.
+    let flip_roll = bot_adapter::fair::roll(&seed, "lucky-7", 0);
+    let flip_won = flip_roll < 5_000;
+    assert_eq!(
+        flip.starts_with("🪙 Heads!"),
+        flip_won,
+        "{flip} (roll {flip_roll})"
+    );
+    let after_flip = if flip_won { 100 - 10 + 19 } else { 90 };
+    assert!(
+        flip.contains(&format!("Balance: {after_flip} ⭐")),
+        "{flip}"
+    );
+    let dice_roll = bot_adapter::fair::roll(&seed, "lucky-7", 1);
+    assert!(
+        dice.contains(&bot_adapter::fair::show_roll(dice_roll)),
+        "{dice}"
+    );
+    let after_dice = after_flip - 10 + if dice_roll < 5_000 { 19 } else { 0 };
+    assert!(
+        dice.contains(&format!("Balance: {after_dice} ⭐")),
+        "{dice}"
+    );
+
+    // Limits and funds are explained, not crashed on.
+    assert_eq!(server.post(&text(7, 7, "/coinflip 5000 heads")).await, 200);
+    wait_for_text(&fake, "The largest stake is 1000 ⭐").await;
+    assert_eq!(server.post(&text(8, 8, "/coinflip 1.5 heads")).await, 200);
+    wait_for_text(&fake, "Stakes are whole Stars").await;
+    assert_eq!(server.post(&text(9, 9, "/coinflip 1000 tails")).await, 200);
+    wait_for_text(&fake, "not enough for a stake of 1000 ⭐").await;
+    assert!(server.stop().await.success());
+    assert_eq!(
+        count(
+            &url,
+            "SELECT COUNT(*) FROM ledger_events WHERE event_type = 'bet_settled'"
+        )
+        .await,
+        2
+    );
+}
+
+#[tokio::test]
+async fn a_refund_made_outside_the_bot_is_recorded_once() {
+    let (url, dir) = sqlite_url();
+    let fake = FakeTelegram::start(TOKEN).await.unwrap();
+    let mut server = Server::start(&url, &fake, Some(dir));
+    assert_eq!(server.post(&paid(1, 1, 40, "p", "charge-r")).await, 200);
+    wait_for_text(&fake, "Received 40 ⭐").await;
+    let refund = refunded(2, 2, 40, "p", "charge-r");
+    assert_eq!(server.post(&refund).await, 200);
+    assert_eq!(server.post(&refunded(3, 3, 40, "p", "charge-r")).await, 200);
+    let said = wait_for_text(&fake, "refunded to you").await;
+    assert!(
+        said.contains("40 ⭐") && said.contains("Your balance: 0 ⭐"),
+        "{said}"
+    );
+    assert!(server.stop().await.success());
+    assert_eq!(
+        count(
+            &url,
+            "SELECT COUNT(*) FROM ledger_events WHERE event_type = 'deposit_refunded'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        texts(&fake)
+            .iter()
+            .filter(|t| t.contains("refunded to you"))
+            .count(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn an_update_recorded_before_a_crash_is_handled_at_the_next_start() {
+    let (url, dir) = sqlite_url();
+    let migrate = Command::new(env!("CARGO_BIN_EXE_croupier"))
+        .arg("migrate")
+        .env("DATABASE_URL", &url)
+        .output()
+        .unwrap();
+    assert!(migrate.status.success());
+    // What a process that died after recording the update, before handling it, leaves.
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+    sqlx::query("INSERT INTO bot_inbox (update_id, body, received_at) VALUES (77, $1, 1)")
+        .bind(paid(77, 77, 30, "p", "charge-crash").to_string())
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+
+    let fake = FakeTelegram::start(TOKEN).await.unwrap();
+    let mut server = Server::start(&url, &fake, Some(dir));
+    wait_for_text(&fake, "Received 30 ⭐").await;
+    // Telegram's own redelivery of it afterwards changes nothing.
+    assert_eq!(
+        server.post(&paid(77, 77, 30, "p", "charge-crash")).await,
+        200
+    );
+    assert!(server.stop().await.success());
+    assert_eq!(
+        count(
+            &url,
+            "SELECT COUNT(*) FROM ledger_events WHERE event_type = 'deposited'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        count(
+            &url,
+            "SELECT COUNT(*) FROM bot_inbox WHERE handled_at IS NULL"
+        )
+        .await,
+        0
+    );
+    assert_eq!(texts(&fake).len(), 1);
+}
+
+#[sqlx::test(migrations = false)]
+async fn with_the_database_down_updates_get_503_and_nothing_is_lost_or_doubled(pool: sqlx::PgPool) {
+    let url = common::database_url(&pool).await;
+    let name: String = sqlx::query_scalar("SELECT current_database()")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let admin = sqlx::PgPool::connect(&std::env::var("DATABASE_URL").unwrap())
+        .await
+        .unwrap();
+    let fake = FakeTelegram::start(TOKEN).await.unwrap();
+    let mut server = Server::start(&url, &fake, None);
+    assert_eq!(server.post(&text(1, 1, "/start")).await, 200);
+    wait_for_text(&fake, "Welcome").await;
+
+    // The database goes away: no new connections, existing ones cut.
+    sqlx::query(&format!(
+        "ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS false"
+    ))
+    .execute(&admin)
+    .await
+    .unwrap();
+    sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1")
+        .bind(&name)
+        .execute(&admin)
+        .await
+        .unwrap();
+    let payment = paid(2, 2, 70, "p", "charge-down");
+    let (status, retry_after) = server.post_with(&payment, Some(SECRET)).await;
+    assert_eq!(status, 503);
+    assert_eq!(retry_after.as_deref(), Some("5"));
+    let ready = reqwest::get(format!("http://{}/readyz", server.address))
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 503);
+    let health = reqwest::get(format!("http://{}/healthz", server.address))
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+
+    // It comes back; Telegram delivers the update again, twice for good measure.
+    sqlx::query(&format!("ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS true"))
+        .execute(&admin)
+        .await
+        .unwrap();
+    let mut delivered = false;
+    for _ in 0..50 {
+        if server.post(&payment).await == 200 {
+            delivered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        delivered,
+        "the update was never accepted after the database came back"
+    );
+    assert_eq!(server.post(&payment).await, 200);
+    wait_for_text(&fake, "Received 70 ⭐").await;
+    assert!(server.stop().await.success());
+    assert_eq!(
+        count(
+            &url,
+            "SELECT COUNT(*) FROM ledger_events WHERE event_type = 'deposited'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        texts(&fake)
+            .iter()
+            .filter(|t| t.contains("Received"))
+            .count(),
+        1
+    );
+}

@@ -4,6 +4,7 @@
 mod audit;
 mod bench;
 mod bench_replay;
+mod bench_webhook;
 mod bot_admin;
 mod database;
 mod demo;
@@ -226,6 +227,8 @@ enum BenchCommand {
     Append(bench::AppendArgs),
     /// Rebuild and audit events/s over a generated log, against a raw sequential read.
     Replay(bench_replay::ReplayArgs),
+    /// Webhook updates/s end to end, against a trivial handler; p99 at 1,000 updates/s.
+    Webhook(bench_webhook::WebhookArgs),
 }
 
 fn main() -> ExitCode {
@@ -276,6 +279,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             BenchCommand::Append(args) => bench::append(&server, &cli.database_url, args).await,
             BenchCommand::Replay(args) => {
                 bench_replay::replay(&server, &cli.database_url, args).await
+            }
+            BenchCommand::Webhook(args) => {
+                bench_webhook::webhook(&server, &cli.database_url, args).await
             }
         };
     }

@@ -85,7 +85,7 @@ async fn serve_on<S: EventStore>(
     store: S,
     settings: Settings,
 ) -> anyhow::Result<std::process::ExitCode> {
-    let db = BotDb::connect(&settings.database_url, 8)
+    let db = BotDb::connect(&settings.database_url, 32)
         .await
         .with_context(|| {
             format!(
@@ -118,7 +118,6 @@ async fn serve_on<S: EventStore>(
         wake,
     };
     let dispatching = tokio::spawn(dispatcher.run(stop_rx.clone(), Duration::from_secs(10)));
-    let recovering = tokio::spawn(recover_forever(pipeline.clone(), stop_rx.clone()));
     let polling = settings
         .polling
         .then(|| tokio::spawn(poll(pipeline.clone(), api.clone(), stop_rx.clone())));
@@ -149,7 +148,6 @@ async fn serve_on<S: EventStore>(
     if let Some(polling) = polling {
         let _ = polling.await;
     }
-    let _ = recovering.await;
     dispatching.await.context("the dispatcher panicked")??;
     eprintln!("croupier serve: stopped");
     Ok(std::process::ExitCode::SUCCESS)
@@ -169,23 +167,6 @@ async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = interrupt.await;
-}
-
-/// Handles updates left unfinished: at start everything, then anything older than 30 s.
-async fn recover_forever<S: EventStore>(pipeline: Pipeline<S>, mut stop: watch::Receiver<bool>) {
-    let mut age = 0;
-    loop {
-        match pipeline.recover(age).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(n, "recovered unfinished updates"),
-            Err(error) => tracing::warn!(error = %error, "recovery sweep failed; will retry"),
-        }
-        age = 30_000_000;
-        tokio::select! {
-            _ = stop.changed() => return,
-            () = tokio::time::sleep(Duration::from_secs(10)) => {}
-        }
-    }
 }
 
 /// Long polling with getUpdates: an update is confirmed (a higher offset is asked for)

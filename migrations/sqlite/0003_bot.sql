@@ -1,16 +1,17 @@
 -- The Telegram adapter's own tables. None of them is the ledger: money lives only in
 -- ledger_events. Times are microseconds since the epoch.
 
--- Every update received, recorded before it is acknowledged. An update is handled when
--- its replies are in the outbox; one left unhandled (a crash) is handled again, and does
--- the same, because every command it causes has a key derived from the update's content.
+-- Every update handled, recorded in the same statement (or transaction) as the calls it
+-- queued, before Telegram gets its 200. An update whose handling was cut short (a crash,
+-- the database gone) is not here, was not acknowledged, and is delivered again; handling
+-- it again does the same, because every command it causes has a key derived from the
+-- update's content.
 CREATE TABLE bot_inbox (
     update_id   BIGINT PRIMARY KEY,
     body        TEXT   NOT NULL,
     received_at BIGINT NOT NULL,
-    handled_at  BIGINT
+    handled_at  BIGINT NOT NULL
 );
-CREATE INDEX bot_inbox_unhandled ON bot_inbox (received_at) WHERE handled_at IS NULL;
 
 -- Bot API calls waiting to be made, made, or given up on (dead).
 -- dedupe_key is derived from the input that caused the call, so handling an input twice

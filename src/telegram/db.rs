@@ -27,15 +27,6 @@ pub fn now_micros() -> i64 {
     i64::try_from(since.as_micros()).unwrap_or(i64::MAX)
 }
 
-/// What recording an update found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Recorded {
-    /// First time seen, or seen before but not yet handled: handle it.
-    ToHandle,
-    /// Handled before: acknowledge, do nothing.
-    AlreadyHandled,
-}
-
 /// A queued Bot API call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboxRow {
@@ -98,88 +89,126 @@ impl BotDb {
 
     // ---- inbox ----
 
-    /// Records an update durably (once per update id) and says whether to handle it.
-    pub async fn record_update(&self, update_id: i64, body: &str) -> Result<Recorded, BotDbError> {
-        sqlx::query(
-            "INSERT INTO bot_inbox (update_id, body, received_at) VALUES ($1, $2, $3) ON CONFLICT (update_id) DO NOTHING",
-        )
-        .bind(update_id)
-        .bind(body)
-        .bind(now_micros())
-        .execute(&self.pool)
-        .await?;
-        let handled: Option<i64> =
-            sqlx::query("SELECT handled_at FROM bot_inbox WHERE update_id = $1")
+    /// True when the update was handled before (its calls are queued).
+    pub async fn handled(&self, update_id: i64) -> Result<bool, BotDbError> {
+        Ok(
+            sqlx::query("SELECT 1 AS one FROM bot_inbox WHERE update_id = $1")
                 .bind(update_id)
-                .fetch_one(&self.pool)
+                .fetch_optional(&self.pool)
                 .await?
-                .try_get("handled_at")?;
-        Ok(if handled.is_some() {
-            Recorded::AlreadyHandled
-        } else {
-            Recorded::ToHandle
-        })
+                .is_some(),
+        )
     }
 
-    /// Queues an update's calls and marks it handled, in one transaction. Calls are keyed
-    /// `origin:index`, so a second handling of the same input queues nothing new.
+    /// Records the update as handled and queues its calls, atomically: one statement on
+    /// PostgreSQL, one transaction on SQLite. Calls are keyed `origin:index`, so handling
+    /// the same input again (a redelivery, the same charge in another update) queues
+    /// nothing new. Returns how many calls were queued.
     pub async fn finish_update(
         &self,
-        update_id: Option<i64>,
+        update: Option<(i64, &str, i64)>,
         origin: Option<&str>,
         calls: &[Call],
     ) -> Result<usize, BotDbError> {
         let now = now_micros();
-        let mut tx = self.pool.begin().await?;
-        let mut queued = 0;
-        if let Some(origin) = origin {
-            for (index, call) in calls.iter().enumerate() {
-                queued += sqlx::query(
-                    "INSERT INTO bot_outbox (dedupe_key, chat_id, method, params, urgent, created_at, due_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (dedupe_key) DO NOTHING",
-                )
-                .bind(format!("{origin}:{index}"))
-                .bind(call.chat)
-                .bind(call.method)
-                .bind(call.params.to_string())
-                .bind(i64::from(call.urgent))
-                .bind(now)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
+        let calls: &[Call] = if origin.is_some() { calls } else { &[] };
+        let origin = origin.unwrap_or_default();
+        if self.postgres {
+            let mut sql = String::new();
+            let mut n = 0;
+            let mut next = || {
+                n += 1;
+                format!("${n}")
+            };
+            if update.is_some() {
+                sql.push_str(&format!(
+                    "WITH inbox AS (INSERT INTO bot_inbox (update_id, body, received_at, handled_at) VALUES ({}, {}, {}, {}) ON CONFLICT (update_id) DO NOTHING) ",
+                    next(), next(), next(), next()
+                ));
             }
+            if calls.is_empty() {
+                if update.is_none() {
+                    return Ok(0);
+                }
+                sql.push_str("SELECT 0 AS queued");
+            } else {
+                let rows: Vec<String> = calls
+                    .iter()
+                    .map(|_| {
+                        format!(
+                            "({}, {}, {}, {}, {}, {}, {})",
+                            next(),
+                            next(),
+                            next(),
+                            next(),
+                            next(),
+                            next(),
+                            next()
+                        )
+                    })
+                    .collect();
+                sql.push_str(&format!(
+                    "INSERT INTO bot_outbox (dedupe_key, chat_id, method, params, urgent, created_at, due_at) VALUES {} ON CONFLICT (dedupe_key) DO NOTHING",
+                    rows.join(", ")
+                ));
+            }
+            let mut query = sqlx::query(&sql);
+            if let Some((update_id, body, received_at)) = update {
+                query = query
+                    .bind(update_id)
+                    .bind(body.to_owned())
+                    .bind(received_at)
+                    .bind(now);
+            }
+            for (index, call) in calls.iter().enumerate() {
+                query = query
+                    .bind(format!("{origin}:{index}"))
+                    .bind(call.chat)
+                    .bind(call.method)
+                    .bind(call.params.to_string())
+                    .bind(i64::from(call.urgent))
+                    .bind(now)
+                    .bind(now);
+            }
+            let result = query.execute(&self.pool).await?;
+            let queued = if calls.is_empty() {
+                0
+            } else {
+                result.rows_affected()
+            };
+            return Ok(usize::try_from(queued).unwrap_or(usize::MAX));
         }
-        if let Some(update_id) = update_id {
+        let mut tx = self.pool.begin().await?;
+        if let Some((update_id, body, received_at)) = update {
             sqlx::query(
-                "UPDATE bot_inbox SET handled_at = $1 WHERE update_id = $2 AND handled_at IS NULL",
+                "INSERT INTO bot_inbox (update_id, body, received_at, handled_at) VALUES ($1, $2, $3, $4) ON CONFLICT (update_id) DO NOTHING",
             )
-            .bind(now)
             .bind(update_id)
+            .bind(body)
+            .bind(received_at)
+            .bind(now)
             .execute(&mut *tx)
             .await?;
         }
+        let mut queued = 0;
+        for (index, call) in calls.iter().enumerate() {
+            queued += sqlx::query(
+                "INSERT INTO bot_outbox (dedupe_key, chat_id, method, params, urgent, created_at, due_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (dedupe_key) DO NOTHING",
+            )
+            .bind(format!("{origin}:{index}"))
+            .bind(call.chat)
+            .bind(call.method)
+            .bind(call.params.to_string())
+            .bind(i64::from(call.urgent))
+            .bind(now)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        }
         tx.commit().await?;
         Ok(usize::try_from(queued).unwrap_or(usize::MAX))
-    }
-
-    /// Updates recorded before `before` and never handled (their handler crashed or the
-    /// database failed mid-way), oldest first.
-    pub async fn unhandled_updates(
-        &self,
-        before: i64,
-        limit: i64,
-    ) -> Result<Vec<(i64, String)>, BotDbError> {
-        let rows = sqlx::query(
-            "SELECT update_id, body FROM bot_inbox WHERE handled_at IS NULL AND received_at < $1 ORDER BY received_at, update_id LIMIT $2",
-        )
-        .bind(before)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| Ok((r.try_get("update_id")?, r.try_get("body")?)))
-            .collect()
     }
 
     // ---- outbox ----
@@ -513,5 +542,12 @@ impl BotDb {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+}
+
+impl BotDb {
+    /// Closes the pool (before a scratch database is dropped).
+    pub async fn close(&self) {
+        self.pool.close().await;
     }
 }

@@ -1,6 +1,12 @@
-//! One update from bytes to queued replies: record it, let the core handle it, queue its
-//! calls and mark it handled. Every transport (webhook, long polling, the crash recovery
-//! sweep, `croupier chat`) goes through [`Pipeline::process`].
+//! One update from bytes to queued replies: skip it if it was handled before, let the
+//! core handle it, then record it and queue its calls in one atomic write. Only then is
+//! it acknowledged. Every transport (webhook, long polling) goes through
+//! [`Pipeline::process`].
+//!
+//! There is no separate "received" record: an update cut short by a crash or a database
+//! failure was not acknowledged, so Telegram delivers it again, and handling it again
+//! does the same (every command's key comes from the update's content; the outbox
+//! de-duplicates calls).
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -10,7 +16,7 @@ use bot_adapter::{Bot, PortError};
 use store::EventStore;
 use tokio::sync::Notify;
 
-use super::db::{now_micros, BotDbError, Recorded};
+use super::db::{now_micros, BotDbError};
 use super::port::LedgerPort;
 
 /// What happened to an update.
@@ -49,56 +55,42 @@ pub fn unix_now() -> u64 {
 }
 
 impl<S: EventStore> Pipeline<S> {
-    /// Records, handles and queues one update. Safe to call again with the same update,
+    /// Handles and records one update. Safe to call again with the same update,
     /// concurrently or after a crash at any point: it then does nothing twice.
     pub async fn process(&self, body: &[u8]) -> Result<Handled, PipelineError> {
+        let received_at = now_micros();
         let translated = translate(body);
         let Some(update_id) = translated.update_id else {
             return Ok(Handled::Malformed);
         };
-        let text = String::from_utf8_lossy(body);
-        if self.port.db.record_update(update_id, &text).await? == Recorded::AlreadyHandled {
+        if self.port.db.handled(update_id).await? {
             return Ok(Handled::Duplicate);
         }
-        self.handle(Some(update_id), &translated.input).await
+        let text = String::from_utf8_lossy(body);
+        self.handle(Some((update_id, &text, received_at)), &translated.input)
+            .await
     }
 
-    /// Handles an input that is already durable (recorded in the inbox, or produced by a
-    /// transport that redelivers until acknowledged).
+    /// Handles an input; `update` is its update id, body and arrival time, recorded
+    /// with the calls.
     pub async fn handle(
         &self,
-        update_id: Option<i64>,
+        update: Option<(i64, &str, i64)>,
         input: &Input,
     ) -> Result<Handled, PipelineError> {
         if let Input::Ignored { reason } = input {
-            tracing::debug!(?reason, update_id, "update ignored");
+            tracing::debug!(?reason, update_id = update.map(|u| u.0), "update ignored");
         }
         let calls = self.bot.handle(&self.port, input, unix_now()).await?;
         let origin = input.origin();
         let queued = self
             .port
             .db
-            .finish_update(update_id, origin.as_deref(), &calls)
+            .finish_update(update, origin.as_deref(), &calls)
             .await?;
         if queued > 0 {
             self.outbox_wake.notify_one();
         }
         Ok(Handled::Done { queued })
-    }
-
-    /// Handles updates recorded more than `age_micros` ago and never finished (the
-    /// process died, or the database failed, mid-way); returns how many.
-    pub async fn recover(&self, age_micros: i64) -> Result<usize, PipelineError> {
-        let stuck = self
-            .port
-            .db
-            .unhandled_updates(now_micros() - age_micros, 100)
-            .await?;
-        for (update_id, body) in &stuck {
-            tracing::info!(update_id, "handling an update left unfinished");
-            let translated = translate(body.as_bytes());
-            self.handle(Some(*update_id), &translated.input).await?;
-        }
-        Ok(stuck.len())
     }
 }

@@ -8,6 +8,7 @@ mod bench_webhook;
 mod bot_admin;
 mod database;
 mod demo;
+mod fair;
 mod report;
 mod serve;
 mod submit;
@@ -108,6 +109,11 @@ enum Command {
         #[command(flatten)]
         telegram: TelegramArgs,
     },
+    /// Provably fair games: recompute a bet from its revealed seed and check the ledger.
+    Fair {
+        #[command(subcommand)]
+        command: FairCommand,
+    },
     /// The outbox of Bot API calls: list, retry dead letters.
     Outbox {
         #[command(subcommand)]
@@ -140,6 +146,13 @@ enum WebhookCommand {
     Info,
     /// deleteWebhook.
     Delete,
+}
+
+#[derive(Subcommand)]
+enum FairCommand {
+    /// Exit 0 when the ledger's payout is what the revealed seed gives, 5 when not, 3
+    /// when the seed is not revealed yet, 2 for an unknown bet.
+    Verify { bet_id: String },
 }
 
 #[derive(Subcommand)]
@@ -319,6 +332,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             serve::run(&database, settings).await
         }
+        Command::Fair {
+            command: FairCommand::Verify { bet_id },
+        } => fair::verify(&database, &url, &bet_id).await,
         Command::Outbox { command } => match command {
             OutboxCommand::List { dead } => bot_admin::outbox_list(&url, dead).await,
             OutboxCommand::Retry { id, .. } => bot_admin::outbox_retry(&url, id).await,

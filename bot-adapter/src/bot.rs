@@ -15,7 +15,7 @@ use rust_decimal::Decimal;
 use crate::call::{self, Buttons, Call};
 use crate::command::{self, FairAction, PlayerCommand, Side};
 use crate::fair;
-use crate::games::{Rules, StakeRefused};
+use crate::games::{Game, Rules, StakeRefused, Terms};
 use crate::payload::{Order, OrderKind, PayloadSigner};
 use crate::port::{Port, PortError, Verdict};
 use crate::update::{From, Input};
@@ -495,24 +495,11 @@ impl Bot {
         stake: Decimal,
         side: Side,
     ) -> Result<Vec<Call>, PortError> {
-        let stake = match self.check_stake(stake, self.config.rules.coinflip_multiplier()) {
-            Ok(stake) => stake,
-            Err(reply) => return Ok(vec![ctx.say(reply)]),
+        let terms = Terms {
+            game: Game::Coinflip(side),
+            edge_bps: self.config.rules.edge_bps,
         };
-        let rules = &self.config.rules;
-        self.play(ctx, "coinflip", stake, |roll| {
-            let result = rules.coinflip(stake, side, roll, 0);
-            let landed = crate::games::coin(roll);
-            (
-                result,
-                format!(
-                    "🪙 {}! (you chose {})",
-                    capitalised(landed.as_str()),
-                    side.as_str()
-                ),
-            )
-        })
-        .await
+        self.play(ctx, terms, stake).await
     }
 
     async fn dice<P: Port>(
@@ -521,19 +508,11 @@ impl Bot {
         stake: Decimal,
         target: u32,
     ) -> Result<Vec<Call>, PortError> {
-        let stake = match self.check_stake(stake, self.config.rules.dice_multiplier(target)) {
-            Ok(stake) => stake,
-            Err(reply) => return Ok(vec![ctx.say(reply)]),
+        let terms = Terms {
+            game: Game::Dice(target),
+            edge_bps: self.config.rules.edge_bps,
         };
-        let rules = &self.config.rules;
-        self.play(ctx, "dice", stake, |roll| {
-            let result = rules.dice(stake, target, roll, 0);
-            (
-                result,
-                format!("🎲 Rolled {} (under {target} wins)", fair::show_roll(roll)),
-            )
-        })
-        .await
+        self.play(ctx, terms, stake).await
     }
 
     /// Places a bet, rolls, settles. The roll is fixed by the bet's fair round, so a
@@ -541,14 +520,21 @@ impl Bot {
     async fn play<P: Port>(
         &self,
         ctx: &Ctx<'_, P>,
-        game: &str,
+        terms: Terms,
         stake: Decimal,
-        decide: impl FnOnce(u32) -> (crate::games::Result, String),
     ) -> Result<Vec<Call>, PortError> {
+        let stake = match self.check_stake(stake, terms.multiplier()) {
+            Ok(stake) => stake,
+            Err(reply) => return Ok(vec![ctx.say(reply)]),
+        };
+        let game = terms.game_name();
         let bet_id = BetId::new(format!("{game}-{}", ctx.origin.replace(':', "-")))
             .or_else(|_| BetId::new(format!("{game}-{}", short_hash(ctx.origin))))
             .expect("bet ids are short tokens");
-        let round = ctx.port.fair_round(ctx.player, bet_id.as_str()).await?;
+        let round = ctx
+            .port
+            .fair_round(ctx.player, bet_id.as_str(), &terms.encode())
+            .await?;
         let roll = fair::roll(&round.seed, &round.client_seed, round.nonce);
         let placed = ctx
             .submit(
@@ -583,7 +569,21 @@ impl Bot {
                 ])
             }
         }
-        let (result, headline) = decide(roll);
+        let result = terms.outcome(stake, roll, 0);
+        let (headline, again) = match terms.game {
+            Game::Coinflip(side) => (
+                format!(
+                    "🪙 {}! (you chose {})",
+                    capitalised(crate::games::coin(roll).as_str()),
+                    side.as_str()
+                ),
+                format!("/coinflip {stake} {}", side.as_str()),
+            ),
+            Game::Dice(target) => (
+                format!("🎲 Rolled {} (under {target} wins)", fair::show_roll(roll)),
+                format!("/dice {stake} {target}"),
+            ),
+        };
         let settled = ctx
             .submit(
                 "settle",
@@ -610,11 +610,6 @@ impl Bot {
             format!("You won {}!", show(&result.payout.to_string(), "XTR"))
         } else {
             format!("You lost {}.", show(&stake.to_string(), "XTR"))
-        };
-        let again = if game == "coinflip" {
-            format!("/coinflip {stake} heads")
-        } else {
-            format!("/dice {stake} 50")
         };
         Ok(vec![ctx.say(format!(
             "{headline}\n{verdict} Balance: {}.\nNonce {} of seed {}…: /fair. Again: {again}",

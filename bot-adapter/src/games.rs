@@ -107,6 +107,78 @@ impl Rules {
     }
 }
 
+/// What a bet was for, fixed with its fair round before the bet is placed, so that an
+/// auditor can recompute the outcome: the game, the player's choice and the edge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Terms {
+    pub game: Game,
+    pub edge_bps: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Game {
+    Coinflip(Side),
+    /// Wins under this target.
+    Dice(u32),
+}
+
+impl Terms {
+    pub fn game_name(&self) -> &'static str {
+        match self.game {
+            Game::Coinflip(_) => "coinflip",
+            Game::Dice(_) => "dice",
+        }
+    }
+
+    /// `coinflip:heads:200`, `dice:50:200`.
+    pub fn encode(&self) -> String {
+        match self.game {
+            Game::Coinflip(side) => format!("coinflip:{}:{}", side.as_str(), self.edge_bps),
+            Game::Dice(target) => format!("dice:{target}:{}", self.edge_bps),
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        let mut parts = text.split(':');
+        let (game, choice, edge) = (parts.next()?, parts.next()?, parts.next()?);
+        if parts.next().is_some() {
+            return None;
+        }
+        let edge_bps = edge.parse().ok().filter(|&e| e <= 10_000)?;
+        let game = match (game, choice) {
+            ("coinflip", "heads") => Game::Coinflip(Side::Heads),
+            ("coinflip", "tails") => Game::Coinflip(Side::Tails),
+            ("dice", target) => Game::Dice(target.parse().ok().filter(|t| (2..=98).contains(t))?),
+            _ => return None,
+        };
+        Some(Self { game, edge_bps })
+    }
+
+    fn rules(&self) -> Rules {
+        Rules {
+            edge_bps: self.edge_bps,
+            ..Rules::default()
+        }
+    }
+
+    /// What a win pays per unit staked.
+    pub fn multiplier(&self) -> Decimal {
+        match self.game {
+            Game::Coinflip(_) => self.rules().coinflip_multiplier(),
+            Game::Dice(target) => self.rules().dice_multiplier(target),
+        }
+    }
+
+    /// The outcome of `roll` for `stake`: the one computation both the game and an
+    /// auditor's recomputation use.
+    pub fn outcome(&self, stake: Decimal, roll: u32, scale: u32) -> Result {
+        match self.game {
+            Game::Coinflip(side) => self.rules().coinflip(stake, side, roll, scale),
+            Game::Dice(target) => self.rules().dice(stake, target, roll, scale),
+        }
+    }
+}
+
 /// The side a roll lands on.
 pub fn coin(roll: u32) -> Side {
     if roll < ROLL_RANGE / 2 {
@@ -155,6 +227,32 @@ mod tests {
         assert!(!rules.dice(dec("10"), 50, 5_000, 0).won);
         // In a currency with cents the fraction is kept.
         assert_eq!(rules.dice(dec("10"), 50, 0, 2).payout, dec("19.6"));
+    }
+
+    #[test]
+    fn terms_round_trip_and_refuse_nonsense() {
+        for terms in [
+            Terms {
+                game: Game::Coinflip(Side::Tails),
+                edge_bps: 200,
+            },
+            Terms {
+                game: Game::Dice(50),
+                edge_bps: 0,
+            },
+        ] {
+            assert_eq!(Terms::parse(&terms.encode()), Some(terms));
+        }
+        for bad in [
+            "coinflip:edge:200",
+            "dice:99:200",
+            "dice:50:20000",
+            "dice:50",
+            "poker:1:1",
+            "dice:50:200:x",
+        ] {
+            assert_eq!(Terms::parse(bad), None, "{bad}");
+        }
     }
 
     #[test]

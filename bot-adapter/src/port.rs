@@ -108,11 +108,13 @@ pub trait Port: Send + Sync {
     ) -> impl Future<Output = Result<FairState, PortError>> + Send;
 
     /// The fair inputs of `bet`, allocated the first time (the next nonce under the
-    /// player's current seed) and the same on every later call.
+    /// player's current seed, recorded with the bet's `terms`) and the same on every
+    /// later call.
     fn fair_round(
         &self,
         player: PlayerId,
         bet: &str,
+        terms: &str,
     ) -> impl Future<Output = Result<Round, PortError>> + Send;
 
     fn set_client_seed(

@@ -131,7 +131,7 @@ impl Port for NoLedger {
     async fn fair_state(&self, _: PlayerId) -> Result<FairState, PortError> {
         refused()
     }
-    async fn fair_round(&self, _: PlayerId, _: &str) -> Result<Round, PortError> {
+    async fn fair_round(&self, _: PlayerId, _: &str, _: &str) -> Result<Round, PortError> {
         refused()
     }
     async fn set_client_seed(&self, _: PlayerId, _: &str) -> Result<FairState, PortError> {

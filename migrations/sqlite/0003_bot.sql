@@ -59,6 +59,8 @@ CREATE TABLE bot_fair_rounds (
     seed_hash   TEXT   NOT NULL REFERENCES bot_fair_seeds (seed_hash),
     client_seed TEXT   NOT NULL,
     nonce       BIGINT NOT NULL,
+    -- The game, the player's choice and the edge (`coinflip:heads:200`, `dice:50:200`).
+    terms       TEXT   NOT NULL,
     created_at  BIGINT NOT NULL,
     UNIQUE (seed_hash, nonce)
 );

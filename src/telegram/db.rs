@@ -407,7 +407,12 @@ impl BotDb {
 
     /// The fair inputs of `bet`: the first call allocates the next nonce of the active
     /// seed; later calls return the same.
-    pub async fn fair_round(&self, player: i64, bet: &str) -> Result<Round, BotDbError> {
+    pub async fn fair_round(
+        &self,
+        player: i64,
+        bet: &str,
+        terms: &str,
+    ) -> Result<Round, BotDbError> {
         for _ in 0..16 {
             let row = sqlx::query(
                 "SELECT r.seed_hash, s.seed, r.client_seed, r.nonce FROM bot_fair_rounds r \
@@ -429,14 +434,15 @@ impl BotDb {
             // The next nonce of that seed, only while the seed is unrevealed; a race for the
             // same nonce loses on UNIQUE (seed_hash, nonce) and tries again.
             sqlx::query(
-                "INSERT INTO bot_fair_rounds (bet_id, player_id, seed_hash, client_seed, nonce, created_at) \
-                 SELECT $1, $2, s.seed_hash, $3, (SELECT COUNT(*) FROM bot_fair_rounds WHERE seed_hash = s.seed_hash), $4 \
-                 FROM bot_fair_seeds s WHERE s.seed_hash = $5 AND s.revealed_at IS NULL \
+                "INSERT INTO bot_fair_rounds (bet_id, player_id, seed_hash, client_seed, nonce, terms, created_at) \
+                 SELECT $1, $2, s.seed_hash, $3, (SELECT COUNT(*) FROM bot_fair_rounds WHERE seed_hash = s.seed_hash), $4, $5 \
+                 FROM bot_fair_seeds s WHERE s.seed_hash = $6 AND s.revealed_at IS NULL \
                  ON CONFLICT DO NOTHING",
             )
             .bind(bet)
             .bind(player)
             .bind(&client_seed)
+            .bind(terms)
             .bind(now_micros())
             .bind(&seed_hash)
             .execute(&self.pool)
@@ -482,7 +488,7 @@ impl BotDb {
     /// What `croupier fair verify` needs: the round and, once revealed, its seed.
     pub async fn round_for_audit(&self, bet: &str) -> Result<Option<AuditRound>, BotDbError> {
         let row = sqlx::query(
-            "SELECT r.player_id, r.seed_hash, s.seed, s.revealed_at, r.client_seed, r.nonce FROM bot_fair_rounds r \
+            "SELECT r.player_id, r.seed_hash, s.seed, s.revealed_at, r.client_seed, r.nonce, r.terms FROM bot_fair_rounds r \
              JOIN bot_fair_seeds s ON s.seed_hash = r.seed_hash WHERE r.bet_id = $1",
         )
         .bind(bet)
@@ -501,6 +507,7 @@ impl BotDb {
             },
             client_seed: row.try_get("client_seed")?,
             nonce: to_u64(row.try_get("nonce")?),
+            terms: row.try_get("terms")?,
         }))
     }
 }
@@ -513,6 +520,7 @@ pub struct AuditRound {
     pub seed: Option<ServerSeed>,
     pub client_seed: String,
     pub nonce: u64,
+    pub terms: String,
 }
 
 fn parse_seed(hex_seed: &str) -> Result<ServerSeed, BotDbError> {

@@ -118,8 +118,13 @@ impl<S: EventStore> Port for LedgerPort<S> {
         Ok(self.db.fair_state(player.get()).await?)
     }
 
-    async fn fair_round(&self, player: PlayerId, bet: &str) -> Result<Round, PortError> {
-        Ok(self.db.fair_round(player.get(), bet).await?)
+    async fn fair_round(
+        &self,
+        player: PlayerId,
+        bet: &str,
+        terms: &str,
+    ) -> Result<Round, PortError> {
+        Ok(self.db.fair_round(player.get(), bet, terms).await?)
     }
 
     async fn set_client_seed(

@@ -141,6 +141,7 @@ async fn measure<S: EventStore>(
             db: db.clone(),
         },
         outbox_wake: wake.clone(),
+        limit: Arc::new(bot_adapter::limit::RateLimit::default()),
     };
     let (stop_tx, stop_rx) = watch::channel(false);
     let dispatcher = Dispatcher {

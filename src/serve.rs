@@ -107,6 +107,7 @@ async fn serve_on<S: EventStore>(
             db: db.clone(),
         },
         outbox_wake: wake.clone(),
+        limit: Arc::new(bot_adapter::limit::RateLimit::default()),
     };
     let api = dispatcher::api(&settings.api_url, &settings.token, Duration::from_secs(30));
     let (stop_tx, stop_rx) = watch::channel(false);

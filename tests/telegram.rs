@@ -684,3 +684,32 @@ async fn with_the_database_down_updates_get_503_and_nothing_is_lost_or_doubled(p
         1
     );
 }
+
+#[tokio::test]
+async fn a_player_who_floods_gets_one_notice_then_silence() {
+    let (url, dir) = sqlite_url();
+    let fake = FakeTelegram::start(TOKEN).await.unwrap();
+    let mut server = Server::start(&url, &fake, Some(dir));
+    for i in 1..=20 {
+        assert_eq!(server.post(&text(i, i, "/help")).await, 200);
+    }
+    // A payment is money: never limited.
+    assert_eq!(
+        server.post(&paid(21, 21, 5, "p", "charge-flood")).await,
+        200
+    );
+    wait_for_text(&fake, "Received 5 ⭐").await;
+    wait_for_text(&fake, "You're going fast").await;
+    assert!(server.stop().await.success());
+    let sent = texts(&fake);
+    assert_eq!(
+        sent.iter().filter(|t| t.contains("going fast")).count(),
+        1,
+        "{sent:#?}"
+    );
+    let helped = sent
+        .iter()
+        .filter(|t| t.contains("/balance — your Stars"))
+        .count();
+    assert!((8..20).contains(&helped), "{helped} replies to 20 /help");
+}

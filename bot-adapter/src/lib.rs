@@ -5,6 +5,7 @@
 //! - [`bot`]: [`Bot::handle`], the core: an input in, commands through a [`Port`], calls out.
 //! - [`command`]: what a player typed, parsed.
 //! - [`payload`]: signed invoice payloads; [`fair`]: provably fair rolls; [`games`]: payouts.
+//! - [`limit`]: the per-player inbound rate limit.
 //! - [`call`]: the Bot API calls the adapter asks for, as data for the outbox.
 
 pub mod bot;
@@ -12,6 +13,7 @@ pub mod call;
 pub mod command;
 pub mod fair;
 pub mod games;
+pub mod limit;
 pub mod payload;
 pub mod port;
 pub mod update;

@@ -74,6 +74,19 @@ pub enum Input {
     Ignored { reason: Ignored },
 }
 
+impl Input {
+    /// The player behind a message or a button press: the inputs a player can send as
+    /// fast as they like, which the inbound rate limit applies to.
+    pub fn typed_by(&self) -> Option<From> {
+        match self {
+            Self::Text { from, .. } | Self::Callback { from, .. } | Self::Dice { from, .. } => {
+                Some(*from)
+            }
+            _ => None,
+        }
+    }
+}
+
 /// Why an update is not acted on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

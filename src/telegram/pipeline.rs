@@ -9,8 +9,10 @@
 //! de-duplicates calls).
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use bot_adapter::call;
+use bot_adapter::limit::{Admit, RateLimit};
 use bot_adapter::update::{translate, Input};
 use bot_adapter::{Bot, PortError};
 use store::EventStore;
@@ -46,6 +48,7 @@ pub struct Pipeline<S> {
     pub port: LedgerPort<S>,
     /// Woken when calls are queued, so the dispatcher sends them at once.
     pub outbox_wake: Arc<Notify>,
+    pub limit: Arc<RateLimit>,
 }
 
 pub fn unix_now() -> u64 {
@@ -81,7 +84,17 @@ impl<S: EventStore> Pipeline<S> {
         if let Input::Ignored { reason } = input {
             tracing::debug!(?reason, update_id = update.map(|u| u.0), "update ignored");
         }
-        let calls = self.bot.handle(&self.port, input, unix_now()).await?;
+        let admit = input.typed_by().map_or(Admit::Yes, |from| {
+            self.limit.admit(from.user, Instant::now())
+        });
+        let calls = match (admit, input.typed_by()) {
+            (Admit::Notice, Some(from)) => vec![call::message(
+                from.chat,
+                "You're going fast! I'll answer again in a few seconds.",
+            )],
+            (Admit::Notice | Admit::Silent, _) => Vec::new(),
+            (Admit::Yes, _) => self.bot.handle(&self.port, input, unix_now()).await?,
+        };
         let origin = input.origin();
         let queued = self
             .port

@@ -1,0 +1,120 @@
+//! The per-player inbound rate limit: a token bucket per player. A player over the limit
+//! gets one polite notice, then silence until the bucket refills. Payments and
+//! pre-checkout queries are never limited: they are money, and Telegram paces them.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// What to do with one input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admit {
+    Yes,
+    /// Over the limit for the first time since the last admitted input: say so, once.
+    Notice,
+    /// Over the limit, already told.
+    Silent,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+    warned: bool,
+}
+
+/// Token buckets keyed by player. Per process: with several instances each keeps its
+/// own, so the effective limit is that many times higher.
+#[derive(Debug)]
+pub struct RateLimit {
+    capacity: f64,
+    per_s: f64,
+    buckets: Mutex<HashMap<u64, Bucket>>,
+}
+
+/// Buckets kept before full ones are forgotten.
+const BUCKETS_MAX: usize = 100_000;
+
+impl RateLimit {
+    /// `burst` inputs at once, then `per_s` a second.
+    pub fn new(burst: u32, per_s: u32) -> Self {
+        Self {
+            capacity: f64::from(burst.max(1)),
+            per_s: f64::from(per_s.max(1)),
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn admit(&self, player: u64, now: Instant) -> Admit {
+        let mut buckets = self
+            .buckets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if buckets.len() > BUCKETS_MAX {
+            let (capacity, per_s) = (self.capacity, self.per_s);
+            buckets.retain(|_, b| {
+                b.tokens + now.saturating_duration_since(b.at).as_secs_f64() * per_s < capacity
+            });
+        }
+        let bucket = buckets.entry(player).or_insert(Bucket {
+            tokens: self.capacity,
+            at: now,
+            warned: false,
+        });
+        let elapsed = now.saturating_duration_since(bucket.at).as_secs_f64();
+        bucket.tokens = (bucket.tokens + elapsed * self.per_s).min(self.capacity);
+        bucket.at = now;
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            bucket.warned = false;
+            Admit::Yes
+        } else if bucket.warned {
+            Admit::Silent
+        } else {
+            bucket.warned = true;
+            Admit::Notice
+        }
+    }
+
+    /// How long until the player may send again.
+    pub fn refill_time(&self) -> Duration {
+        Duration::from_secs_f64(1.0 / self.per_s)
+    }
+}
+
+impl Default for RateLimit {
+    /// 8 at once, then one a second.
+    fn default() -> Self {
+        Self::new(8, 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_burst_passes_then_one_notice_then_silence_until_refilled() {
+        let limit = RateLimit::new(3, 1);
+        let t0 = Instant::now();
+        let seen: Vec<Admit> = (0..6).map(|_| limit.admit(7, t0)).collect();
+        assert_eq!(
+            seen,
+            [
+                Admit::Yes,
+                Admit::Yes,
+                Admit::Yes,
+                Admit::Notice,
+                Admit::Silent,
+                Admit::Silent
+            ]
+        );
+        // Another player is not affected.
+        assert_eq!(limit.admit(8, t0), Admit::Yes);
+        // One second refills one token; after it is used the next excess gets a notice again.
+        let t1 = t0 + Duration::from_secs(1);
+        assert_eq!(limit.admit(7, t1), Admit::Yes);
+        assert_eq!(limit.admit(7, t1), Admit::Notice);
+        assert_eq!(limit.admit(7, t1 + Duration::from_secs(10)), Admit::Yes);
+    }
+}

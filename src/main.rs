@@ -9,6 +9,7 @@ mod bot_admin;
 mod database;
 mod demo;
 mod fair;
+mod payments;
 mod report;
 mod serve;
 mod submit;
@@ -114,6 +115,11 @@ enum Command {
         #[command(subcommand)]
         command: FairCommand,
     },
+    /// Payments staff: refund a Stars deposit.
+    Payments {
+        #[command(subcommand)]
+        command: PaymentsCommand,
+    },
     /// The outbox of Bot API calls: list, retry dead letters.
     Outbox {
         #[command(subcommand)]
@@ -146,6 +152,13 @@ enum WebhookCommand {
     Info,
     /// deleteWebhook.
     Delete,
+}
+
+#[derive(Subcommand)]
+enum PaymentsCommand {
+    /// Record the refund of a deposit and queue refundStarPayment. Exit 0 done, 3 refused
+    /// (the reason is printed, e.g. the balance does not cover it), 2 unknown charge.
+    Refund { charge_id: String },
 }
 
 #[derive(Subcommand)]
@@ -335,6 +348,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Fair {
             command: FairCommand::Verify { bet_id },
         } => fair::verify(&database, &url, &bet_id).await,
+        Command::Payments {
+            command: PaymentsCommand::Refund { charge_id },
+        } => payments::refund(&database, &url, &charge_id).await,
         Command::Outbox { command } => match command {
             OutboxCommand::List { dead } => bot_admin::outbox_list(&url, dead).await,
             OutboxCommand::Retry { id, .. } => bot_admin::outbox_retry(&url, id).await,

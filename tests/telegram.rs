@@ -713,3 +713,83 @@ async fn a_player_who_floods_gets_one_notice_then_silence() {
         .count();
     assert!((8..20).contains(&helped), "{helped} replies to 20 /help");
 }
+
+#[tokio::test]
+async fn staff_refund_a_deposit_through_the_outbox_unless_the_balance_does_not_cover_it() {
+    let (url, dir) = sqlite_url();
+    let fake = FakeTelegram::start(TOKEN).await.unwrap();
+    let mut server = Server::start(&url, &fake, Some(dir));
+    assert_eq!(server.post(&paid(1, 1, 50, "p", "charge-a")).await, 200);
+    assert_eq!(server.post(&paid(2, 2, 20, "p", "charge-b")).await, 200);
+    wait_for_text(&fake, "Your balance: 70 ⭐").await;
+    let croupier = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_croupier"))
+            .args(args)
+            .env("DATABASE_URL", &url)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+
+    let (code, said) = croupier(&["payments", "refund", "charge-b"]);
+    assert_eq!(code, Some(0), "{said}");
+    assert!(
+        fake.wait_for(WAIT, |_| !fake.succeeded("refundStarPayment").is_empty())
+            .await
+    );
+    let call = &fake.succeeded("refundStarPayment")[0];
+    assert_eq!(
+        (
+            call["user_id"].as_u64(),
+            call["telegram_payment_charge_id"].as_str()
+        ),
+        (Some(PLAYER), Some("charge-b"))
+    );
+    wait_for_text(
+        &fake,
+        "Your deposit of 20 ⭐ is being refunded to you. Your balance: 50 ⭐",
+    )
+    .await;
+    // Telegram then reports the refund: already in the ledger, nothing changes.
+    assert_eq!(server.post(&refunded(3, 3, 20, "p", "charge-b")).await, 200);
+
+    // A stake in play leaves 5 Stars of cash: not enough to give back a 50-Star deposit.
+    let bet = format!(
+        r#"{{"type":"place_bet","idempotency_key":"open-bet","player":{PLAYER},"bet_id":"open-1","game":"dice","stake":"45","currency":"XTR"}}"#
+    );
+    assert_eq!(croupier(&["ledger", "submit", "--json", &bet]).0, Some(0));
+    let (code, said) = croupier(&["payments", "refund", "charge-a"]);
+    assert_eq!(code, Some(3), "{said}");
+    assert!(said.contains("insufficient_funds"), "{said}");
+
+    // The same refund asked again is a replay, not a second refund.
+    let (code, said) = croupier(&["payments", "refund", "charge-b"]);
+    assert_eq!(code, Some(0), "{said}");
+    assert!(said.contains("already recorded"), "{said}");
+    assert_eq!(
+        croupier(&["payments", "refund", "no-such-charge"]).0,
+        Some(2)
+    );
+    assert!(server.stop().await.success());
+    assert_eq!(
+        count(
+            &url,
+            "SELECT COUNT(*) FROM ledger_events WHERE event_type = 'deposit_refunded'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(fake.succeeded("refundStarPayment").len(), 1);
+    let told: Vec<String> = texts(&fake)
+        .into_iter()
+        .filter(|t| t.contains("refunded to you"))
+        .collect();
+    assert_eq!(
+        told.len(),
+        1,
+        "our own refund was announced twice: {told:#?}"
+    );
+}

@@ -559,3 +559,22 @@ impl BotDb {
         self.pool.close().await;
     }
 }
+
+impl BotDb {
+    /// The stream of the player a payment was credited to (a read of the ledger's
+    /// payment index; nothing here writes to the ledger).
+    pub async fn deposit_stream(
+        &self,
+        method: &str,
+        external_ref: &str,
+    ) -> Result<Option<String>, BotDbError> {
+        let row = sqlx::query(
+            "SELECT stream_id FROM ledger_deposit_refs WHERE method = $1 AND external_ref = $2",
+        )
+        .bind(method)
+        .bind(external_ref)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| r.try_get("stream_id")).transpose()?)
+    }
+}

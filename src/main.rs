@@ -6,6 +6,7 @@ mod bench;
 mod bench_replay;
 mod bench_webhook;
 mod bot_admin;
+mod bot_demo;
 mod database;
 mod demo;
 mod fair;
@@ -58,8 +59,9 @@ enum Command {
         #[command(subcommand)]
         command: BenchCommand,
     },
-    /// Run a short scripted ledger session and show the balances.
-    Demo,
+    /// Simulated players deposit, play and take refunds through the real bot (a fake
+    /// Telegram takes the replies); then a summary and an audit of the whole log.
+    Demo(bot_demo::DemoArgs),
     /// The read models: their progress.
     Projections {
         #[command(subcommand)]
@@ -237,6 +239,8 @@ enum AuditCommand {
 
 #[derive(Subcommand)]
 enum LedgerCommand {
+    /// A short scripted ledger session, narrated, without the bot.
+    Demo,
     /// Submit commands: one with --json, else one JSON command per line on stdin.
     /// Prints one JSON outcome line per command. Exit status of the last command:
     /// 0 accepted, 3 rejected, 4 conflict, 2 bad input, 1 infrastructure error.
@@ -355,7 +359,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             OutboxCommand::List { dead } => bot_admin::outbox_list(&url, dead).await,
             OutboxCommand::Retry { id, .. } => bot_admin::outbox_retry(&url, id).await,
         },
-        Command::Demo => demo::run(&database).await,
+        Command::Demo(args) => bot_demo::run(&database, &url, args).await,
+        Command::Ledger {
+            command: LedgerCommand::Demo,
+        } => demo::run(&database).await,
         Command::Projections {
             command: ProjectionsCommand::Status,
         } => report::status(&database, &url).await,

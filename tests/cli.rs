@@ -205,7 +205,7 @@ fn the_default_database_is_sqlite_in_the_working_directory() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(scratch.0.join("croupier.db").exists());
-    let output = croupier(&scratch.0, &["demo"], "");
+    let output = croupier(&scratch.0, &["ledger", "demo"], "");
     assert_eq!(
         output.status.code(),
         Some(0),
@@ -310,7 +310,7 @@ fn audit_head_verify_and_export() {
     let scratch = Scratch::new();
     let url = scratch.url();
     assert_eq!(
-        croupier(&scratch.0, &["--database-url", &url, "demo"], "")
+        croupier(&scratch.0, &["--database-url", &url, "ledger", "demo"], "")
             .status
             .code(),
         Some(0)

@@ -793,3 +793,33 @@ async fn staff_refund_a_deposit_through_the_outbox_unless_the_balance_does_not_c
         "our own refund was announced twice: {told:#?}"
     );
 }
+
+#[test]
+fn the_demo_plays_through_the_bot_and_its_figures_add_up_run_after_run() {
+    let (url, _dir) = sqlite_url();
+    for run in 1..=2 {
+        let out = Command::new(env!("CARGO_BIN_EXE_croupier"))
+            .args(["demo", "--players", "12", "--rounds", "4", "--seed", "7"])
+            .env("DATABASE_URL", &url)
+            .output()
+            .unwrap();
+        let shown = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "run {run}: {shown}");
+        assert!(shown.contains("100%  84 of 84 updates handled"), "{shown}");
+        assert!(shown.contains("the read models equal a replay"), "{shown}");
+        let figure = |label: &str| -> i64 {
+            shown
+                .lines()
+                .find_map(|l| l.trim_start().strip_prefix(label))
+                .unwrap_or_else(|| panic!("no {label} in {shown}"))
+                .trim()
+                .parse()
+                .unwrap()
+        };
+        let (deposits, refunds, ggr) = (figure("deposits"), figure("refunds"), figure("GGR"));
+        assert_eq!(figure("stakes settled") - figure("payouts"), ggr);
+        assert_eq!(figure("liabilities"), deposits - refunds - ggr, "{shown}");
+        // One of every ten players takes the deposit back; run 2 adds to run 1.
+        assert!(refunds > 0 && deposits > 0, "{shown}");
+    }
+}

@@ -578,3 +578,14 @@ impl BotDb {
         Ok(row.map(|r| r.try_get("stream_id")).transpose()?)
     }
 }
+
+impl BotDb {
+    /// The highest update id recorded below 2^31 (0 when none): simulations start above
+    /// it. (Telegram's ids are 32-bit; anything larger was not understood.)
+    pub async fn last_update_id(&self) -> Result<i64, BotDbError> {
+        Ok(sqlx::query("SELECT COALESCE(MAX(update_id), 0) AS last FROM bot_inbox WHERE update_id < 2147483647")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("last")?)
+    }
+}

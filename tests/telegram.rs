@@ -823,3 +823,95 @@ fn the_demo_plays_through_the_bot_and_its_figures_add_up_run_after_run() {
         assert!(refunds > 0 && deposits > 0, "{shown}");
     }
 }
+
+async fn projector_lock_holder(admin: &sqlx::PgPool, database: &str) -> Option<i32> {
+    sqlx::query_scalar(
+        "SELECT l.pid FROM pg_locks l JOIN pg_database d ON d.oid = l.database \
+         WHERE l.locktype = 'advisory' AND l.granted AND d.datname = $1",
+    )
+    .bind(database)
+    .fetch_optional(admin)
+    .await
+    .unwrap()
+}
+
+async fn projected_balance(url: &str) -> Option<String> {
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(url).await.unwrap();
+    let balance = sqlx::query("SELECT balance FROM proj_balances WHERE player = $1")
+        .bind(i64::try_from(PLAYER).unwrap())
+        .fetch_optional(&pool)
+        .await
+        .unwrap()
+        .map(|row| row.try_get::<String, _>("balance").unwrap());
+    pool.close().await;
+    balance
+}
+
+async fn eventually<T: PartialEq + std::fmt::Debug, F: std::future::Future<Output = T>>(
+    expected: T,
+    mut probe: impl FnMut() -> F,
+) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let seen = probe().await;
+        if seen == expected {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "expected {expected:?}, still {seen:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[sqlx::test(migrations = false)]
+async fn one_serve_instance_projects_at_a_time_and_another_takes_over_when_it_dies(
+    pool: sqlx::PgPool,
+) {
+    let url = common::database_url(&pool).await;
+    let name: String = sqlx::query_scalar("SELECT current_database()")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let fake = FakeTelegram::start(TOKEN).await.unwrap();
+    let mut first = Server::start(&url, &fake, None);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let holder = loop {
+        if let Some(pid) = projector_lock_holder(&pool, &name).await {
+            break pid;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no instance took the projector lock"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let second = Server::start(&url, &fake, None);
+    assert_eq!(second.post(&paid(1, 1, 40, "p", "charge-p1")).await, 200);
+    eventually(Some("40".to_owned()), || projected_balance(&url)).await;
+    assert_eq!(
+        projector_lock_holder(&pool, &name).await,
+        Some(holder),
+        "the lock moved while its holder lived"
+    );
+
+    // The holder dies without a word; its session ends and the other instance takes over.
+    first.child.kill().unwrap();
+    first.child.wait().unwrap();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        match projector_lock_holder(&pool, &name).await {
+            Some(pid) if pid != holder => break,
+            _ => {}
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no instance took over the projector"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(second.post(&paid(2, 2, 2, "p", "charge-p2")).await, 200);
+    eventually(Some("42".to_owned()), || projected_balance(&url)).await;
+}

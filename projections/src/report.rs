@@ -117,24 +117,9 @@ impl Days {
     }
 }
 
-/// Checks a `--from`/`--to` date.
+/// Checks a `--from`/`--to` date: the date part of an RFC 3339 time.
 pub fn parse_day(text: &str) -> Result<String, String> {
-    let digits = |range: std::ops::Range<usize>| {
-        text.get(range)
-            .is_some_and(|s| s.bytes().all(|b| b.is_ascii_digit()))
-    };
-    let shaped = text.len() == 10
-        && &text[4..5] == "-"
-        && &text[7..8] == "-"
-        && digits(0..4)
-        && digits(5..7)
-        && digits(8..10);
-    let month = text.get(5..7).and_then(|m| m.parse::<u8>().ok());
-    let day = text.get(8..10).and_then(|d| d.parse::<u8>().ok());
-    if shaped
-        && month.is_some_and(|m| (1..=12).contains(&m))
-        && day.is_some_and(|d| (1..=31).contains(&d))
-    {
+    if text.len() == 10 && crate::time::parse_rfc3339(&format!("{text}T00:00:00Z")).is_ok() {
         Ok(text.to_owned())
     } else {
         Err(format!(

@@ -66,9 +66,14 @@ pub fn parse_rfc3339(text: &str) -> Result<i64, String> {
     }
     let offset_minutes = match rest {
         "Z" | "z" => 0,
-        _ if rest.len() == 6 && matches!(&rest[..1], "+" | "-") && &rest[3..4] == ":" => {
-            let hours: i64 = rest[1..3].parse().map_err(|_| bad())?;
-            let minutes: i64 = rest[4..6].parse().map_err(|_| bad())?;
+        // Bytes, not string slices: a multi-byte character here must be refused, not panic.
+        _ if rest.len() == 6
+            && matches!(rest.as_bytes()[0], b'+' | b'-')
+            && rest.as_bytes()[3] == b':' =>
+        {
+            let field = |range| rest.get(range).and_then(|s: &str| s.parse::<i64>().ok());
+            let hours = field(1..3).ok_or_else(bad)?;
+            let minutes = field(4..6).ok_or_else(bad)?;
             let sign = if rest.starts_with('-') { -1 } else { 1 };
             sign * (hours * 60 + minutes)
         }
@@ -109,6 +114,17 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
 #[cfg(test)]
 mod tests {
     use super::rfc3339;
+
+    #[test]
+    fn a_multibyte_character_in_a_time_or_day_is_refused_not_a_panic() {
+        for text in ["2026-11-20T13:45:01+aé:0", "2026-11-20T13:45:01é+0:0"] {
+            assert!(super::parse_rfc3339(text).is_err(), "{text}");
+        }
+        for day in ["2020é1-01", "2026-1é-1", "2026-11-20"] {
+            let parsed = crate::report::parse_day(day);
+            assert_eq!(parsed.is_ok(), day == "2026-11-20", "{day}");
+        }
+    }
 
     #[test]
     fn parses_what_it_formats_and_offsets() {

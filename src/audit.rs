@@ -77,7 +77,13 @@ pub async fn verify(
 pub async fn head(database: &Database) -> anyhow::Result<ExitCode> {
     match with_store!(database, s => s.head().await)? {
         Some(head) => println!("{}", head.display()),
-        None => println!("0:{}", hex_zero()),
+        None => println!(
+            "{}",
+            PublishedHead {
+                position: 0,
+                hash: store::hash::GENESIS
+            }
+        ),
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -97,9 +103,4 @@ pub async fn export(
     drop(out);
     eprintln!("exported {written} events");
     Ok(ExitCode::SUCCESS)
-}
-
-/// The genesis hash: what an empty log's head is chained from.
-fn hex_zero() -> String {
-    "0".repeat(64)
 }

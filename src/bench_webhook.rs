@@ -12,20 +12,17 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bot_adapter::{Bot, Config};
+use bot_adapter::limit::RateLimit;
 use croupier::telegram::db::BotDb;
-use croupier::telegram::dispatcher::{self, Dispatcher, Limits};
+use croupier::telegram::dispatcher::{self, Limits};
 use croupier::telegram::fake::FakeTelegram;
-use croupier::telegram::pipeline::Pipeline;
-use croupier::telegram::port::LedgerPort;
+use croupier::telegram::pipeline::{self, Pipeline};
 use croupier::telegram::webhook::{self, SECRET_HEADER};
-use ledger::Ledger;
-use store::{EventStore, GroupCommit, GroupCommitConfig};
-use tokio::sync::{watch, Notify};
+use store::EventStore;
+use tokio::sync::watch;
 
 use crate::bench::{in_pg_scratch, in_sqlite_scratch};
 use crate::database::Database;
-use crate::serve::payload_signer;
 
 const TARGET_UPDATES_PER_S: f64 = 3_000.0;
 const TARGET_P99_MS: f64 = 25.0;
@@ -127,29 +124,17 @@ async fn measure<S: EventStore>(
 ) -> anyhow::Result<Report> {
     let fake = FakeTelegram::start(TOKEN).await?;
     let db = BotDb::connect(&url, 32).await?;
-    let writer = GroupCommit::start(
-        store.clone(),
-        Ledger::default(),
-        GroupCommitConfig::default(),
+    let pipeline = Pipeline::start(
+        store,
+        db.clone(),
+        pipeline::bot(TOKEN),
+        RateLimit::default(),
     );
-    let wake = Arc::new(Notify::new());
-    let pipeline = Pipeline {
-        bot: Bot::new(Config::new(payload_signer(TOKEN))),
-        port: LedgerPort {
-            store,
-            writer,
-            db: db.clone(),
-        },
-        outbox_wake: wake.clone(),
-        limit: Arc::new(bot_adapter::limit::RateLimit::default()),
-    };
     let (stop_tx, stop_rx) = watch::channel(false);
-    let dispatcher = Dispatcher {
-        db: db.clone(),
-        api: dispatcher::api(&fake.url(), TOKEN, Duration::from_secs(10)),
-        limits: Limits::default(),
-        wake,
-    };
+    let dispatcher = pipeline.dispatcher(
+        dispatcher::api(&fake.url(), TOKEN, Duration::from_secs(10)),
+        Limits::default(),
+    );
     let dispatching = tokio::spawn(dispatcher.run(stop_rx, Duration::ZERO));
 
     let app = webhook::router(pipeline, Some(SECRET.to_owned()))
@@ -233,10 +218,10 @@ async fn closed_loop(
         });
     }
     while chats.join_next().await.is_some() {}
-    precision(done.load(Ordering::Relaxed), started.elapsed())
+    per_second(done.load(Ordering::Relaxed), started.elapsed())
 }
 
-fn precision(count: u64, elapsed: Duration) -> f64 {
+fn per_second(count: u64, elapsed: Duration) -> f64 {
     let count = u32::try_from(count).map_or(f64::from(u32::MAX), f64::from);
     count / elapsed.as_secs_f64()
 }
@@ -270,7 +255,7 @@ async fn steady(
         });
         sent += 1;
     }
-    let rate = precision(sent, started.elapsed());
+    let rate = per_second(sent, started.elapsed());
     let mut latencies = Vec::new();
     while let Some(joined) = requests.join_next().await {
         if let Ok(latency) = joined {

@@ -5,29 +5,24 @@
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use bot_adapter::limit::RateLimit;
-use bot_adapter::{Bot, Config};
 use croupier::telegram::db::BotDb;
-use croupier::telegram::dispatcher::{self, Dispatcher, Limits};
+use croupier::telegram::dispatcher::{self, Limits};
 use croupier::telegram::fake::FakeTelegram;
-use croupier::telegram::pipeline::Pipeline;
-use croupier::telegram::port::LedgerPort;
-use ledger::Ledger;
+use croupier::telegram::pipeline::{self, Pipeline};
 use projections::audit::{verify, Projections};
 use projections::projector::{Projector, BATCH_SIZE};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rust_decimal::Decimal;
 use serde_json::json;
-use store::{EventStore, GroupCommit, GroupCommitConfig};
-use tokio::sync::{watch, Notify};
+use store::EventStore;
+use tokio::sync::watch;
 
 use crate::database::{with_store, Database};
-use crate::serve::payload_signer;
 
 const TOKEN: &str = "1:demo";
 /// Demo players' Telegram ids start here.
@@ -69,23 +64,14 @@ struct Player {
 async fn run_on<S: EventStore>(store: S, url: &str, args: DemoArgs) -> anyhow::Result<ExitCode> {
     let fake = FakeTelegram::start(TOKEN).await?;
     let db = BotDb::connect(url, 8).await?;
-    let writer = GroupCommit::start(
+    // Players are not rate-limited here, and the fake answers at once, so the demo
+    // need not keep Telegram's pace either.
+    let pipeline = Pipeline::start(
         store.clone(),
-        Ledger::default(),
-        GroupCommitConfig::default(),
+        db.clone(),
+        pipeline::bot(TOKEN),
+        RateLimit::new(u32::MAX, u32::MAX),
     );
-    let wake = Arc::new(Notify::new());
-    let pipeline = Pipeline {
-        bot: Bot::new(Config::new(payload_signer(TOKEN))),
-        port: LedgerPort {
-            store: store.clone(),
-            writer,
-            db: db.clone(),
-        },
-        outbox_wake: wake.clone(),
-        limit: Arc::new(RateLimit::new(u32::MAX, u32::MAX)),
-    };
-    // The fake answers at once, so the demo need not keep Telegram's pace.
     let limits = Limits {
         global_per_s: 100_000,
         chat_interval: Duration::ZERO,
@@ -93,12 +79,10 @@ async fn run_on<S: EventStore>(store: S, url: &str, args: DemoArgs) -> anyhow::R
         ..Limits::default()
     };
     let (stop_tx, stop_rx) = watch::channel(false);
-    let dispatcher = Dispatcher {
-        db: db.clone(),
-        api: dispatcher::api(&fake.url(), TOKEN, Duration::from_secs(10)),
+    let dispatcher = pipeline.dispatcher(
+        dispatcher::api(&fake.url(), TOKEN, Duration::from_secs(10)),
         limits,
-        wake,
-    };
+    );
     let dispatching = tokio::spawn(dispatcher.run(stop_rx, Duration::from_secs(30)));
 
     // Update and message ids above any recorded, so runs can repeat on one database;

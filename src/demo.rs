@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use ledger::wire::parse_command;
 use ledger::Ledger;
-use store::hash::{self, GENESIS};
+use projections::audit::{verify, Projections};
 use store::{EventStore, GroupCommit, GroupCommitConfig, Outcome, OutcomeKind, Submission};
 
 use crate::database::{with_store, Database};
@@ -96,19 +96,15 @@ async fn run_on<S: EventStore>(store: &S, backend: &str) -> anyhow::Result<ExitC
         println!("  {what:<44} {:<40} {}", describe(&outcome), cash(&outcome));
     }
 
-    let mut position = 0;
-    let mut hash = GENESIS;
-    loop {
-        let batch = store.read_all(position, 10_000).await?;
-        if batch.is_empty() {
-            break;
-        }
-        (position, hash) = hash::verify((position, hash), &batch)
-            .context("the log's hash chain does not verify")?;
-    }
-    println!("\nThe log holds {position} events; its hash chain verifies from genesis.");
-    if let Some(head) = store.head().await? {
-        println!("Head (position:hash): {}", head.display());
+    let summary = verify(store, None, Projections::Skip, |_| {})
+        .await?
+        .map_err(|finding| anyhow::anyhow!("the log does not verify: {finding}"))?;
+    println!(
+        "\nThe log holds {} events; its hash chain verifies from genesis.",
+        summary.events
+    );
+    if let Some(head) = summary.head {
+        println!("Head (position:hash): {head}");
     }
     println!(
         "Try it yourself: cargo run --release -- ledger submit --json '{{\"type\":\"deposit\",...}}' (see README.md)"

@@ -85,7 +85,7 @@ async fn refund_on<S: EventStore>(
             ),
         ),
     ];
-    db.finish_update(None, Some(&format!("staffrefund:{charge}")), &calls)
+    db.finish_update(None, &format!("staffrefund:{charge}"), &calls)
         .await?;
     let again = if outcome.replayed {
         " (already recorded earlier)"

@@ -149,47 +149,72 @@ pub async fn report(database: &Database, url: &str, request: Request) -> anyhow:
         }
     }
     let days = &request.days;
-    let table = match request.report {
-        Report::Balances => Table::of(projector.balances().await?, balance_cells),
-        Report::Liabilities => Table::of(projector.liabilities().await?, |r| {
-            vec![r.currency.clone(), r.total.clone(), r.players.to_string()]
-        }),
-        Report::Daily => Table::of(projector.daily(days).await?, |r| {
-            vec![
-                r.day.clone(),
-                r.currency.clone(),
-                r.deposits.clone(),
-                r.refunds.clone(),
-                r.stakes.clone(),
-                r.payouts.clone(),
-                r.ggr.clone(),
-                r.bets.to_string(),
-                r.active_players.to_string(),
-            ]
-        }),
-        Report::Deposits => Table::of(projector.deposits(days).await?, |r| {
-            vec![
-                r.method.clone(),
-                r.external_ref.clone(),
-                r.player.to_string(),
-                r.amount.clone(),
-                r.currency.clone(),
-                r.status.clone(),
-                r.credited_at.clone(),
-                r.refunded_at.clone().unwrap_or_default(),
-            ]
-        }),
-        Report::Bets => Table::of(projector.bets(days, None).await?, bet_cells),
+    let (table, columns) = match request.report {
+        Report::Balances => (
+            Table::of(projector.balances().await?, balance_cells),
+            COLUMNS_BALANCES,
+        ),
+        Report::Liabilities => (
+            Table::of(projector.liabilities().await?, liability_cells),
+            COLUMNS_LIABILITIES,
+        ),
+        Report::Daily => (
+            Table::of(projector.daily(days).await?, |r| {
+                vec![
+                    r.day.clone(),
+                    r.currency.clone(),
+                    r.deposits.clone(),
+                    r.refunds.clone(),
+                    r.stakes.clone(),
+                    r.payouts.clone(),
+                    r.ggr.clone(),
+                    r.bets.to_string(),
+                    r.active_players.to_string(),
+                ]
+            }),
+            &[
+                "day",
+                "currency",
+                "deposits",
+                "refunds",
+                "stakes",
+                "payouts",
+                "ggr",
+                "bets",
+                "active_players",
+            ][..],
+        ),
+        Report::Deposits => (
+            Table::of(projector.deposits(days).await?, |r| {
+                vec![
+                    r.method.clone(),
+                    r.external_ref.clone(),
+                    r.player.to_string(),
+                    r.amount.clone(),
+                    r.currency.clone(),
+                    r.status.clone(),
+                    r.credited_at.clone(),
+                    r.refunded_at.clone().unwrap_or_default(),
+                ]
+            }),
+            &[
+                "method",
+                "external_ref",
+                "player",
+                "amount",
+                "currency",
+                "status",
+                "credited_at",
+                "refunded_at",
+            ][..],
+        ),
+        Report::Bets => (
+            Table::of(projector.bets(days, None).await?, bet_cells),
+            COLUMNS_BETS,
+        ),
         Report::Player => {
-            let Some(player) = request.player else {
-                anyhow::bail!("report player needs the player's id: croupier report player 7");
-            };
-            let balances: Vec<_> = projector
-                .balances()
-                .await?
-                .into_iter()
-                .filter(|b| b.player == player)
-                .collect();
+            let player = requested_player(&request)?;
+            let balances = only_player(projector.balances().await?, player);
             if matches!(request.format, Format::Table) {
                 Table::of(balances, balance_cells).print(request.format, COLUMNS_BALANCES);
                 println!();
@@ -197,37 +222,27 @@ pub async fn report(database: &Database, url: &str, request: Request) -> anyhow:
                     .print(request.format, COLUMNS_BETS);
                 return Ok(ExitCode::SUCCESS);
             }
-            Table::of(balances, balance_cells)
+            (Table::of(balances, balance_cells), COLUMNS_BALANCES)
         }
-    };
-    let columns = match request.report {
-        Report::Balances | Report::Player => COLUMNS_BALANCES,
-        Report::Liabilities => &["currency", "total", "players"],
-        Report::Daily => &[
-            "day",
-            "currency",
-            "deposits",
-            "refunds",
-            "stakes",
-            "payouts",
-            "ggr",
-            "bets",
-            "active_players",
-        ],
-        Report::Deposits => &[
-            "method",
-            "external_ref",
-            "player",
-            "amount",
-            "currency",
-            "status",
-            "credited_at",
-            "refunded_at",
-        ],
-        Report::Bets => COLUMNS_BETS,
     };
     table.print(request.format, columns);
     Ok(ExitCode::SUCCESS)
+}
+
+fn requested_player(request: &Request) -> anyhow::Result<i64> {
+    request.player.ok_or_else(|| {
+        anyhow::anyhow!("report player needs the player's id: croupier report player 7")
+    })
+}
+
+fn only_player(
+    balances: Vec<projections::report::BalanceRow>,
+    player: i64,
+) -> Vec<projections::report::BalanceRow> {
+    balances
+        .into_iter()
+        .filter(|b| b.player == player)
+        .collect()
 }
 
 /// Balances, liabilities or one player's balances as of a point, replayed from the log.
@@ -240,20 +255,15 @@ async fn report_at(
     let (table, columns) = match request.report {
         Report::Balances => (Table::of(balances, balance_cells), COLUMNS_BALANCES),
         Report::Player => {
-            let Some(player) = request.player else {
-                anyhow::bail!("report player needs the player's id: croupier report player 7");
-            };
-            let mine = balances
-                .into_iter()
-                .filter(|b| b.player == player)
-                .collect();
+            let mine = only_player(balances, requested_player(request)?);
             (Table::of(mine, balance_cells), COLUMNS_BALANCES)
         }
         Report::Liabilities => (
-            Table::of(projections::report::liabilities_of(&balances)?, |r| {
-                vec![r.currency.clone(), r.total.clone(), r.players.to_string()]
-            }),
-            &["currency", "total", "players"][..],
+            Table::of(
+                projections::report::liabilities_of(&balances)?,
+                liability_cells,
+            ),
+            COLUMNS_LIABILITIES,
         ),
         _ => anyhow::bail!("--at works with balances, liabilities and player only"),
     };
@@ -262,6 +272,7 @@ async fn report_at(
 }
 
 const COLUMNS_BALANCES: &[&str] = &["player", "currency", "balance", "in_play"];
+const COLUMNS_LIABILITIES: &[&str] = &["currency", "total", "players"];
 const COLUMNS_BETS: &[&str] = &[
     "player",
     "bet_id",
@@ -281,6 +292,10 @@ fn balance_cells(r: &projections::report::BalanceRow) -> Vec<String> {
         r.balance.clone(),
         r.in_play.clone(),
     ]
+}
+
+fn liability_cells(r: &projections::report::LiabilityRow) -> Vec<String> {
+    vec![r.currency.clone(), r.total.clone(), r.players.to_string()]
 }
 
 fn bet_cells(r: &projections::report::BetRow) -> Vec<String> {
@@ -339,16 +354,20 @@ fn print_table(columns: &[&str], rows: &[Vec<String>]) {
                 .unwrap_or(0)
         })
         .collect();
-    let numeric = |i: usize| {
-        rows.iter()
-            .all(|r| r[i].parse::<rust_decimal::Decimal>().is_ok())
-    };
+    // A column is right-aligned when every value in it is a number: decided once per
+    // column, not per cell.
+    let numeric: Vec<bool> = (0..columns.len())
+        .map(|i| {
+            rows.iter()
+                .all(|r| r[i].parse::<rust_decimal::Decimal>().is_ok())
+        })
+        .collect();
     let line = |cells: Vec<&str>| {
         cells
             .iter()
             .enumerate()
             .map(|(i, cell)| {
-                if numeric(i) {
+                if numeric[i] {
                     format!("{cell:>width$}", width = widths[i])
                 } else {
                     format!("{cell:<width$}", width = widths[i])

@@ -1,24 +1,19 @@
 //! `croupier serve`: the bot. Webhook (or long polling) in, outbox out, until SIGINT or
 //! SIGTERM; then it stops taking updates, finishes those in flight and flushes the outbox.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use bot_adapter::payload::PayloadSigner;
-use bot_adapter::{Bot, Config};
+use bot_adapter::limit::RateLimit;
 use croupier::telegram::db::BotDb;
-use croupier::telegram::dispatcher::{self, Dispatcher, Limits};
-use croupier::telegram::pipeline::Pipeline;
-use croupier::telegram::port::LedgerPort;
+use croupier::telegram::dispatcher::{self, Limits};
+use croupier::telegram::pipeline::{self, Pipeline};
 use croupier::telegram::webhook;
 use frankenstein::response::MethodResponse;
 use frankenstein::AsyncTelegramApi;
-use ledger::Ledger;
 use projections::projector::{Projector, BATCH_SIZE};
-use sha2::{Digest, Sha256};
-use store::{EventStore, GroupCommit, GroupCommitConfig};
-use tokio::sync::{watch, Notify};
+use store::EventStore;
+use tokio::sync::watch;
 
 use crate::database::{with_store, Database};
 
@@ -59,15 +54,6 @@ pub fn check_token(token: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The invoice-signing key, derived from the bot token so there is nothing more to
-/// configure. A new token invalidates unpaid invoices, which expire within the hour anyway.
-pub fn payload_signer(token: &str) -> PayloadSigner {
-    let mut hasher = Sha256::new();
-    hasher.update(b"croupier invoice payload key\0");
-    hasher.update(token.as_bytes());
-    PayloadSigner::new(&hasher.finalize())
-}
-
 pub async fn run(
     database: &Database,
     settings: Settings,
@@ -94,31 +80,15 @@ async fn serve_on<S: EventStore>(
                 store::url::redact(&settings.database_url)
             )
         })?;
-    let writer = GroupCommit::start(
-        store.clone(),
-        Ledger::default(),
-        GroupCommitConfig::default(),
+    let pipeline = Pipeline::start(
+        store,
+        db,
+        pipeline::bot(&settings.token),
+        RateLimit::default(),
     );
-    let wake = Arc::new(Notify::new());
-    let pipeline = Pipeline {
-        bot: Bot::new(Config::new(payload_signer(&settings.token))),
-        port: LedgerPort {
-            store,
-            writer,
-            db: db.clone(),
-        },
-        outbox_wake: wake.clone(),
-        limit: Arc::new(bot_adapter::limit::RateLimit::default()),
-    };
     let api = dispatcher::api(&settings.api_url, &settings.token, Duration::from_secs(30));
     let (stop_tx, stop_rx) = watch::channel(false);
-
-    let dispatcher = Dispatcher {
-        db: db.clone(),
-        api: api.clone(),
-        limits: Limits::default(),
-        wake,
-    };
+    let dispatcher = pipeline.dispatcher(api.clone(), Limits::default());
     let dispatching = tokio::spawn(dispatcher.run(stop_rx.clone(), Duration::from_secs(10)));
     let projecting = tokio::spawn(project_forever(
         pipeline.port.store.clone(),

@@ -185,6 +185,29 @@ async fn wait_for_text(fake: &FakeTelegram, needle: &str) -> String {
     all.into_iter().rev().find(|t| t.contains(needle)).unwrap()
 }
 
+/// Runs the `croupier` command on the database at `url`.
+fn croupier(url: &str, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_croupier"))
+        .args(args)
+        .env("DATABASE_URL", url)
+        .output()
+        .unwrap()
+}
+
+/// How many events of `event_type` the log holds.
+async fn events(url: &str, event_type: &str) -> i64 {
+    count(
+        url,
+        &format!("SELECT COUNT(*) FROM ledger_events WHERE event_type = '{event_type}'"),
+    )
+    .await
+}
+
+/// How many messages sent so far contain `needle`.
+fn sent_with(fake: &FakeTelegram, needle: &str) -> usize {
+    texts(fake).iter().filter(|t| t.contains(needle)).count()
+}
+
 async fn count(url: &str, sql: &str) -> i64 {
     sqlx::any::install_default_drivers();
     let pool = sqlx::AnyPool::connect(url).await.unwrap();
@@ -272,14 +295,7 @@ async fn deposit_flow(database_url: &str, dir: Option<Scratch>) {
 
     assert_eq!(server.post(&text(6, 6, "/balance")).await, 200);
     wait_for_text(&fake, "Your balance: 100 ⭐.").await;
-    assert_eq!(
-        count(
-            &server.database_url,
-            "SELECT COUNT(*) FROM ledger_events WHERE event_type = 'deposited'"
-        )
-        .await,
-        1
-    );
+    assert_eq!(events(&server.database_url, "deposited").await, 1);
     assert!(server.stop().await.success());
     assert_eq!(
         count(
@@ -330,14 +346,7 @@ async fn the_same_update_twice_and_the_same_charge_in_two_updates_credit_once() 
     // Let the dispatcher drain, then count.
     assert!(server.stop().await.success());
 
-    assert_eq!(
-        count(
-            &url,
-            "SELECT COUNT(*) FROM ledger_events WHERE event_type = 'deposited'"
-        )
-        .await,
-        2
-    );
+    assert_eq!(events(&url, "deposited").await, 2);
     let received: Vec<String> = texts(&fake)
         .into_iter()
         .filter(|t| t.contains("Received"))
@@ -421,21 +430,13 @@ async fn a_call_telegram_refuses_becomes_a_dead_letter_and_can_be_retried() {
     let dead = count(&url, "SELECT COUNT(*) FROM bot_outbox WHERE state = 'dead'").await;
     assert_eq!(dead, 1, "{:#?}", fake.calls());
 
-    let list = Command::new(env!("CARGO_BIN_EXE_croupier"))
-        .args(["outbox", "list", "--dead"])
-        .env("DATABASE_URL", &url)
-        .output()
-        .unwrap();
+    let list = croupier(&url, &["outbox", "list", "--dead"]);
     let shown = String::from_utf8_lossy(&list.stdout);
     assert!(
         shown.contains("sendMessage") && shown.contains("403"),
         "{shown}"
     );
-    let retry = Command::new(env!("CARGO_BIN_EXE_croupier"))
-        .args(["outbox", "retry", "--all-dead"])
-        .env("DATABASE_URL", &url)
-        .output()
-        .unwrap();
+    let retry = croupier(&url, &["outbox", "retry", "--all-dead"]);
     assert!(String::from_utf8_lossy(&retry.stdout).contains("1 dead call(s) queued again"));
     assert_eq!(
         count(
@@ -518,14 +519,7 @@ async fn coinflip_and_dice_settle_by_the_committed_seed_and_a_rotation_proves_it
     assert_eq!(server.post(&text(9, 9, "/coinflip 1000 tails")).await, 200);
     wait_for_text(&fake, "not enough for a stake of 1000 ⭐").await;
     assert!(server.stop().await.success());
-    assert_eq!(
-        count(
-            &url,
-            "SELECT COUNT(*) FROM ledger_events WHERE event_type = 'bet_settled'"
-        )
-        .await,
-        2
-    );
+    assert_eq!(events(&url, "bet_settled").await, 2);
 }
 
 #[tokio::test]
@@ -544,21 +538,8 @@ async fn a_refund_made_outside_the_bot_is_recorded_once() {
         "{said}"
     );
     assert!(server.stop().await.success());
-    assert_eq!(
-        count(
-            &url,
-            "SELECT COUNT(*) FROM ledger_events WHERE event_type = 'deposit_refunded'"
-        )
-        .await,
-        1
-    );
-    assert_eq!(
-        texts(&fake)
-            .iter()
-            .filter(|t| t.contains("refunded to you"))
-            .count(),
-        1
-    );
+    assert_eq!(events(&url, "deposit_refunded").await, 1);
+    assert_eq!(sent_with(&fake, "refunded to you"), 1);
 }
 
 #[tokio::test]
@@ -570,11 +551,7 @@ async fn a_deposit_committed_before_a_crash_is_not_credited_again_when_the_updat
     let deposit = format!(
         r#"{{"type":"deposit","idempotency_key":"tg:pay:charge-crash:deposit","player":{PLAYER},"amount":"30","currency":"XTR","method":"telegram_stars","external_ref":"charge-crash"}}"#
     );
-    let submitted = Command::new(env!("CARGO_BIN_EXE_croupier"))
-        .args(["ledger", "submit", "--json", &deposit])
-        .env("DATABASE_URL", &url)
-        .output()
-        .unwrap();
+    let submitted = croupier(&url, &["ledger", "submit", "--json", &deposit]);
     assert!(
         submitted.status.success(),
         "{}",
@@ -595,14 +572,7 @@ async fn a_deposit_committed_before_a_crash_is_not_credited_again_when_the_updat
         200
     );
     assert!(server.stop().await.success());
-    assert_eq!(
-        count(
-            &url,
-            "SELECT COUNT(*) FROM ledger_events WHERE event_type = 'deposited'"
-        )
-        .await,
-        1
-    );
+    assert_eq!(events(&url, "deposited").await, 1);
     assert_eq!(count(&url, "SELECT COUNT(*) FROM bot_inbox").await, 1);
     assert_eq!(texts(&fake).len(), 1);
 }
@@ -668,21 +638,8 @@ async fn with_the_database_down_updates_get_503_and_nothing_is_lost_or_doubled(p
     assert_eq!(server.post(&payment).await, 200);
     wait_for_text(&fake, "Received 70 ⭐").await;
     assert!(server.stop().await.success());
-    assert_eq!(
-        count(
-            &url,
-            "SELECT COUNT(*) FROM ledger_events WHERE event_type = 'deposited'"
-        )
-        .await,
-        1
-    );
-    assert_eq!(
-        texts(&fake)
-            .iter()
-            .filter(|t| t.contains("Received"))
-            .count(),
-        1
-    );
+    assert_eq!(events(&url, "deposited").await, 1);
+    assert_eq!(sent_with(&fake, "Received"), 1);
 }
 
 #[tokio::test]
@@ -722,19 +679,15 @@ async fn staff_refund_a_deposit_through_the_outbox_unless_the_balance_does_not_c
     assert_eq!(server.post(&paid(1, 1, 50, "p", "charge-a")).await, 200);
     assert_eq!(server.post(&paid(2, 2, 20, "p", "charge-b")).await, 200);
     wait_for_text(&fake, "Your balance: 70 ⭐").await;
-    let croupier = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_croupier"))
-            .args(args)
-            .env("DATABASE_URL", &url)
-            .output()
-            .unwrap();
+    let run = |args: &[&str]| {
+        let out = croupier(&url, args);
         (
             out.status.code(),
             String::from_utf8_lossy(&out.stdout).into_owned(),
         )
     };
 
-    let (code, said) = croupier(&["payments", "refund", "charge-b"]);
+    let (code, said) = run(&["payments", "refund", "charge-b"]);
     assert_eq!(code, Some(0), "{said}");
     assert!(
         fake.wait_for(WAIT, |_| !fake.succeeded("refundStarPayment").is_empty())
@@ -760,28 +713,21 @@ async fn staff_refund_a_deposit_through_the_outbox_unless_the_balance_does_not_c
     let bet = format!(
         r#"{{"type":"place_bet","idempotency_key":"open-bet","player":{PLAYER},"bet_id":"open-1","game":"dice","stake":"45","currency":"XTR"}}"#
     );
-    assert_eq!(croupier(&["ledger", "submit", "--json", &bet]).0, Some(0));
-    let (code, said) = croupier(&["payments", "refund", "charge-a"]);
+    assert_eq!(run(&["ledger", "submit", "--json", &bet]).0, Some(0));
+    let (code, said) = run(&["payments", "refund", "charge-a"]);
     assert_eq!(code, Some(3), "{said}");
     assert!(said.contains("insufficient_funds"), "{said}");
 
     // The same refund asked again is a replay, not a second refund.
-    let (code, said) = croupier(&["payments", "refund", "charge-b"]);
+    let (code, said) = run(&["payments", "refund", "charge-b"]);
     assert_eq!(code, Some(0), "{said}");
     assert!(said.contains("already recorded"), "{said}");
     assert_eq!(
-        croupier(&["payments", "refund", "no-such-charge"]).0,
+        run(&["payments", "refund", "no-such-charge"]).0,
         Some(2)
     );
     assert!(server.stop().await.success());
-    assert_eq!(
-        count(
-            &url,
-            "SELECT COUNT(*) FROM ledger_events WHERE event_type = 'deposit_refunded'"
-        )
-        .await,
-        1
-    );
+    assert_eq!(events(&url, "deposit_refunded").await, 1);
     assert_eq!(fake.succeeded("refundStarPayment").len(), 1);
     let told: Vec<String> = texts(&fake)
         .into_iter()
@@ -798,11 +744,10 @@ async fn staff_refund_a_deposit_through_the_outbox_unless_the_balance_does_not_c
 fn the_demo_plays_through_the_bot_and_its_figures_add_up_run_after_run() {
     let (url, _dir) = sqlite_url();
     for run in 1..=2 {
-        let out = Command::new(env!("CARGO_BIN_EXE_croupier"))
-            .args(["demo", "--players", "12", "--rounds", "4", "--seed", "7"])
-            .env("DATABASE_URL", &url)
-            .output()
-            .unwrap();
+        let out = croupier(
+            &url,
+            &["demo", "--players", "12", "--rounds", "4", "--seed", "7"],
+        );
         let shown = String::from_utf8_lossy(&out.stdout);
         assert_eq!(out.status.code(), Some(0), "run {run}: {shown}");
         assert!(shown.contains("100%  84 of 84 updates handled"), "{shown}");

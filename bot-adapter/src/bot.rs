@@ -13,7 +13,7 @@ use ledger::{
 use rust_decimal::Decimal;
 
 use crate::call::{self, Buttons, Call};
-use crate::command::{self, FairAction, PlayerCommand, Side};
+use crate::command::{self, FairAction, PlayerCommand};
 use crate::fair;
 use crate::games::{Game, Rules, StakeRefused, Terms};
 use crate::payload::{Order, OrderKind, PayloadSigner};
@@ -236,8 +236,12 @@ impl Bot {
             PlayerCommand::Help => vec![ctx.say(help())],
             PlayerCommand::Balance => vec![self.balance(&ctx).await?],
             PlayerCommand::Deposit(amount) => vec![self.deposit(&ctx, amount)],
-            PlayerCommand::Coinflip { stake, side } => self.coinflip(&ctx, stake, side).await?,
-            PlayerCommand::Dice { stake, target } => self.dice(&ctx, stake, target).await?,
+            PlayerCommand::Coinflip { stake, side } => {
+                self.play(&ctx, Game::Coinflip(side), stake).await?
+            }
+            PlayerCommand::Dice { stake, target } => {
+                self.play(&ctx, Game::Dice(target), stake).await?
+            }
             PlayerCommand::History => vec![self.history(&ctx).await?],
             PlayerCommand::Fair(action) => vec![self.fair(&ctx, action).await?],
             PlayerCommand::PaySupport => vec![ctx.say(self.config.support.clone())],
@@ -455,10 +459,6 @@ impl Bot {
         Some(Decimal::from(total_amount) / Decimal::from(10u64.checked_pow(spec.scale)?))
     }
 
-    fn stake_max(&self) -> Decimal {
-        self.config.rules.stake_max
-    }
-
     /// Checks a stake against the currency and the limits; `Err` is the reply.
     fn check_stake(&self, stake: Decimal, multiplier: Decimal) -> Result<Decimal, String> {
         let spec = self
@@ -471,7 +471,7 @@ impl Bot {
             .map_err(|_| format!("Stakes are whole Stars; {stake} is not. Try 10."))?;
         self.config
             .rules
-            .check(stake, multiplier, spec.scale, self.stake_max())
+            .check(stake, multiplier, spec.scale, self.config.rules.stake_max)
             .map_err(|refused| match refused {
                 StakeRefused::BelowMin(min) => {
                     format!("The smallest stake is {}.", show(&min.to_string(), "XTR"))
@@ -489,40 +489,18 @@ impl Bot {
         Ok(stake)
     }
 
-    async fn coinflip<P: Port>(
-        &self,
-        ctx: &Ctx<'_, P>,
-        stake: Decimal,
-        side: Side,
-    ) -> Result<Vec<Call>, PortError> {
-        let terms = Terms {
-            game: Game::Coinflip(side),
-            edge_bps: self.config.rules.edge_bps,
-        };
-        self.play(ctx, terms, stake).await
-    }
-
-    async fn dice<P: Port>(
-        &self,
-        ctx: &Ctx<'_, P>,
-        stake: Decimal,
-        target: u32,
-    ) -> Result<Vec<Call>, PortError> {
-        let terms = Terms {
-            game: Game::Dice(target),
-            edge_bps: self.config.rules.edge_bps,
-        };
-        self.play(ctx, terms, stake).await
-    }
-
     /// Places a bet, rolls, settles. The roll is fixed by the bet's fair round, so a
     /// retry after a crash between the two commands settles the same way.
     async fn play<P: Port>(
         &self,
         ctx: &Ctx<'_, P>,
-        terms: Terms,
+        game: Game,
         stake: Decimal,
     ) -> Result<Vec<Call>, PortError> {
+        let terms = Terms {
+            game,
+            edge_bps: self.config.rules.edge_bps,
+        };
         let stake = match self.check_stake(stake, terms.multiplier()) {
             Ok(stake) => stake,
             Err(reply) => return Ok(vec![ctx.say(reply)]),
@@ -550,9 +528,12 @@ impl Bot {
             .await?;
         match placed {
             Verdict::Accepted { .. } => {}
-            Verdict::Rejected { code, message } => {
+            Verdict::Rejected {
+                code,
+                message,
+                balances,
+            } => {
                 let text = if code == "insufficient_funds" {
-                    let balances = ctx.port.balances(ctx.player).await?;
                     format!(
                         "You have {}, not enough for a stake of {}. Top up with /deposit 100.",
                         show(balances.get("XTR").map_or("0", String::as_str), "XTR"),

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// What to do with one input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,11 +75,6 @@ impl RateLimit {
             Admit::Notice
         }
     }
-
-    /// How long until the player may send again.
-    pub fn refill_time(&self) -> Duration {
-        Duration::from_secs_f64(1.0 / self.per_s)
-    }
 }
 
 impl Default for RateLimit {
@@ -91,6 +86,8 @@ impl Default for RateLimit {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     #[test]

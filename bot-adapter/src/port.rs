@@ -24,11 +24,11 @@ pub enum Verdict {
     Rejected {
         code: String,
         message: String,
+        /// The player's cash per currency when the command was refused.
+        balances: BTreeMap<String, String>,
     },
     /// The key was used before for a different command.
-    Conflict {
-        field: String,
-    },
+    Conflict { field: String },
 }
 
 /// The infrastructure failed; nothing may be acknowledged and the input must be retried.
@@ -39,8 +39,6 @@ pub struct PortError(pub String);
 /// One line of `/history`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HistoryLine {
-    /// Unix seconds.
-    pub at: i64,
     pub text: String,
 }
 

@@ -17,10 +17,6 @@ pub struct Ledger {
 }
 
 impl Ledger {
-    pub fn new(currencies: Currencies) -> Self {
-        Self { currencies }
-    }
-
     /// Decides what `command` does to the player whose state is `state`, at time `now`.
     ///
     /// # Panics

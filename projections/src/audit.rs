@@ -257,8 +257,13 @@ impl Verifier {
             events: self.position,
             streams: u64::try_from(self.versions.len()).unwrap_or(u64::MAX),
             players: u64::try_from(self.players.len()).unwrap_or(u64::MAX),
-            head: (self.position > 0)
-                .then(|| format!("{}:{}", self.position, hex::encode(self.hash))),
+            head: (self.position > 0).then(|| {
+                PublishedHead {
+                    position: self.position,
+                    hash: self.hash,
+                }
+                .to_string()
+            }),
             projections_checked: false,
         })
     }

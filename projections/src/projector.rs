@@ -101,8 +101,10 @@ impl Projector {
         batch_size: u32,
         mut progress: impl FnMut(u64),
     ) -> Result<u64, ProjectionError> {
+        // Known after each batch this runner commits; read again only when a claim fails
+        // (another runner, a reset or a rebuild moved the checkpoints).
+        let mut position = self.position().await?;
         loop {
-            let position = self.position().await?;
             let events = store.read_all(position, batch_size).await?;
             let Some(last) = events.last() else {
                 return Ok(position);
@@ -120,6 +122,7 @@ impl Projector {
             .rows_affected();
             if claimed != PROJECTIONS.len() as u64 {
                 tx.rollback().await?;
+                position = self.position().await?;
                 continue;
             }
             let events = decode(&events)?;
@@ -128,6 +131,7 @@ impl Projector {
             }
             tx.commit().await?;
             progress(last.position);
+            position = last.position;
         }
     }
 

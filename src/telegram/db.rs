@@ -27,6 +27,61 @@ pub fn now_micros() -> i64 {
     i64::try_from(since.as_micros()).unwrap_or(i64::MAX)
 }
 
+/// An update being recorded as handled: its id, its body and when it arrived (micros).
+#[derive(Debug, Clone, Copy)]
+pub struct HandledUpdate<'a> {
+    pub id: i64,
+    pub body: &'a str,
+    pub received_at: i64,
+}
+
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
+/// `INSERT INTO bot_outbox ... VALUES (...), ...` for `rows` calls, parameters from `$first`.
+fn outbox_insert(first: usize, rows: usize) -> String {
+    let values: Vec<String> = (0..rows)
+        .map(|row| {
+            let base = first + row * 7;
+            let params: Vec<String> = (base..base + 7).map(|n| format!("${n}")).collect();
+            format!("({})", params.join(", "))
+        })
+        .collect();
+    format!(
+        "INSERT INTO bot_outbox (dedupe_key, chat_id, method, params, urgent, created_at, due_at) \
+         VALUES {} ON CONFLICT (dedupe_key) DO NOTHING",
+        values.join(", ")
+    )
+}
+
+/// Binds the inbox row's parameters.
+fn bind_update<'q>(query: AnyQuery<'q>, update: &HandledUpdate<'_>, now: i64) -> AnyQuery<'q> {
+    query
+        .bind(update.id)
+        .bind(update.body.to_owned())
+        .bind(update.received_at)
+        .bind(now)
+}
+
+/// Binds the parameters of [`outbox_insert`]: each call keyed `origin:index`.
+fn bind_calls<'q>(
+    mut query: AnyQuery<'q>,
+    origin: &str,
+    calls: &'q [Call],
+    now: i64,
+) -> AnyQuery<'q> {
+    for (index, call) in calls.iter().enumerate() {
+        query = query
+            .bind(format!("{origin}:{index}"))
+            .bind(call.chat)
+            .bind(call.method)
+            .bind(call.params.to_string())
+            .bind(i64::from(call.urgent))
+            .bind(now)
+            .bind(now);
+    }
+    query
+}
+
 /// A queued Bot API call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboxRow {
@@ -106,71 +161,28 @@ impl BotDb {
     /// nothing new. Returns how many calls were queued.
     pub async fn finish_update(
         &self,
-        update: Option<(i64, &str, i64)>,
-        origin: Option<&str>,
+        update: Option<HandledUpdate<'_>>,
+        origin: &str,
         calls: &[Call],
     ) -> Result<usize, BotDbError> {
+        const INBOX: &str = "INSERT INTO bot_inbox (update_id, body, received_at, handled_at) \
+                             VALUES ($1, $2, $3, $4) ON CONFLICT (update_id) DO NOTHING";
         let now = now_micros();
-        let calls: &[Call] = if origin.is_some() { calls } else { &[] };
-        let origin = origin.unwrap_or_default();
         if self.postgres {
-            let mut sql = String::new();
-            let mut n = 0;
-            let mut next = || {
-                n += 1;
-                format!("${n}")
+            // One statement: the inbox row rides along as a data-modifying CTE.
+            let sql = match update {
+                Some(_) if calls.is_empty() => format!("WITH inbox AS ({INBOX}) SELECT 0"),
+                Some(_) => format!("WITH inbox AS ({INBOX}) {}", outbox_insert(5, calls.len())),
+                None if calls.is_empty() => return Ok(0),
+                None => outbox_insert(1, calls.len()),
             };
-            if update.is_some() {
-                sql.push_str(&format!(
-                    "WITH inbox AS (INSERT INTO bot_inbox (update_id, body, received_at, handled_at) VALUES ({}, {}, {}, {}) ON CONFLICT (update_id) DO NOTHING) ",
-                    next(), next(), next(), next()
-                ));
-            }
-            if calls.is_empty() {
-                if update.is_none() {
-                    return Ok(0);
-                }
-                sql.push_str("SELECT 0 AS queued");
-            } else {
-                let rows: Vec<String> = calls
-                    .iter()
-                    .map(|_| {
-                        format!(
-                            "({}, {}, {}, {}, {}, {}, {})",
-                            next(),
-                            next(),
-                            next(),
-                            next(),
-                            next(),
-                            next(),
-                            next()
-                        )
-                    })
-                    .collect();
-                sql.push_str(&format!(
-                    "INSERT INTO bot_outbox (dedupe_key, chat_id, method, params, urgent, created_at, due_at) VALUES {} ON CONFLICT (dedupe_key) DO NOTHING",
-                    rows.join(", ")
-                ));
-            }
             let mut query = sqlx::query(&sql);
-            if let Some((update_id, body, received_at)) = update {
-                query = query
-                    .bind(update_id)
-                    .bind(body.to_owned())
-                    .bind(received_at)
-                    .bind(now);
+            if let Some(update) = &update {
+                query = bind_update(query, update, now);
             }
-            for (index, call) in calls.iter().enumerate() {
-                query = query
-                    .bind(format!("{origin}:{index}"))
-                    .bind(call.chat)
-                    .bind(call.method)
-                    .bind(call.params.to_string())
-                    .bind(i64::from(call.urgent))
-                    .bind(now)
-                    .bind(now);
-            }
-            let result = query.execute(&self.pool).await?;
+            let result = bind_calls(query, origin, calls, now)
+                .execute(&self.pool)
+                .await?;
             let queued = if calls.is_empty() {
                 0
             } else {
@@ -179,33 +191,18 @@ impl BotDb {
             return Ok(usize::try_from(queued).unwrap_or(usize::MAX));
         }
         let mut tx = self.pool.begin().await?;
-        if let Some((update_id, body, received_at)) = update {
-            sqlx::query(
-                "INSERT INTO bot_inbox (update_id, body, received_at, handled_at) VALUES ($1, $2, $3, $4) ON CONFLICT (update_id) DO NOTHING",
-            )
-            .bind(update_id)
-            .bind(body)
-            .bind(received_at)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+        if let Some(update) = &update {
+            bind_update(sqlx::query(INBOX), update, now)
+                .execute(&mut *tx)
+                .await?;
         }
         let mut queued = 0;
-        for (index, call) in calls.iter().enumerate() {
-            queued += sqlx::query(
-                "INSERT INTO bot_outbox (dedupe_key, chat_id, method, params, urgent, created_at, due_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (dedupe_key) DO NOTHING",
-            )
-            .bind(format!("{origin}:{index}"))
-            .bind(call.chat)
-            .bind(call.method)
-            .bind(call.params.to_string())
-            .bind(i64::from(call.urgent))
-            .bind(now)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+        if !calls.is_empty() {
+            let sql = outbox_insert(1, calls.len());
+            queued = bind_calls(sqlx::query(&sql), origin, calls, now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
         }
         tx.commit().await?;
         Ok(usize::try_from(queued).unwrap_or(usize::MAX))
@@ -300,22 +297,14 @@ impl BotDb {
 
     /// Sends dead calls again (one id, or all): they become pending with a fresh count.
     pub async fn retry_dead(&self, id: Option<i64>) -> Result<u64, BotDbError> {
-        let now = now_micros();
-        let result = match id {
-            Some(id) => sqlx::query(
-                "UPDATE bot_outbox SET state = 'pending', attempts = 0, due_at = $1, created_at = $1, lease_until = 0 WHERE state = 'dead' AND id = $2",
-            )
-            .bind(now)
-            .bind(id)
-            .execute(&self.pool)
-            .await?,
-            None => sqlx::query(
-                "UPDATE bot_outbox SET state = 'pending', attempts = 0, due_at = $1, created_at = $1, lease_until = 0 WHERE state = 'dead'",
-            )
-            .bind(now)
-            .execute(&self.pool)
-            .await?,
-        };
+        let result = sqlx::query(
+            "UPDATE bot_outbox SET state = 'pending', attempts = 0, due_at = $1, created_at = $1, lease_until = 0 \
+             WHERE state = 'dead' AND ($2 < 0 OR id = $2)",
+        )
+        .bind(now_micros())
+        .bind(id.unwrap_or(-1))
+        .execute(&self.pool)
+        .await?;
         Ok(result.rows_affected())
     }
 

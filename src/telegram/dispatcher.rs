@@ -7,7 +7,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use frankenstein::client_reqwest::Bot as Api;
+/// The Bot API client.
+pub use frankenstein::client_reqwest::Bot as Api;
 use frankenstein::response::MethodResponse;
 use frankenstein::AsyncTelegramApi;
 use rand::Rng;

@@ -52,7 +52,6 @@ struct Inner {
 #[derive(Clone)]
 pub struct FakeTelegram {
     addr: SocketAddr,
-    token: String,
     inner: Arc<Mutex<Inner>>,
     changed: Arc<Notify>,
 }
@@ -87,7 +86,6 @@ impl FakeTelegram {
         });
         Ok(Self {
             addr,
-            token: token.to_owned(),
             inner,
             changed,
         })
@@ -96,10 +94,6 @@ impl FakeTelegram {
     /// The value for `TELEGRAM_API_URL`.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
-    }
-
-    pub fn token(&self) -> &str {
-        &self.token
     }
 
     /// Every call so far, in arrival order.

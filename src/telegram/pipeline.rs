@@ -13,12 +13,16 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use bot_adapter::call;
 use bot_adapter::limit::{Admit, RateLimit};
+use bot_adapter::payload::PayloadSigner;
 use bot_adapter::update::{translate, Input};
-use bot_adapter::{Bot, PortError};
-use store::EventStore;
+use bot_adapter::{Bot, Config, PortError};
+use ledger::Ledger;
+use sha2::{Digest, Sha256};
+use store::{EventStore, GroupCommit, GroupCommitConfig};
 use tokio::sync::Notify;
 
-use super::db::{now_micros, BotDbError};
+use super::db::{now_micros, BotDb, BotDbError, HandledUpdate};
+use super::dispatcher::{Api, Dispatcher, Limits};
 use super::port::LedgerPort;
 
 /// What happened to an update.
@@ -51,6 +55,20 @@ pub struct Pipeline<S> {
     pub limit: Arc<RateLimit>,
 }
 
+/// The invoice-signing key, derived from the bot token so there is nothing more to
+/// configure. A new token invalidates unpaid invoices, which expire within the hour anyway.
+pub fn payload_signer(token: &str) -> PayloadSigner {
+    let mut hasher = Sha256::new();
+    hasher.update(b"croupier invoice payload key\0");
+    hasher.update(token.as_bytes());
+    PayloadSigner::new(&hasher.finalize())
+}
+
+/// The bot of `token`, with the default rules.
+pub fn bot(token: &str) -> Bot {
+    Bot::new(Config::new(payload_signer(token)))
+}
+
 pub fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -58,6 +76,32 @@ pub fn unix_now() -> u64 {
 }
 
 impl<S: EventStore> Pipeline<S> {
+    /// Wires `bot` to `store` (through a new group-commit writer) and to the adapter's
+    /// tables in `db`.
+    pub fn start(store: S, db: BotDb, bot: Bot, limit: RateLimit) -> Self {
+        let writer = GroupCommit::start(
+            store.clone(),
+            Ledger::default(),
+            GroupCommitConfig::default(),
+        );
+        Self {
+            bot,
+            port: LedgerPort { store, writer, db },
+            outbox_wake: Arc::new(Notify::new()),
+            limit: Arc::new(limit),
+        }
+    }
+
+    /// The dispatcher of this pipeline's outbox, woken when it queues calls.
+    pub fn dispatcher(&self, api: Api, limits: Limits) -> Dispatcher {
+        Dispatcher {
+            db: self.port.db.clone(),
+            api,
+            limits,
+            wake: self.outbox_wake.clone(),
+        }
+    }
+
     /// Handles and records one update. Safe to call again with the same update,
     /// concurrently or after a crash at any point: it then does nothing twice.
     pub async fn process(&self, body: &[u8]) -> Result<Handled, PipelineError> {
@@ -69,37 +113,40 @@ impl<S: EventStore> Pipeline<S> {
         if self.port.db.handled(update_id).await? {
             return Ok(Handled::Duplicate);
         }
-        let text = String::from_utf8_lossy(body);
-        self.handle(Some((update_id, &text, received_at)), &translated.input)
-            .await
+        let body = String::from_utf8_lossy(body);
+        let update = HandledUpdate {
+            id: update_id,
+            body: &body,
+            received_at,
+        };
+        self.handle(update, &translated.input).await
     }
 
-    /// Handles an input; `update` is its update id, body and arrival time, recorded
-    /// with the calls.
-    pub async fn handle(
+    /// Handles an input (after the rate limit) and records it with its calls.
+    async fn handle(
         &self,
-        update: Option<(i64, &str, i64)>,
+        update: HandledUpdate<'_>,
         input: &Input,
     ) -> Result<Handled, PipelineError> {
         if let Input::Ignored { reason } = input {
-            tracing::debug!(?reason, update_id = update.map(|u| u.0), "update ignored");
+            tracing::debug!(?reason, update_id = update.id, "update ignored");
         }
-        let admit = input.typed_by().map_or(Admit::Yes, |from| {
-            self.limit.admit(from.user, Instant::now())
-        });
-        let calls = match (admit, input.typed_by()) {
-            (Admit::Notice, Some(from)) => vec![call::message(
+        let typed_by = input.typed_by();
+        let calls = match typed_by.map(|from| (from, self.limit.admit(from.user, Instant::now()))) {
+            Some((from, Admit::Notice)) => vec![call::message(
                 from.chat,
                 "You're going fast! I'll answer again in a few seconds.",
             )],
-            (Admit::Notice | Admit::Silent, _) => Vec::new(),
-            (Admit::Yes, _) => self.bot.handle(&self.port, input, unix_now()).await?,
+            Some((_, Admit::Silent)) => Vec::new(),
+            Some((_, Admit::Yes)) | None => self.bot.handle(&self.port, input, unix_now()).await?,
         };
+        // Inputs without an origin (ignored ones) cause no calls worth keeping.
         let origin = input.origin();
+        let calls = if origin.is_some() { &calls[..] } else { &[] };
         let queued = self
             .port
             .db
-            .finish_update(update, origin.as_deref(), &calls)
+            .finish_update(Some(update), origin.as_deref().unwrap_or_default(), calls)
             .await?;
         if queued > 0 {
             self.outbox_wake.notify_one();

@@ -44,7 +44,11 @@ impl<S: EventStore> Port for LedgerPort<S> {
                 replayed: outcome.replayed,
                 balances: outcome.balances,
             },
-            OutcomeKind::Rejected { code, message } => Verdict::Rejected { code, message },
+            OutcomeKind::Rejected { code, message } => Verdict::Rejected {
+                code,
+                message,
+                balances: outcome.balances,
+            },
             OutcomeKind::Conflict { field } => Verdict::Conflict { field },
         })
     }
@@ -102,10 +106,7 @@ impl<S: EventStore> Port for LedgerPort<S> {
                     e.reason
                 ),
             };
-            lines.push(HistoryLine {
-                at: stored.recorded_at / 1_000_000,
-                text,
-            });
+            lines.push(HistoryLine { text });
         }
         Ok(lines)
     }

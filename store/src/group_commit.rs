@@ -207,7 +207,7 @@ impl<S: EventStore> Writer<S> {
                 }
             }
             let decided =
-                self.decide_batch(jobs, &HashMap::new(), &HashSet::new(), &unreadable, head)?;
+                self.decide_batch(jobs, &HashMap::new(), &HashSet::new(), &unreadable, head);
             let appended = self.store.append_if_head(head, &decided.batch).await;
             match appended {
                 Ok(true) => {
@@ -257,7 +257,12 @@ impl<S: EventStore> Writer<S> {
             jobs.iter()
                 .filter_map(|j| deposit_ref(&j.submission.request.command)),
         );
-        let claimed = tx.find_deposits(&deposits).await?;
+        // Most batches are bets: no round trip under the lock for no deposits.
+        let claimed = if deposits.is_empty() {
+            HashSet::new()
+        } else {
+            tx.find_deposits(&deposits).await?
+        };
         let mut unreadable = Unreadable::new();
         for player in distinct(jobs.iter().map(|j| j.submission.request.command.player())) {
             if let Entry::Vacant(slot) = self.players.entry(player) {
@@ -272,7 +277,7 @@ impl<S: EventStore> Writer<S> {
                 }
             }
         }
-        let decided = self.decide_batch(jobs, &recorded, &claimed, &unreadable, head)?;
+        let decided = self.decide_batch(jobs, &recorded, &claimed, &unreadable, head);
         tx.insert(&decided.batch).await?;
         tx.commit().await?;
         self.known_head = Some(decided.head);
@@ -313,7 +318,7 @@ impl<S: EventStore> Writer<S> {
         claimed: &HashSet<DepositRef>,
         unreadable: &Unreadable,
         head: Option<Head>,
-    ) -> Result<Decided, StoreError> {
+    ) -> Decided {
         let mut chain = Chain::after(head, now_micros());
         let now = Timestamp::from_micros(chain.recorded_at());
         let mut events: Vec<StoredEvent> = Vec::new();
@@ -404,7 +409,7 @@ impl<S: EventStore> Writer<S> {
             records.push(record);
         }
         let head = Head::after(head, &events);
-        Ok(Decided {
+        Decided {
             batch: Append {
                 events,
                 commands: records,
@@ -412,7 +417,7 @@ impl<S: EventStore> Writer<S> {
             },
             outcomes,
             head,
-        })
+        }
     }
 }
 

@@ -42,8 +42,18 @@ fn sqlite_url() -> (String, Scratch) {
 
 impl Server {
     fn start(database_url: &str, fake: &FakeTelegram, dir: Option<Scratch>) -> Self {
+        Self::start_with(database_url, fake, dir, &[])
+    }
+
+    fn start_with(
+        database_url: &str,
+        fake: &FakeTelegram,
+        dir: Option<Scratch>,
+        flags: &[&str],
+    ) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_croupier"))
             .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(flags)
             .env("DATABASE_URL", database_url)
             .env("TELEGRAM_BOT_TOKEN", TOKEN)
             .env("TELEGRAM_WEBHOOK_SECRET", SECRET)
@@ -520,6 +530,23 @@ async fn coinflip_and_dice_settle_by_the_committed_seed_and_a_rotation_proves_it
     wait_for_text(&fake, "not enough for a stake of 1000 ⭐").await;
     assert!(server.stop().await.success());
     assert_eq!(events(&url, "bet_settled").await, 2);
+
+    // An auditor recomputes each bet from the log and the revealed seed.
+    for bet in ["coinflip-m-424242-4", "dice-m-424242-5"] {
+        let out = croupier(&url, &["fair", "verify", bet]);
+        let shown = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{shown}");
+        assert!(shown.contains("OK: stake 10"), "{shown}");
+    }
+    // The refused 1,000-Star bet drew a round under the new seed, not yet revealed.
+    let unrevealed = croupier(&url, &["fair", "verify", "coinflip-m-424242-9"]);
+    assert_eq!(unrevealed.status.code(), Some(3));
+    assert_eq!(
+        croupier(&url, &["fair", "verify", "no-such-bet"])
+            .status
+            .code(),
+        Some(2)
+    );
 }
 
 #[tokio::test]
@@ -722,10 +749,7 @@ async fn staff_refund_a_deposit_through_the_outbox_unless_the_balance_does_not_c
     let (code, said) = run(&["payments", "refund", "charge-b"]);
     assert_eq!(code, Some(0), "{said}");
     assert!(said.contains("already recorded"), "{said}");
-    assert_eq!(
-        run(&["payments", "refund", "no-such-charge"]).0,
-        Some(2)
-    );
+    assert_eq!(run(&["payments", "refund", "no-such-charge"]).0, Some(2));
     assert!(server.stop().await.success());
     assert_eq!(events(&url, "deposit_refunded").await, 1);
     assert_eq!(fake.succeeded("refundStarPayment").len(), 1);
@@ -859,4 +883,27 @@ async fn one_serve_instance_projects_at_a_time_and_another_takes_over_when_it_di
     }
     assert_eq!(second.post(&paid(2, 2, 2, "p", "charge-p2")).await, 200);
     eventually(Some("42".to_owned()), || projected_balance(&url)).await;
+}
+
+#[tokio::test]
+async fn long_polling_handles_updates_and_confirms_them_only_after() {
+    let (url, dir) = sqlite_url();
+    let fake = FakeTelegram::start(TOKEN).await.unwrap();
+    fake.push_update(paid(500, 1, 25, "p", "charge-poll"));
+    fake.push_update(text(501, 2, "/balance"));
+    let mut server = Server::start_with(&url, &fake, Some(dir), &["--polling"]);
+    wait_for_text(&fake, "Received 25 ⭐").await;
+    wait_for_text(&fake, "Your balance: 25 ⭐.").await;
+    // The next getUpdates asks past both: they are confirmed.
+    let confirmed = fake
+        .wait_for(WAIT, |calls| {
+            calls
+                .iter()
+                .any(|c| c.method == "getUpdates" && c.params["offset"] == 502)
+        })
+        .await;
+    assert!(confirmed, "{:#?}", fake.calls());
+    assert!(server.stop().await.success());
+    assert_eq!(events(&url, "deposited").await, 1);
+    assert_eq!(count(&url, "SELECT COUNT(*) FROM bot_inbox").await, 2);
 }

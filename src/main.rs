@@ -102,6 +102,13 @@ enum Command {
         /// Fetch updates with getUpdates instead of a webhook (local development).
         #[arg(long)]
         polling: bool,
+        /// Seconds of quiet after which a conversation session expires.
+        #[arg(long, env = "CROUPIER_SESSION_TIMEOUT_S", default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..))]
+        session_timeout_s: u64,
+        /// Seconds after which a 🎰 spin still in flight is taken as lost (its sender
+        /// stopped) and its bet voided; keep it above the Bot API timeout (30 s).
+        #[arg(long, env = "CROUPIER_SPIN_ORPHAN_S", default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..))]
+        spin_orphan_s: u64,
         #[command(flatten)]
         telegram: TelegramArgs,
     },
@@ -337,12 +344,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve {
             listen,
             polling,
+            session_timeout_s,
+            spin_orphan_s,
             telegram,
         } => {
             let settings = serve::Settings {
                 database_url: url,
                 listen,
                 polling,
+                session_timeout: std::time::Duration::from_secs(session_timeout_s),
+                spin_orphan_after: std::time::Duration::from_secs(spin_orphan_s),
                 token: telegram.token,
                 secret: telegram.webhook_secret,
                 api_url: telegram.api_url,

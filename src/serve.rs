@@ -22,6 +22,10 @@ pub struct Settings {
     pub database_url: String,
     pub listen: String,
     pub polling: bool,
+    /// Quiet after which a conversation session expires.
+    pub session_timeout: Duration,
+    /// In flight after which a 🎰 spin is taken as lost.
+    pub spin_orphan_after: Duration,
     pub token: String,
     pub secret: Option<String>,
     pub api_url: String,
@@ -88,7 +92,11 @@ async fn serve_on<S: EventStore>(
     );
     let api = dispatcher::api(&settings.api_url, &settings.token, Duration::from_secs(30));
     let (stop_tx, stop_rx) = watch::channel(false);
-    let dispatcher = pipeline.dispatcher(api.clone(), Limits::default());
+    let limits = Limits {
+        spin_orphan_after: settings.spin_orphan_after,
+        ..Limits::default()
+    };
+    let dispatcher = pipeline.dispatcher(api.clone(), limits);
     let dispatching = tokio::spawn(dispatcher.run(stop_rx.clone(), Duration::from_secs(10)));
     let projecting = tokio::spawn(project_forever(
         pipeline.port.store.clone(),

@@ -907,3 +907,100 @@ async fn long_polling_handles_updates_and_confirms_them_only_after() {
     assert_eq!(events(&url, "deposited").await, 1);
     assert_eq!(count(&url, "SELECT COUNT(*) FROM bot_inbox").await, 2);
 }
+
+/// Credits `amount` Stars to the test player as the bot would for `charge`.
+fn seed_deposit(url: &str, amount: u64, charge: &str) {
+    let deposit = format!(
+        r#"{{"type":"deposit","idempotency_key":"tg:pay:{charge}:deposit","player":{PLAYER},"amount":"{amount}","currency":"XTR","method":"telegram_stars","external_ref":"{charge}"}}"#
+    );
+    let submitted = croupier(url, &["ledger", "submit", "--json", &deposit]);
+    assert!(
+        submitted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&submitted.stdout)
+    );
+}
+
+fn dice_sent(fake: &FakeTelegram) -> usize {
+    fake.calls()
+        .iter()
+        .filter(|c| c.method == "sendDice")
+        .count()
+}
+
+#[tokio::test]
+async fn slots_settle_by_the_value_telegram_rolled_and_a_failed_spin_is_voided_not_resent() {
+    let (url, dir) = sqlite_url();
+    seed_deposit(&url, 100, "charge-slots");
+    let fake = FakeTelegram::start(TOKEN).await.unwrap();
+    let mut server = Server::start(&url, &fake, Some(dir));
+
+    // 64 is 7️⃣ 7️⃣ 7️⃣: 20x.
+    fake.set_dice([64]);
+    assert_eq!(server.post(&text(1, 1, "/slots 10")).await, 200);
+    let won = wait_for_text(&fake, "You won 200 ⭐").await;
+    assert!(won.contains("Balance: 290 ⭐"), "{won}");
+    assert_eq!(fake.succeeded("sendDice")[0]["emoji"], "🎰");
+
+    // A 500 may or may not have rolled: the bet is voided and the machine never sent again.
+    fake.inject([Fault::ServerError]);
+    assert_eq!(server.post(&text(2, 2, "/slots 10")).await, 200);
+    let voided = wait_for_text(&fake, "did not spin").await;
+    assert!(voided.contains("Balance: 290 ⭐"), "{voided}");
+
+    // 2 is grapes, bar, bar: nothing.
+    fake.set_dice([2]);
+    assert_eq!(server.post(&text(3, 3, "/slots 10")).await, 200);
+    let lost = wait_for_text(&fake, "No luck").await;
+    assert!(lost.contains("Balance: 280 ⭐"), "{lost}");
+
+    // The same update again changes nothing.
+    assert_eq!(server.post(&text(3, 3, "/slots 10")).await, 200);
+    assert!(server.stop().await.success());
+    assert_eq!(dice_sent(&fake), 3, "{:#?}", fake.calls());
+    assert_eq!(events(&url, "bet_placed").await, 3);
+    assert_eq!(events(&url, "bet_settled").await, 2);
+    assert_eq!(events(&url, "bet_voided").await, 1);
+    assert_eq!(
+        count(&url, "SELECT COUNT(*) FROM bot_outbox WHERE state = 'void'").await,
+        1
+    );
+    // `outbox retry --all-dead` cannot resend a void spin.
+    let retried = croupier(&url, &["outbox", "retry", "--all-dead"]);
+    assert!(retried.status.success());
+    assert_eq!(
+        count(&url, "SELECT COUNT(*) FROM bot_outbox WHERE state = 'pending'").await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn a_crash_while_a_spin_is_in_flight_voids_its_bet_and_never_spins_again() {
+    let (url, dir) = sqlite_url();
+    seed_deposit(&url, 50, "charge-spin-crash");
+    let fake = FakeTelegram::start(TOKEN).await.unwrap();
+    let flags = ["--spin-orphan-s", "1"];
+    let mut first = Server::start_with(&url, &fake, None, &flags);
+    // Telegram takes the request and does not answer before the process dies.
+    fake.inject([Fault::Timeout(Duration::from_secs(60))]);
+    assert_eq!(first.post(&text(1, 1, "/slots 10")).await, 200);
+    assert!(
+        fake.wait_for(WAIT, |calls| calls.iter().any(|c| c.method == "sendDice"))
+            .await
+    );
+    first.child.kill().unwrap();
+    first.child.wait().unwrap();
+    assert_eq!(
+        count(&url, "SELECT COUNT(*) FROM bot_outbox WHERE state = 'in_flight'").await,
+        1
+    );
+
+    let mut second = Server::start_with(&url, &fake, Some(dir), &flags);
+    let voided = wait_for_text(&fake, "did not spin").await;
+    assert!(voided.contains("stake of 10 ⭐ is back"), "{voided}");
+    assert!(voided.contains("Balance: 50 ⭐"), "{voided}");
+    assert!(second.stop().await.success());
+    assert_eq!(dice_sent(&fake), 1, "{:#?}", fake.calls());
+    assert_eq!(events(&url, "bet_voided").await, 1);
+    assert_eq!(events(&url, "bet_settled").await, 0);
+}

@@ -18,6 +18,7 @@ use crate::fair;
 use crate::games::{Game, Rules, StakeRefused, Terms};
 use crate::payload::{Order, OrderKind, PayloadSigner};
 use crate::port::{Port, PortError, Verdict};
+use crate::slots::{self, Spin};
 use crate::update::{From, Input};
 
 /// Deployment settings of the bot.
@@ -242,6 +243,7 @@ impl Bot {
             PlayerCommand::Dice { stake, target } => {
                 self.play(&ctx, Game::Dice(target), stake).await?
             }
+            PlayerCommand::Slots { stake } => self.slots(&ctx, stake).await?,
             PlayerCommand::History => vec![self.history(&ctx).await?],
             PlayerCommand::Fair(action) => vec![self.fair(&ctx, action).await?],
             PlayerCommand::PaySupport => vec![ctx.say(self.config.support.clone())],
@@ -506,49 +508,14 @@ impl Bot {
             Err(reply) => return Ok(vec![ctx.say(reply)]),
         };
         let game = terms.game_name();
-        let bet_id = BetId::new(format!("{game}-{}", ctx.origin.replace(':', "-")))
-            .or_else(|_| BetId::new(format!("{game}-{}", short_hash(ctx.origin))))
-            .expect("bet ids are short tokens");
+        let bet_id = bet_id(game, ctx.origin);
         let round = ctx
             .port
             .fair_round(ctx.player, bet_id.as_str(), &terms.encode())
             .await?;
         let roll = fair::roll(&round.seed, &round.client_seed, round.nonce);
-        let placed = ctx
-            .submit(
-                "bet",
-                Command::PlaceBet {
-                    player: ctx.player,
-                    bet_id: bet_id.clone(),
-                    game: GameId::new(game).expect("game names are snake case"),
-                    stake,
-                    currency: xtr(),
-                },
-            )
-            .await?;
-        match placed {
-            Verdict::Accepted { .. } => {}
-            Verdict::Rejected {
-                code,
-                message,
-                balances,
-            } => {
-                let text = if code == "insufficient_funds" {
-                    format!(
-                        "You have {}, not enough for a stake of {}. Top up with /deposit 100.",
-                        show(balances.get("XTR").map_or("0", String::as_str), "XTR"),
-                        show(&stake.to_string(), "XTR")
-                    )
-                } else {
-                    format!("That bet was refused: {message}.")
-                };
-                return Ok(vec![ctx.say(text)]);
-            }
-            Verdict::Conflict { .. } => {
-                return Ok(vec![
-                    ctx.say("That message was already used for another bet.")
-                ])
-            }
+        if let Some(refusal) = place_bet(ctx, &bet_id, game, stake).await? {
+            return Ok(vec![ctx.say(refusal)]);
         }
         let result = terms.outcome(stake, roll, 0);
         let (headline, again) = match terms.game {
@@ -600,6 +567,102 @@ impl Bot {
         ))])
     }
 
+    /// Takes the stake, then sends the 🎰 whose value settles the bet
+    /// ([`Bot::spin_result`]).
+    async fn slots<P: Port>(
+        &self,
+        ctx: &Ctx<'_, P>,
+        stake: Decimal,
+    ) -> Result<Vec<Call>, PortError> {
+        let stake = match self.check_stake(stake, Decimal::from(slots::MULTIPLIER_MAX)) {
+            Ok(stake) => stake,
+            Err(reply) => return Ok(vec![ctx.say(reply)]),
+        };
+        let bet = bet_id("slots", ctx.origin);
+        if let Some(refusal) = place_bet(ctx, &bet, "slots", stake).await? {
+            return Ok(vec![ctx.say(refusal)]);
+        }
+        Ok(vec![call::send_dice(&Spin {
+            player: ctx.player.get(),
+            chat: ctx.chat,
+            stake,
+            bet: bet.as_str().to_owned(),
+        })])
+    }
+
+    /// The 🎰 of `spin` showed `value`, or (`None`) its value will never be known (the
+    /// send failed, or was cut short by a crash): settles the bet from the pay table, or
+    /// voids it. Safe to call again: the commands are keyed by the bet.
+    pub async fn spin_result<P: Port>(
+        &self,
+        port: &P,
+        spin: &Spin,
+        value: Option<u8>,
+        now: u64,
+    ) -> Result<Vec<Call>, PortError> {
+        let Ok(player) = PlayerId::new(spin.player) else {
+            return Ok(Vec::new());
+        };
+        let Ok(bet_id) = BetId::new(spin.bet.clone()) else {
+            return Ok(Vec::new());
+        };
+        let origin = format!("spin:{}", spin.bet);
+        let ctx = Ctx {
+            port,
+            player,
+            chat: spin.chat,
+            origin: &origin,
+            now,
+        };
+        let stake = show(&spin.stake.to_string(), "XTR");
+        let payout = value.and_then(|v| slots::payout(spin.stake, v).map(|p| (v, p)));
+        let (verdict, text) = match payout {
+            Some((value, payout)) => {
+                let verdict = ctx
+                    .submit(
+                        "settle",
+                        Command::SettleBet {
+                            player,
+                            bet_id,
+                            payout,
+                        },
+                    )
+                    .await?;
+                let result = if payout.is_zero() {
+                    format!("No luck: you lost {stake}.")
+                } else {
+                    format!("You won {}!", show(&payout.to_string(), "XTR"))
+                };
+                (verdict, format!("🎰 {}\n{result}", slots::show(value)))
+            }
+            None => {
+                let verdict = ctx
+                    .submit(
+                        "void",
+                        Command::VoidBet {
+                            player,
+                            bet_id,
+                            reason: "the slot machine's value is unknown".to_owned(),
+                        },
+                    )
+                    .await?;
+                (
+                    verdict,
+                    format!("🎰 The slot machine did not spin, so your stake of {stake} is back."),
+                )
+            }
+        };
+        Ok(match verdict {
+            Verdict::Accepted { balances, .. } => vec![ctx.say(format!(
+                "{text} Balance: {}. Again: /slots {}",
+                show(balances.get("XTR").map_or("0", String::as_str), "XTR"),
+                spin.stake
+            ))],
+            // Settled or voided before (a second instance, an operator): nothing new.
+            Verdict::Rejected { .. } | Verdict::Conflict { .. } => Vec::new(),
+        })
+    }
+
     async fn history<P: Port>(&self, ctx: &Ctx<'_, P>) -> Result<Call, PortError> {
         let lines = ctx.port.history(ctx.player, 10).await?;
         if lines.is_empty() {
@@ -637,6 +700,52 @@ impl Bot {
     }
 }
 
+/// The bet a player input places: `{game}-{origin}`, or a hash of the origin when that is
+/// too long for a bet id.
+fn bet_id(game: &str, origin: &str) -> BetId {
+    BetId::new(format!("{game}-{}", origin.replace(':', "-")))
+        .or_else(|_| BetId::new(format!("{game}-{}", short_hash(origin))))
+        .expect("bet ids are short tokens")
+}
+
+/// Places a bet; `Some` is the reply when it was refused.
+async fn place_bet<P: Port>(
+    ctx: &Ctx<'_, P>,
+    bet_id: &BetId,
+    game: &str,
+    stake: Decimal,
+) -> Result<Option<String>, PortError> {
+    let placed = ctx
+        .submit(
+            "bet",
+            Command::PlaceBet {
+                player: ctx.player,
+                bet_id: bet_id.clone(),
+                game: GameId::new(game).expect("game names are snake case"),
+                stake,
+                currency: xtr(),
+            },
+        )
+        .await?;
+    Ok(match placed {
+        Verdict::Accepted { .. } => None,
+        Verdict::Rejected {
+            code,
+            message,
+            balances,
+        } => Some(if code == "insufficient_funds" {
+            format!(
+                "You have {}, not enough for a stake of {}. Top up with /deposit 100.",
+                show(balances.get("XTR").map_or("0", String::as_str), "XTR"),
+                show(&stake.to_string(), "XTR")
+            )
+        } else {
+            format!("That bet was refused: {message}.")
+        }),
+        Verdict::Conflict { .. } => Some("That message was already used for another bet.".to_owned()),
+    })
+}
+
 fn player_id(user: u64) -> Option<PlayerId> {
     i64::try_from(user)
         .ok()
@@ -665,6 +774,7 @@ fn menu() -> Buttons {
             ("🪙 Coinflip 10".to_owned(), "/coinflip 10 heads".to_owned()),
             ("🎲 Dice 10 under 50".to_owned(), "/dice 10 50".to_owned()),
         ],
+        vec![("🎰 Slots 10".to_owned(), "/slots 10".to_owned())],
         vec![
             ("📜 History".to_owned(), "/history".to_owned()),
             ("🔐 Fairness".to_owned(), "/fair".to_owned()),
@@ -678,6 +788,7 @@ fn help() -> String {
         "/deposit 100 — buy Stars credit",
         "/coinflip 10 heads — double or nothing (2% edge)",
         "/dice 10 50 — win when the roll is under 50",
+        "/slots 10 — Telegram's 🎰: three sevens pay 20x",
         "/history — your latest activity",
         "/fair — seeds and nonces; every roll can be checked",
         "/paysupport — payment help, /privacy — what is stored",

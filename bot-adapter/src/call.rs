@@ -9,6 +9,8 @@ use frankenstein::payments::LabeledPrice;
 use frankenstein::types::{InlineKeyboardButton, InlineKeyboardMarkup, ReplyMarkup};
 use serde::Serialize;
 
+use crate::slots::{self, Spin};
+
 /// One Bot API call.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Call {
@@ -21,6 +23,19 @@ pub struct Call {
     pub chat: Option<i64>,
     /// Answers to queries expire within seconds: the dispatcher sends them first.
     pub urgent: bool,
+    /// For a 🎰 `sendDice`: the bet its value settles. The dispatcher sends such a call at
+    /// most once, and reports the value (or that it is unknown) back to the core.
+    pub spin: Option<Spin>,
+}
+
+fn call(method: &'static str, params: &impl Serialize, chat: Option<i64>, urgent: bool) -> Call {
+    Call {
+        method,
+        params: json(params),
+        chat,
+        urgent,
+        spin: None,
+    }
 }
 
 fn json(params: &impl Serialize) -> serde_json::Value {
@@ -43,12 +58,7 @@ pub fn message_with_buttons(chat: i64, text: impl Into<String>, buttons: Buttons
             .reply_markup(ReplyMarkup::InlineKeyboardMarkup(keyboard(buttons)))
             .build()
     };
-    Call {
-        method: "sendMessage",
-        params: json(&params),
-        chat: Some(chat),
-        urgent: false,
-    }
+    call("sendMessage", &params, Some(chat), false)
 }
 
 fn keyboard(buttons: Buttons) -> InlineKeyboardMarkup {
@@ -73,12 +83,7 @@ pub fn answer_callback(id: &str) -> Call {
     let params = AnswerCallbackQueryParams::builder()
         .callback_query_id(id)
         .build();
-    Call {
-        method: "answerCallbackQuery",
-        params: json(&params),
-        chat: None,
-        urgent: true,
-    }
+    call("answerCallbackQuery", &params, None, true)
 }
 
 /// `error` is `None` to let the payment go ahead.
@@ -88,12 +93,7 @@ pub fn answer_pre_checkout(id: &str, error: Option<String>) -> Call {
         .ok(error.is_none())
         .maybe_error_message(error)
         .build();
-    Call {
-        method: "answerPreCheckoutQuery",
-        params: json(&params),
-        chat: None,
-        urgent: true,
-    }
+    call("answerPreCheckoutQuery", &params, None, true)
 }
 
 /// A Stars invoice: no provider token, one price, whole Stars.
@@ -115,12 +115,7 @@ pub fn stars_invoice(
             amount: stars,
         }])
         .build();
-    Call {
-        method: "sendInvoice",
-        params: json(&params),
-        chat: Some(chat),
-        urgent: false,
-    }
+    call("sendInvoice", &params, Some(chat), false)
 }
 
 pub fn refund_stars(user: u64, charge_id: &str) -> Call {
@@ -128,10 +123,17 @@ pub fn refund_stars(user: u64, charge_id: &str) -> Call {
         .user_id(user)
         .telegram_payment_charge_id(charge_id)
         .build();
+    call("refundStarPayment", &params, None, false)
+}
+
+/// Sends the 🎰 whose value settles `spin`'s bet.
+pub fn send_dice(spin: &Spin) -> Call {
+    let params = frankenstein::methods::SendDiceParams::builder()
+        .chat_id(spin.chat)
+        .emoji(slots::EMOJI)
+        .build();
     Call {
-        method: "refundStarPayment",
-        params: json(&params),
-        chat: None,
-        urgent: false,
+        spin: Some(spin.clone()),
+        ..call("sendDice", &params, Some(spin.chat), false)
     }
 }

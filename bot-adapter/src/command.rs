@@ -50,6 +50,10 @@ pub enum PlayerCommand {
         stake: Decimal,
         target: u32,
     },
+    /// `/slots STAKE`: Telegram's 🎰.
+    Slots {
+        stake: Decimal,
+    },
     History,
     Fair(FairAction),
     PaySupport,
@@ -101,6 +105,15 @@ pub fn parse(text: &str) -> PlayerCommand {
         },
         "coinflip" => coinflip(&args),
         "dice" => dice(&args),
+        "slots" => match args.as_slice() {
+            [stake] => match amount_arg(stake) {
+                Ok(stake) => PlayerCommand::Slots { stake },
+                Err(reply) => PlayerCommand::Usage(reply),
+            },
+            _ => PlayerCommand::Usage(
+                "Type /slots and a stake, like /slots 10. Three sevens pay 20x.".to_owned(),
+            ),
+        },
         "history" => PlayerCommand::History,
         "fair" => fair(&args),
         "paysupport" => PlayerCommand::PaySupport,
@@ -236,6 +249,11 @@ mod tests {
             parse("/fair seed my-seed_1"),
             PlayerCommand::Fair(FairAction::SetClientSeed("my-seed_1".to_owned()))
         );
+        assert_eq!(
+            parse("/slots 5"),
+            PlayerCommand::Slots { stake: dec("5") }
+        );
+        assert!(matches!(parse("/slots"), PlayerCommand::Usage(_)));
         assert_eq!(parse("hello"), PlayerCommand::NotACommand);
         assert_eq!(
             parse("/frobnicate"),

@@ -4,7 +4,8 @@
 //! - [`update`]: Bot API `Update` JSON to [`Input`].
 //! - [`bot`]: [`Bot::handle`], the core: an input in, commands through a [`Port`], calls out.
 //! - [`command`]: what a player typed, parsed.
-//! - [`payload`]: signed invoice payloads; [`fair`]: provably fair rolls; [`games`]: payouts.
+//! - [`payload`]: signed invoice payloads; [`fair`]: provably fair rolls; [`games`]: payouts;
+//!   [`slots`]: the 🎰 pay table.
 //! - [`limit`]: the per-player inbound rate limit.
 //! - [`call`]: the Bot API calls the adapter asks for, as data for the outbox.
 
@@ -16,6 +17,7 @@ pub mod games;
 pub mod limit;
 pub mod payload;
 pub mod port;
+pub mod slots;
 pub mod update;
 
 pub use bot::{Bot, Config};

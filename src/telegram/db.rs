@@ -6,6 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use bot_adapter::call::Call;
 use bot_adapter::fair::{self, ServerSeed};
 use bot_adapter::port::{FairState, Rotated, Round};
+use bot_adapter::slots::Spin;
 use rand::RngCore;
 use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, Row};
@@ -41,13 +42,13 @@ type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q
 fn outbox_insert(first: usize, rows: usize) -> String {
     let values: Vec<String> = (0..rows)
         .map(|row| {
-            let base = first + row * 7;
-            let params: Vec<String> = (base..base + 7).map(|n| format!("${n}")).collect();
+            let base = first + row * 8;
+            let params: Vec<String> = (base..base + 8).map(|n| format!("${n}")).collect();
             format!("({})", params.join(", "))
         })
         .collect();
     format!(
-        "INSERT INTO bot_outbox (dedupe_key, chat_id, method, params, urgent, created_at, due_at) \
+        "INSERT INTO bot_outbox (dedupe_key, chat_id, method, params, urgent, created_at, due_at, spin) \
          VALUES {} ON CONFLICT (dedupe_key) DO NOTHING",
         values.join(", ")
     )
@@ -77,7 +78,8 @@ fn bind_calls<'q>(
             .bind(call.params.to_string())
             .bind(i64::from(call.urgent))
             .bind(now)
-            .bind(now);
+            .bind(now)
+            .bind(call.spin.as_ref().map(Spin::encode));
     }
     query
 }
@@ -94,10 +96,12 @@ pub struct OutboxRow {
     pub created_at: i64,
     pub due_at: i64,
     pub last_error: Option<String>,
+    /// For a 🎰 `sendDice`: the encoded [`Spin`] its value settles.
+    pub spin: Option<String>,
 }
 
 const OUTBOX_COLUMNS: &str =
-    "id, chat_id, method, params, state, attempts, created_at, due_at, last_error";
+    "id, chat_id, method, params, state, attempts, created_at, due_at, last_error, spin";
 
 fn outbox_row(row: &sqlx::any::AnyRow) -> Result<OutboxRow, sqlx::Error> {
     Ok(OutboxRow {
@@ -110,6 +114,7 @@ fn outbox_row(row: &sqlx::any::AnyRow) -> Result<OutboxRow, sqlx::Error> {
         created_at: row.try_get("created_at")?,
         due_at: row.try_get("due_at")?,
         last_error: row.try_get("last_error")?,
+        spin: row.try_get("spin")?,
     })
 }
 
@@ -282,7 +287,102 @@ impl BotDb {
         Ok(())
     }
 
-    /// Calls in a state (`pending`, `sent`, `dead`), newest first.
+    // ---- 🎰 spins ----
+
+    /// Marks a spin in flight just before it is sent; false when it is no longer pending
+    /// (another dispatcher took it). From here on it is never sent again.
+    pub async fn begin_spin(&self, id: i64) -> Result<bool, BotDbError> {
+        let result = sqlx::query(
+            "UPDATE bot_outbox SET state = 'in_flight', sent_at = $1, lease_until = 0, attempts = attempts + 1 \
+             WHERE id = $2 AND state = 'pending'",
+        )
+        .bind(now_micros())
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// Records what became of a spin in flight: its value, or (`None`) that it will never
+    /// be known. Does nothing when the spin was voided as an orphan meanwhile.
+    pub async fn end_spin(
+        &self,
+        id: i64,
+        value: Option<i64>,
+        error: Option<&str>,
+    ) -> Result<(), BotDbError> {
+        sqlx::query(
+            "UPDATE bot_outbox SET state = CASE WHEN $1 IS NULL THEN 'void' ELSE 'sent' END, \
+             spin_value = $1, last_error = $2 WHERE id = $3 AND state = 'in_flight'",
+        )
+        .bind(value)
+        .bind(error)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Puts a spin that Telegram refused with a 429 (so did not roll) back in the queue.
+    pub async fn requeue_spin(&self, id: i64, due_at: i64, error: &str) -> Result<(), BotDbError> {
+        sqlx::query(
+            "UPDATE bot_outbox SET state = 'pending', due_at = $1, last_error = $2 WHERE id = $3 AND state = 'in_flight'",
+        )
+        .bind(due_at)
+        .bind(error)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Voids spins in flight since before `cutoff` (micros): their sender stopped (a crash)
+    /// or gave up without recording anything. Returns how many.
+    pub async fn void_orphan_spins(&self, cutoff: i64) -> Result<u64, BotDbError> {
+        Ok(sqlx::query(
+            "UPDATE bot_outbox SET state = 'void', last_error = 'in flight when its sender stopped: the value is unknown' \
+             WHERE state = 'in_flight' AND spin IS NOT NULL AND sent_at < $1",
+        )
+        .bind(cutoff)
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
+    }
+
+    /// Spins whose value is known or known to be lost, and whose bet is not yet settled:
+    /// `(outbox id, spin, value)`.
+    pub async fn unsettled_spins(
+        &self,
+        limit: i64,
+    ) -> Result<Vec<(i64, Spin, Option<i64>)>, BotDbError> {
+        let rows = sqlx::query(
+            "SELECT id, spin, spin_value FROM bot_outbox \
+             WHERE spin IS NOT NULL AND spin_settled_at IS NULL AND state IN ('sent', 'void') \
+             ORDER BY id LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let text: String = row.try_get("spin")?;
+                let spin = Spin::parse(&text)
+                    .ok_or_else(|| BotDbError::Corrupt(format!("spin '{text}'")))?;
+                Ok((row.try_get("id")?, spin, row.try_get("spin_value")?))
+            })
+            .collect()
+    }
+
+    pub async fn spin_settled(&self, id: i64) -> Result<(), BotDbError> {
+        sqlx::query("UPDATE bot_outbox SET spin_settled_at = $1 WHERE id = $2")
+            .bind(now_micros())
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Calls in a state (`pending`, `in_flight`, `sent`, `dead`, `void`), newest first.
     pub async fn list_calls(&self, state: &str, limit: i64) -> Result<Vec<OutboxRow>, BotDbError> {
         let sql = format!(
             "SELECT {OUTBOX_COLUMNS} FROM bot_outbox WHERE state = $1 ORDER BY id DESC LIMIT $2"

@@ -33,6 +33,9 @@ pub struct Limits {
     pub backoff_max: Duration,
     /// Calls claimed per round.
     pub claim_size: i64,
+    /// A 🎰 spin still in flight after this long is voided: its sender stopped. Longer
+    /// than the HTTP client's timeout, so a live sender has given up by then.
+    pub spin_orphan_after: Duration,
 }
 
 impl Default for Limits {
@@ -45,6 +48,7 @@ impl Default for Limits {
             backoff_base: Duration::from_millis(500),
             backoff_max: Duration::from_secs(300),
             claim_size: 30,
+            spin_orphan_after: Duration::from_secs(120),
         }
     }
 }
@@ -66,7 +70,8 @@ pub fn api(api_url: &str, token: &str, timeout: Duration) -> Api {
 /// What one send attempt came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Sent {
-    Ok,
+    /// Done; the method's result.
+    Ok(serde_json::Value),
     /// 429: come back after this many seconds.
     TooMany(u64),
     /// 5xx, a timeout, a connection error: retry with backoff.
@@ -81,7 +86,7 @@ pub async fn send(api: &Api, method: &str, params: &serde_json::Value) -> Sent {
         .request::<_, MethodResponse<serde_json::Value>>(method, Some(params))
         .await
     {
-        Ok(_) => Sent::Ok,
+        Ok(response) => Sent::Ok(response.result),
         Err(frankenstein::Error::Api(error)) => {
             let description = format!("{} {}", error.error_code, error.description);
             match error.error_code {
@@ -104,6 +109,18 @@ pub struct Dispatcher {
     pub api: Api,
     pub limits: Limits,
     pub wake: Arc<Notify>,
+    /// Settles the bets of 🎰 spins whose outcome is recorded.
+    pub spins: Arc<dyn Spins>,
+}
+
+/// What settles 🎰 bets once their spin's value is recorded (or known to be lost).
+pub trait Spins: Send + Sync {
+    /// Voids spins in flight since before `orphan_cutoff` (micros), then settles every
+    /// recorded spin; returns how many bets it settled or voided.
+    fn settle(
+        &self,
+        orphan_cutoff: i64,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<usize, String>> + Send + '_>>;
 }
 
 struct Pace {
@@ -133,6 +150,15 @@ impl Dispatcher {
                     false
                 }
             };
+            let cutoff = now_micros() - micros(self.limits.spin_orphan_after);
+            match self.spins.settle(cutoff).await {
+                Ok(0) => {}
+                Ok(settled) => {
+                    tracing::debug!(settled, "outbox: 🎰 bets settled");
+                    continue;
+                }
+                Err(error) => tracing::warn!(error = %error, "outbox: cannot settle 🎰 bets"),
+            }
             if *stop.borrow() {
                 let since = *stopping_since.get_or_insert_with(Instant::now);
                 let pending = self.db.pending_calls().await.unwrap_or(0);
@@ -172,6 +198,9 @@ impl Dispatcher {
                     .insert(chat, now + self.limits.chat_interval);
                 pace.next_global = now + Duration::from_secs(1) / self.limits.global_per_s.max(1);
             }
+            if call.spin.is_some() && !self.db.begin_spin(call.id).await? {
+                continue;
+            }
             tried += 1;
             let api = self.api.clone();
             in_flight.spawn(async move {
@@ -198,8 +227,11 @@ impl Dispatcher {
         sent: Sent,
         pace: &mut Pace,
     ) -> Result<(), BotDbError> {
+        if call.spin.is_some() {
+            return self.settle_spin(call, sent).await;
+        }
         match sent {
-            Sent::Ok => self.db.mark_sent(call.id).await,
+            Sent::Ok(_) => self.db.mark_sent(call.id).await,
             Sent::TooMany(seconds) => {
                 tracing::info!(id = call.id, seconds, "outbox: 429, waiting as told");
                 let until = Instant::now() + Duration::from_secs(seconds);
@@ -235,6 +267,35 @@ impl Dispatcher {
                 self.db.mark_dead(call.id, &error).await
             }
         }
+    }
+
+    /// A spin is sent at most once: only a 429 (Telegram did not roll) puts it back in
+    /// the queue; any other failure may have rolled, so its value is lost for good.
+    async fn settle_spin(&self, call: &OutboxRow, sent: Sent) -> Result<(), BotDbError> {
+        match sent {
+            Sent::Ok(message) => {
+                let value = message
+                    .pointer("/dice/value")
+                    .and_then(serde_json::Value::as_i64);
+                let error = value.is_none().then_some("the answer carried no dice value");
+                self.db.end_spin(call.id, value, error).await?;
+            }
+            Sent::TooMany(seconds) if !self.too_old(call) => {
+                self.db
+                    .requeue_spin(
+                        call.id,
+                        now_micros() + micros(Duration::from_secs(seconds)),
+                        &format!("429 retry after {seconds}s"),
+                    )
+                    .await?;
+            }
+            Sent::TooMany(_) => self.db.end_spin(call.id, None, Some("429 until too old")).await?,
+            Sent::Transient(error) | Sent::Permanent(error) => {
+                tracing::warn!(id = call.id, error = %error, "outbox: 🎰 send failed; its bet is voided");
+                self.db.end_spin(call.id, None, Some(&error)).await?;
+            }
+        }
+        Ok(())
     }
 
     fn too_old(&self, call: &OutboxRow) -> bool {

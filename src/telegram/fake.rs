@@ -46,6 +46,8 @@ struct Inner {
     updates: Vec<Value>,
     next_message_id: i64,
     webhook_url: String,
+    /// Values the next `sendDice` calls roll.
+    dice: VecDeque<i64>,
 }
 
 /// The running fake. Dropping it does not stop the server; it lives as long as the runtime.
@@ -113,6 +115,11 @@ impl FakeTelegram {
     /// The next calls are answered with these faults, in order.
     pub fn inject(&self, faults: impl IntoIterator<Item = Fault>) {
         self.inner.lock().expect("fake state").faults.extend(faults);
+    }
+
+    /// The next `sendDice` calls roll these values, in order (then values of its own).
+    pub fn set_dice(&self, values: impl IntoIterator<Item = i64>) {
+        self.inner.lock().expect("fake state").dice.extend(values);
     }
 
     /// Queues an update for `getUpdates`.
@@ -236,7 +243,8 @@ fn answer(inner: &mut Inner, method: &str, params: &Value) -> Response {
             match method {
                 "sendMessage" => message["text"] = params["text"].clone(),
                 "sendDice" => {
-                    let value = 1 + inner.next_message_id % 64;
+                    let own = 1 + inner.next_message_id % 64;
+                    let value = inner.dice.pop_front().unwrap_or(own);
                     message["dice"] = json!({ "emoji": params.get("emoji").cloned().unwrap_or(json!("🎲")), "value": value });
                 }
                 _ => {

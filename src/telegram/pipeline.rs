@@ -22,7 +22,7 @@ use store::{EventStore, GroupCommit, GroupCommitConfig};
 use tokio::sync::Notify;
 
 use super::db::{now_micros, BotDb, BotDbError, HandledUpdate};
-use super::dispatcher::{Api, Dispatcher, Limits};
+use super::dispatcher::{Api, Dispatcher, Limits, Spins};
 use super::port::LedgerPort;
 
 /// What happened to an update.
@@ -99,7 +99,35 @@ impl<S: EventStore> Pipeline<S> {
             api,
             limits,
             wake: self.outbox_wake.clone(),
+            spins: Arc::new(self.clone()),
         }
+    }
+
+    /// Voids the 🎰 spins in flight since before `orphan_cutoff` (micros), then settles
+    /// the bet of every spin whose value is recorded, and voids those whose value is lost.
+    /// Returns how many bets it settled or voided.
+    pub async fn settle_spins(&self, orphan_cutoff: i64) -> Result<usize, PipelineError> {
+        let voided = self.port.db.void_orphan_spins(orphan_cutoff).await?;
+        if voided > 0 {
+            tracing::warn!(voided, "🎰 spins in flight when their sender stopped: their bets are voided");
+        }
+        let spins = self.port.db.unsettled_spins(100).await?;
+        for (id, spin, value) in &spins {
+            let value = value.and_then(|v| u8::try_from(v).ok());
+            let calls = self
+                .bot
+                .spin_result(&self.port, spin, value, unix_now())
+                .await?;
+            self.port
+                .db
+                .finish_update(None, &format!("spin:{}", spin.bet), &calls)
+                .await?;
+            self.port.db.spin_settled(*id).await?;
+        }
+        if !spins.is_empty() {
+            self.outbox_wake.notify_one();
+        }
+        Ok(spins.len())
     }
 
     /// Handles and records one update. Safe to call again with the same update,
@@ -152,5 +180,18 @@ impl<S: EventStore> Pipeline<S> {
             self.outbox_wake.notify_one();
         }
         Ok(Handled::Done { queued })
+    }
+}
+
+impl<S: EventStore> Spins for Pipeline<S> {
+    fn settle(
+        &self,
+        orphan_cutoff: i64,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<usize, String>> + Send + '_>> {
+        Box::pin(async move {
+            self.settle_spins(orphan_cutoff)
+                .await
+                .map_err(|e| e.to_string())
+        })
     }
 }

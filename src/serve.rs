@@ -98,6 +98,11 @@ async fn serve_on<S: EventStore>(
     };
     let dispatcher = pipeline.dispatcher(api.clone(), limits);
     let dispatching = tokio::spawn(dispatcher.run(stop_rx.clone(), Duration::from_secs(10)));
+    let sweeping = tokio::spawn(sweep_sessions(
+        pipeline.clone(),
+        settings.session_timeout,
+        stop_rx.clone(),
+    ));
     let projecting = tokio::spawn(project_forever(
         pipeline.port.store.clone(),
         settings.database_url.clone(),
@@ -134,6 +139,7 @@ async fn serve_on<S: EventStore>(
         let _ = polling.await;
     }
     let _ = projecting.await;
+    let _ = sweeping.await;
     dispatching.await.context("the dispatcher panicked")??;
     eprintln!("croupier serve: stopped");
     Ok(std::process::ExitCode::SUCCESS)
@@ -268,6 +274,27 @@ async fn poll<S: EventStore>(
                 }
             }
             offset = offset.max(id + 1);
+        }
+    }
+}
+
+/// Expires idle conversation sessions, checking about ten times per timeout (at most
+/// every 5 s, at least every 100 ms).
+async fn sweep_sessions<S: EventStore>(
+    pipeline: Pipeline<S>,
+    timeout: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    let every = (timeout / 10).clamp(Duration::from_millis(100), Duration::from_secs(5));
+    while !*stop.borrow() {
+        match pipeline.expire_sessions(timeout).await {
+            Ok(0) => {}
+            Ok(expired) => tracing::info!(expired, "sessions expired"),
+            Err(error) => tracing::warn!(error = %error, "cannot expire sessions"),
+        }
+        tokio::select! {
+            _ = stop.changed() => {}
+            () = tokio::time::sleep(every) => {}
         }
     }
 }

@@ -969,7 +969,11 @@ async fn slots_settle_by_the_value_telegram_rolled_and_a_failed_spin_is_voided_n
     let retried = croupier(&url, &["outbox", "retry", "--all-dead"]);
     assert!(retried.status.success());
     assert_eq!(
-        count(&url, "SELECT COUNT(*) FROM bot_outbox WHERE state = 'pending'").await,
+        count(
+            &url,
+            "SELECT COUNT(*) FROM bot_outbox WHERE state = 'pending'"
+        )
+        .await,
         0
     );
 }
@@ -991,7 +995,11 @@ async fn a_crash_while_a_spin_is_in_flight_voids_its_bet_and_never_spins_again()
     first.child.kill().unwrap();
     first.child.wait().unwrap();
     assert_eq!(
-        count(&url, "SELECT COUNT(*) FROM bot_outbox WHERE state = 'in_flight'").await,
+        count(
+            &url,
+            "SELECT COUNT(*) FROM bot_outbox WHERE state = 'in_flight'"
+        )
+        .await,
         1
     );
 
@@ -1003,4 +1011,62 @@ async fn a_crash_while_a_spin_is_in_flight_voids_its_bet_and_never_spins_again()
     assert_eq!(dice_sent(&fake), 1, "{:#?}", fake.calls());
     assert_eq!(events(&url, "bet_voided").await, 1);
     assert_eq!(events(&url, "bet_settled").await, 0);
+}
+
+fn press(update_id: i64, data: &str) -> Value {
+    json!({ "update_id": update_id, "callback_query": {
+        "id": format!("cbq-{update_id}"), "from": user(), "chat_instance": "ci-1", "data": data,
+        "message": { "message_id": 1, "date": 1_700_000_000, "chat": chat(), "text": "menu" },
+    }})
+}
+
+#[tokio::test]
+async fn play_resumes_where_it_was_after_a_crash_and_an_idle_session_expires_with_a_notice() {
+    let (url, dir) = sqlite_url();
+    seed_deposit(&url, 100, "charge-play");
+    let fake = FakeTelegram::start(TOKEN).await.unwrap();
+    let mut first = Server::start(&url, &fake, None);
+    assert_eq!(first.post(&text(1, 1, "/play")).await, 200);
+    wait_for_text(&fake, "What would you like to play?").await;
+    assert_eq!(
+        first.post(&press(2, "/play game coinflip:heads")).await,
+        200
+    );
+    wait_for_text(&fake, "Coinflip on heads. How much?").await;
+    first.child.kill().unwrap();
+    first.child.wait().unwrap();
+
+    // After the restart the flow goes on from where it was: a typed number is the stake.
+    let mut second = Server::start_with(&url, &fake, Some(dir), &["--session-timeout-s", "2"]);
+    assert_eq!(second.post(&text(3, 3, "10")).await, 200);
+    wait_for_text(&fake, "Coinflip on heads for 10 ⭐?").await;
+    assert_eq!(second.post(&press(4, "/play go")).await, 200);
+    let played = wait_for_text(&fake, "(you chose heads)").await;
+    assert!(played.contains("Balance:"), "{played}");
+    // The same button again (a redelivery) plays nothing more; a stale one says so.
+    assert_eq!(second.post(&press(4, "/play go")).await, 200);
+    assert_eq!(second.post(&press(5, "/play go")).await, 200);
+    wait_for_text(&fake, "no longer open").await;
+
+    // Left in the middle of /play, the session expires and the player is told.
+    assert_eq!(second.post(&text(6, 6, "/play")).await, 200);
+    wait_for_text(&fake, "⏱ Your game choice timed out").await;
+    assert_eq!(events(&url, "session_expired").await, 1);
+    // The next input starts a new session.
+    assert_eq!(second.post(&text(7, 7, "/balance")).await, 200);
+    wait_for_text(&fake, "Your balance:").await;
+    assert!(second.stop().await.success());
+
+    assert_eq!(events(&url, "bet_placed").await, 1);
+    assert_eq!(events(&url, "session_started").await, 2);
+    assert_eq!(events(&url, "session_bet").await, 1);
+    // Idle → choosing a game → a stake → confirming → idle, then /play again.
+    assert_eq!(events(&url, "session_moved").await, 5);
+    assert_eq!(sent_with(&fake, "(you chose heads)"), 1);
+    let status = croupier(&url, &["audit", "verify"]);
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stdout)
+    );
 }

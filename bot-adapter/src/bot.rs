@@ -7,13 +7,14 @@
 //! replays the same commands and produces the same calls, which the outbox de-duplicates.
 
 use ledger::command::{Command, Request};
+use ledger::session::{Flow, SessionBet, SessionEvent, SessionMoved};
 use ledger::{
     BetId, Currencies, CurrencyCode, ExternalRef, GameId, IdempotencyKey, PaymentMethod, PlayerId,
 };
 use rust_decimal::Decimal;
 
 use crate::call::{self, Buttons, Call};
-use crate::command::{self, FairAction, PlayerCommand};
+use crate::command::{self, FairAction, PlayGame, PlayStep, PlayerCommand};
 use crate::fair;
 use crate::games::{Game, Rules, StakeRefused, Terms};
 use crate::payload::{Order, OrderKind, PayloadSigner};
@@ -140,15 +141,11 @@ impl Bot {
         };
         match input {
             Input::Text { from, text, .. } => {
-                self.player_input(port, *from, &origin, command::parse(text), now)
-                    .await
+                self.player_input(port, *from, &origin, text, now).await
             }
             Input::Callback { from, id, data } => {
                 let mut calls = vec![call::answer_callback(id)];
-                calls.extend(
-                    self.player_input(port, *from, &origin, command::parse(data), now)
-                        .await?,
-                );
+                calls.extend(self.player_input(port, *from, &origin, data, now).await?);
                 Ok(calls)
             }
             Input::PreCheckout {
@@ -203,12 +200,15 @@ impl Bot {
         }
     }
 
+    /// A message or a button press: a command, or a step of the `/play` flow, in the
+    /// player's conversation session in that chat. A redelivered input is handled from
+    /// the state it first found and records nothing again.
     async fn player_input<P: Port>(
         &self,
         port: &P,
         from: From,
         origin: &str,
-        parsed: PlayerCommand,
+        text: &str,
         now: u64,
     ) -> Result<Vec<Call>, PortError> {
         let Some(player) = player_id(from.user) else {
@@ -224,6 +224,20 @@ impl Bot {
             origin,
             now,
         };
+        let session = port.session(from.chat, player).await?;
+        let found = session.found_by(origin).cloned();
+        let flow = found.clone().unwrap_or_else(|| session.flow.clone());
+        let parsed = match command::parse(text) {
+            PlayerCommand::NotACommand if matches!(flow, Flow::ChoosingStake { .. }) => {
+                match command::amount_arg(text.trim()) {
+                    Ok(stake) => PlayerCommand::Play(PlayStep::Stake(stake)),
+                    Err(reply) => PlayerCommand::Usage(reply),
+                }
+            }
+            parsed => parsed,
+        };
+        let mut next = flow.clone();
+        let mut bets = Vec::new();
         let calls = match parsed {
             PlayerCommand::Start => {
                 let new = port.register(player, from.chat).await?;
@@ -238,16 +252,26 @@ impl Bot {
             PlayerCommand::Balance => vec![self.balance(&ctx).await?],
             PlayerCommand::Deposit(amount) => vec![self.deposit(&ctx, amount)],
             PlayerCommand::Coinflip { stake, side } => {
-                self.play(&ctx, Game::Coinflip(side), stake).await?
+                self.play(&ctx, Game::Coinflip(side), stake, &mut bets)
+                    .await?
             }
             PlayerCommand::Dice { stake, target } => {
-                self.play(&ctx, Game::Dice(target), stake).await?
+                self.play(&ctx, Game::Dice(target), stake, &mut bets)
+                    .await?
+            }
+            PlayerCommand::Play(step) => {
+                self.play_flow(&ctx, &flow, step, &mut next, &mut bets)
+                    .await?
             }
             PlayerCommand::Slots { stake } => self.slots(&ctx, stake).await?,
             PlayerCommand::History => vec![self.history(&ctx).await?],
             PlayerCommand::Fair(action) => vec![self.fair(&ctx, action).await?],
             PlayerCommand::PaySupport => vec![ctx.say(self.config.support.clone())],
             PlayerCommand::Privacy => vec![ctx.say(self.config.privacy.clone())],
+            PlayerCommand::Cancel if flow != Flow::Idle => {
+                next = Flow::Idle;
+                vec![ctx.say("Cancelled. Type /play to choose a game again.")]
+            }
             PlayerCommand::Cancel => vec![ctx.say("Nothing to cancel. Type /help to see what you can do.")],
             PlayerCommand::Unknown(name) => {
                 vec![ctx.say(format!("I don't know /{name}. Type /help to see what you can do."))]
@@ -255,7 +279,155 @@ impl Bot {
             PlayerCommand::Usage(reply) => vec![ctx.say(reply)],
             PlayerCommand::NotACommand => vec![ctx.say("I understand commands such as /balance or /coinflip 10 heads. Type /help for the list.")],
         };
+        if found.is_none() {
+            let at = ledger::Timestamp::from_micros(micros(now));
+            let mut events: Vec<SessionEvent> = bets
+                .into_iter()
+                .filter(|bet: &SessionBet| !session.bets.contains(&bet.bet_id))
+                .map(SessionEvent::Bet)
+                .collect();
+            if next != flow {
+                events.push(SessionEvent::Moved(SessionMoved {
+                    from: flow,
+                    to: next,
+                    cause: origin.to_owned(),
+                    at,
+                }));
+            }
+            if !events.is_empty() {
+                port.record_session(&session, events).await?;
+            }
+        }
         Ok(calls)
+    }
+
+    /// One step of `/play`: choose a game, then a stake, then confirm. `next` is where
+    /// the flow goes; a step that does not fit the flow's state says what to do instead.
+    async fn play_flow<P: Port>(
+        &self,
+        ctx: &Ctx<'_, P>,
+        flow: &Flow,
+        step: PlayStep,
+        next: &mut Flow,
+        bets: &mut Vec<SessionBet>,
+    ) -> Result<Vec<Call>, PortError> {
+        let cancel = ("✖ Cancel".to_owned(), "/cancel".to_owned());
+        let game_of = |name: &str| PlayGame::parse(name);
+        Ok(match (step, flow) {
+            (PlayStep::Start, _) => {
+                *next = Flow::ChoosingGame;
+                let button = |game: PlayGame| (game.label(), format!("/play game {}", game.name()));
+                vec![call::message_with_buttons(
+                    ctx.chat,
+                    "What would you like to play?",
+                    vec![
+                        vec![
+                            button(PlayGame::Coinflip(command::Side::Heads)),
+                            button(PlayGame::Coinflip(command::Side::Tails)),
+                        ],
+                        vec![button(PlayGame::Dice(50)), button(PlayGame::Slots)],
+                        vec![cancel],
+                    ],
+                )]
+            }
+            (PlayStep::Game(game), _) => {
+                *next = Flow::ChoosingStake { game: game.name() };
+                let (min, max) = (self.config.rules.stake_min, self.config.rules.stake_max);
+                let stakes = [5u32, 10, 25, 50]
+                    .into_iter()
+                    .map(|s| (show(&s.to_string(), "XTR"), format!("/play stake {s}")))
+                    .collect();
+                vec![call::message_with_buttons(
+                    ctx.chat,
+                    format!(
+                        "{}. How much? Choose a stake or type one ({} to {}).",
+                        game.label(),
+                        show(&min.to_string(), "XTR"),
+                        show(&max.to_string(), "XTR")
+                    ),
+                    vec![stakes, vec![cancel]],
+                )]
+            }
+            (
+                PlayStep::Stake(stake),
+                Flow::ChoosingStake { game } | Flow::Confirming { game, .. },
+            ) => {
+                let Some(chosen) = game_of(game) else {
+                    *next = Flow::Idle;
+                    return Ok(vec![ctx.say("That game is gone. Type /play to choose again.")]);
+                };
+                let stake = match self.check_stake(stake, self.multiplier(chosen)) {
+                    Ok(stake) => stake,
+                    Err(reply) => return Ok(vec![ctx.say(format!("{reply} Choose another stake."))]),
+                };
+                *next = Flow::Confirming {
+                    game: game.clone(),
+                    stake,
+                };
+                vec![call::message_with_buttons(
+                    ctx.chat,
+                    format!(
+                        "{} for {}?",
+                        chosen.label(),
+                        show(&stake.to_string(), "XTR")
+                    ),
+                    vec![
+                        vec![("✅ Play".to_owned(), "/play go".to_owned())],
+                        vec![
+                            (
+                                "Change stake".to_owned(),
+                                format!("/play game {game}"),
+                            ),
+                            cancel,
+                        ],
+                    ],
+                )]
+            }
+            (PlayStep::Go, Flow::Confirming { game, stake }) => {
+                *next = Flow::Idle;
+                match game_of(game) {
+                    Some(PlayGame::Coinflip(side)) => {
+                        self.play(ctx, Game::Coinflip(side), *stake, bets).await?
+                    }
+                    Some(PlayGame::Dice(target)) => {
+                        self.play(ctx, Game::Dice(target), *stake, bets).await?
+                    }
+                    Some(PlayGame::Slots) => self.slots(ctx, *stake).await?,
+                    None => vec![ctx.say("That game is gone. Type /play to choose again.")],
+                }
+            }
+            (PlayStep::Stake(_) | PlayStep::Go, _) => vec![ctx.say(
+                "That choice is no longer open (it timed out or was played). Type /play to start again.",
+            )],
+        })
+    }
+
+    /// What a win pays per unit staked, for the stake limits.
+    fn multiplier(&self, game: PlayGame) -> Decimal {
+        match game {
+            PlayGame::Coinflip(side) => Terms {
+                game: Game::Coinflip(side),
+                edge_bps: self.config.rules.edge_bps,
+            }
+            .multiplier(),
+            PlayGame::Dice(target) => Terms {
+                game: Game::Dice(target),
+                edge_bps: self.config.rules.edge_bps,
+            }
+            .multiplier(),
+            PlayGame::Slots => Decimal::from(slots::MULTIPLIER_MAX),
+        }
+    }
+
+    /// The notice a player gets when their session expires in the middle of `/play`.
+    pub fn session_expired(&self, chat: i64, flow: &Flow) -> Vec<Call> {
+        if *flow == Flow::Idle {
+            return Vec::new();
+        }
+        vec![call::message(
+            chat,
+            "⏱ Your game choice timed out after a quiet while, so nothing was played. Type /play to start again.",
+        )]
     }
 
     async fn balance<P: Port>(&self, ctx: &Ctx<'_, P>) -> Result<Call, PortError> {
@@ -498,6 +670,7 @@ impl Bot {
         ctx: &Ctx<'_, P>,
         game: Game,
         stake: Decimal,
+        bets: &mut Vec<SessionBet>,
     ) -> Result<Vec<Call>, PortError> {
         let terms = Terms {
             game,
@@ -537,11 +710,18 @@ impl Bot {
                 "settle",
                 Command::SettleBet {
                     player: ctx.player,
-                    bet_id,
+                    bet_id: bet_id.clone(),
                     payout: result.payout,
                 },
             )
             .await?;
+        bets.push(SessionBet {
+            bet_id: bet_id.as_str().to_owned(),
+            game: game.to_owned(),
+            stake,
+            payout: result.payout,
+            at: ledger::Timestamp::from_micros(micros(ctx.now)),
+        });
         let balance = match &settled {
             Verdict::Accepted { balances, .. } => balances
                 .get("XTR")
@@ -652,6 +832,20 @@ impl Bot {
                 )
             }
         };
+        if let (Verdict::Accepted { .. }, Some((_, payout))) = (&verdict, payout) {
+            let session = port.session(spin.chat, player).await?;
+            if !session.bets.contains(&spin.bet) {
+                let bet = SessionBet {
+                    bet_id: spin.bet.clone(),
+                    game: "slots".to_owned(),
+                    stake: spin.stake,
+                    payout,
+                    at: ledger::Timestamp::from_micros(micros(now)),
+                };
+                port.record_session(&session, vec![SessionEvent::Bet(bet)])
+                    .await?;
+            }
+        }
         Ok(match verdict {
             Verdict::Accepted { balances, .. } => vec![ctx.say(format!(
                 "{text} Balance: {}. Again: /slots {}",
@@ -742,8 +936,15 @@ async fn place_bet<P: Port>(
         } else {
             format!("That bet was refused: {message}.")
         }),
-        Verdict::Conflict { .. } => Some("That message was already used for another bet.".to_owned()),
+        Verdict::Conflict { .. } => {
+            Some("That message was already used for another bet.".to_owned())
+        }
     })
+}
+
+/// Unix seconds as microseconds.
+fn micros(seconds: u64) -> i64 {
+    i64::try_from(seconds.saturating_mul(1_000_000)).unwrap_or(i64::MAX)
 }
 
 fn player_id(user: u64) -> Option<PlayerId> {
@@ -774,7 +975,10 @@ fn menu() -> Buttons {
             ("🪙 Coinflip 10".to_owned(), "/coinflip 10 heads".to_owned()),
             ("🎲 Dice 10 under 50".to_owned(), "/dice 10 50".to_owned()),
         ],
-        vec![("🎰 Slots 10".to_owned(), "/slots 10".to_owned())],
+        vec![
+            ("🎮 Play".to_owned(), "/play".to_owned()),
+            ("🎰 Slots 10".to_owned(), "/slots 10".to_owned()),
+        ],
         vec![
             ("📜 History".to_owned(), "/history".to_owned()),
             ("🔐 Fairness".to_owned(), "/fair".to_owned()),
@@ -789,6 +993,7 @@ fn help() -> String {
         "/coinflip 10 heads — double or nothing (2% edge)",
         "/dice 10 50 — win when the roll is under 50",
         "/slots 10 — Telegram's 🎰: three sevens pay 20x",
+        "/play — choose a game and a stake with buttons",
         "/history — your latest activity",
         "/fair — seeds and nonces; every roll can be checked",
         "/paysupport — payment help, /privacy — what is stored",

@@ -32,6 +32,62 @@ pub enum FairAction {
     Rotate,
 }
 
+/// A game the `/play` flow offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlayGame {
+    Coinflip(Side),
+    /// Dice, winning under this target.
+    Dice(u32),
+    Slots,
+}
+
+impl PlayGame {
+    /// `coinflip:heads`, `dice:50`, `slots`: how buttons and the session name it.
+    pub fn name(self) -> String {
+        match self {
+            Self::Coinflip(side) => format!("coinflip:{}", side.as_str()),
+            Self::Dice(target) => format!("dice:{target}"),
+            Self::Slots => "slots".to_owned(),
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        match name.split_once(':') {
+            Some(("coinflip", "heads")) => Some(Self::Coinflip(Side::Heads)),
+            Some(("coinflip", "tails")) => Some(Self::Coinflip(Side::Tails)),
+            Some(("dice", target)) => target
+                .parse()
+                .ok()
+                .filter(|t| (DICE_TARGET_MIN..=DICE_TARGET_MAX).contains(t))
+                .map(Self::Dice),
+            None if name == "slots" => Some(Self::Slots),
+            _ => None,
+        }
+    }
+
+    /// What the player reads: `🪙 Coinflip on heads`.
+    pub fn label(self) -> String {
+        match self {
+            Self::Coinflip(side) => format!("🪙 Coinflip on {}", side.as_str()),
+            Self::Dice(target) => format!("🎲 Dice under {target}"),
+            Self::Slots => "🎰 Slots".to_owned(),
+        }
+    }
+}
+
+/// A step of the `/play` flow; its buttons send these as `/play ...`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlayStep {
+    /// `/play`: choose a game.
+    Start,
+    /// `/play game coinflip:heads`: choose a stake next.
+    Game(PlayGame),
+    /// `/play stake 10`, or a number typed while choosing a stake.
+    Stake(Decimal),
+    /// `/play go`: confirmed, play.
+    Go,
+}
+
 /// A client seed: 1-64 characters of A-Z a-z 0-9 _ -.
 pub const CLIENT_SEED_LEN_MAX: usize = 64;
 
@@ -56,6 +112,7 @@ pub enum PlayerCommand {
     },
     History,
     Fair(FairAction),
+    Play(PlayStep),
     PaySupport,
     Privacy,
     Cancel,
@@ -116,6 +173,7 @@ pub fn parse(text: &str) -> PlayerCommand {
         },
         "history" => PlayerCommand::History,
         "fair" => fair(&args),
+        "play" => play(&args),
         "paysupport" => PlayerCommand::PaySupport,
         "privacy" => PlayerCommand::Privacy,
         "cancel" => PlayerCommand::Cancel,
@@ -187,9 +245,30 @@ fn fair(args: &[&str]) -> PlayerCommand {
     }
 }
 
+fn play(args: &[&str]) -> PlayerCommand {
+    match args {
+        [] => PlayerCommand::Play(PlayStep::Start),
+        ["go"] => PlayerCommand::Play(PlayStep::Go),
+        ["game", game] => PlayGame::parse(game).map_or_else(
+            || {
+                PlayerCommand::Usage(format!(
+                    "I don't know the game '{}'. Type /play to choose one.",
+                    shorten(game)
+                ))
+            },
+            |game| PlayerCommand::Play(PlayStep::Game(game)),
+        ),
+        ["stake", stake] => match amount_arg(stake) {
+            Ok(stake) => PlayerCommand::Play(PlayStep::Stake(stake)),
+            Err(reply) => PlayerCommand::Usage(reply),
+        },
+        _ => PlayerCommand::Usage("Type /play to choose a game, then a stake.".to_owned()),
+    }
+}
+
 /// A positive decimal amount; the currency's own rules (scale, maximum) are checked later,
 /// where the currency is known.
-fn amount_arg(text: &str) -> Result<Decimal, String> {
+pub fn amount_arg(text: &str) -> Result<Decimal, String> {
     match text.parse::<Decimal>() {
         Ok(amount) if amount > Decimal::ZERO => Ok(amount.normalize()),
         Ok(_) => Err(format!(
@@ -249,11 +328,34 @@ mod tests {
             parse("/fair seed my-seed_1"),
             PlayerCommand::Fair(FairAction::SetClientSeed("my-seed_1".to_owned()))
         );
-        assert_eq!(
-            parse("/slots 5"),
-            PlayerCommand::Slots { stake: dec("5") }
-        );
+        assert_eq!(parse("/slots 5"), PlayerCommand::Slots { stake: dec("5") });
         assert!(matches!(parse("/slots"), PlayerCommand::Usage(_)));
+        assert_eq!(parse("/play"), PlayerCommand::Play(PlayStep::Start));
+        assert_eq!(
+            parse("/play game dice:40"),
+            PlayerCommand::Play(PlayStep::Game(PlayGame::Dice(40)))
+        );
+        assert_eq!(
+            parse("/play game coinflip:tails"),
+            PlayerCommand::Play(PlayStep::Game(PlayGame::Coinflip(Side::Tails)))
+        );
+        assert_eq!(
+            parse("/play stake 25"),
+            PlayerCommand::Play(PlayStep::Stake(dec("25")))
+        );
+        assert_eq!(parse("/play go"), PlayerCommand::Play(PlayStep::Go));
+        assert!(matches!(
+            parse("/play game dice:99"),
+            PlayerCommand::Usage(_)
+        ));
+        assert!(matches!(parse("/play game poker"), PlayerCommand::Usage(_)));
+        for game in [
+            PlayGame::Coinflip(Side::Heads),
+            PlayGame::Dice(50),
+            PlayGame::Slots,
+        ] {
+            assert_eq!(PlayGame::parse(&game.name()), Some(game));
+        }
         assert_eq!(parse("hello"), PlayerCommand::NotACommand);
         assert_eq!(
             parse("/frobnicate"),

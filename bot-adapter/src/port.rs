@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 
 use ledger::command::Request;
+use ledger::session::{SessionEvent, SessionState};
 use ledger::PlayerId;
 
 use crate::fair::ServerSeed;
@@ -126,4 +127,20 @@ pub trait Port: Send + Sync {
         &self,
         player: PlayerId,
     ) -> impl Future<Output = Result<Rotated, PortError>> + Send;
+
+    /// The conversation session of `player` in `chat`, marked active now: the one going
+    /// on, or a new one (its start recorded) when the last one expired.
+    fn session(
+        &self,
+        chat: i64,
+        player: PlayerId,
+    ) -> impl Future<Output = Result<SessionState, PortError>> + Send;
+
+    /// Records `events` on `session` as it was read; `Err` when it moved meanwhile (the
+    /// input is then handled again from the new state).
+    fn record_session(
+        &self,
+        session: &SessionState,
+        events: Vec<SessionEvent>,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
 }

@@ -10,6 +10,7 @@ use bot_adapter::port::{FairState, HistoryLine, Port, PortError, Rotated, Round,
 use bot_adapter::update::{Ignored, Input};
 use bot_adapter::{translate, Bot, Config};
 use ledger::command::Request;
+use ledger::session::{SessionEvent, SessionState};
 use ledger::PlayerId;
 
 fn fixture(name: &str) -> Vec<u8> {
@@ -139,6 +140,19 @@ impl Port for NoLedger {
     }
     async fn rotate_seed(&self, _: PlayerId) -> Result<Rotated, PortError> {
         refused()
+    }
+    async fn session(&self, chat: i64, player: PlayerId) -> Result<SessionState, PortError> {
+        let mut session = SessionState::new(&ledger::session::stream_of(chat, player.get(), 1));
+        session.chat = chat;
+        session.player = player.get();
+        Ok(session)
+    }
+    async fn record_session(
+        &self,
+        _: &SessionState,
+        _: Vec<SessionEvent>,
+    ) -> Result<(), PortError> {
+        Ok(())
     }
 }
 

@@ -26,6 +26,7 @@ pub mod fingerprint;
 pub mod id;
 pub mod money;
 pub mod rejection;
+pub mod session;
 pub mod state;
 pub mod wire;
 

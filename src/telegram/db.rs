@@ -7,6 +7,7 @@ use bot_adapter::call::Call;
 use bot_adapter::fair::{self, ServerSeed};
 use bot_adapter::port::{FairState, Rotated, Round};
 use bot_adapter::slots::Spin;
+use ledger::session::SessionState;
 use rand::RngCore;
 use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, Row};
@@ -676,5 +677,80 @@ impl BotDb {
             .fetch_one(&self.pool)
             .await?
             .try_get("last")?)
+    }
+}
+
+impl BotDb {
+    // ---- conversation sessions (a cache of the session streams; the log is the truth) ----
+
+    /// The cached state of the current session of (chat, user).
+    pub async fn session_snapshot(
+        &self,
+        chat: i64,
+        user: i64,
+    ) -> Result<Option<SessionState>, BotDbError> {
+        let row = sqlx::query("SELECT state FROM bot_sessions WHERE chat_id = $1 AND user_id = $2")
+            .bind(chat)
+            .bind(user)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| {
+            let text: String = row.try_get("state")?;
+            serde_json::from_str(&text)
+                .map_err(|e| BotDbError::Corrupt(format!("session of chat {chat}: {e}")))
+        })
+        .transpose()
+    }
+
+    /// Caches `state` as the current session of its (chat, player), active or not, last
+    /// active at `last_activity` (micros). An older version never replaces a newer one.
+    pub async fn save_session(
+        &self,
+        state: &SessionState,
+        last_activity: i64,
+    ) -> Result<(), BotDbError> {
+        let json = serde_json::to_string(state).expect("session state always serialises");
+        sqlx::query(
+            "INSERT INTO bot_sessions (chat_id, user_id, stream, version, state, last_activity, active) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             ON CONFLICT (chat_id, user_id) DO UPDATE SET stream = excluded.stream, version = excluded.version, \
+               state = excluded.state, last_activity = excluded.last_activity, active = excluded.active \
+             WHERE bot_sessions.stream <> excluded.stream OR bot_sessions.version <= excluded.version",
+        )
+        .bind(state.chat)
+        .bind(state.player)
+        .bind(&state.stream)
+        .bind(i64::try_from(state.version).unwrap_or(i64::MAX))
+        .bind(json)
+        .bind(last_activity)
+        .bind(i64::from(!state.expired))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Active sessions last active before `cutoff` (micros): `(chat, user, last_activity)`.
+    pub async fn idle_sessions(
+        &self,
+        cutoff: i64,
+        limit: i64,
+    ) -> Result<Vec<(i64, i64, i64)>, BotDbError> {
+        let rows = sqlx::query(
+            "SELECT chat_id, user_id, last_activity FROM bot_sessions \
+             WHERE active = 1 AND last_activity < $1 ORDER BY last_activity LIMIT $2",
+        )
+        .bind(cutoff)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    row.try_get("chat_id")?,
+                    row.try_get("user_id")?,
+                    row.try_get("last_activity")?,
+                ))
+            })
+            .collect()
     }
 }

@@ -277,7 +277,9 @@ impl Dispatcher {
                 let value = message
                     .pointer("/dice/value")
                     .and_then(serde_json::Value::as_i64);
-                let error = value.is_none().then_some("the answer carried no dice value");
+                let error = value
+                    .is_none()
+                    .then_some("the answer carried no dice value");
                 self.db.end_spin(call.id, value, error).await?;
             }
             Sent::TooMany(seconds) if !self.too_old(call) => {
@@ -289,7 +291,11 @@ impl Dispatcher {
                     )
                     .await?;
             }
-            Sent::TooMany(_) => self.db.end_spin(call.id, None, Some("429 until too old")).await?,
+            Sent::TooMany(_) => {
+                self.db
+                    .end_spin(call.id, None, Some("429 until too old"))
+                    .await?
+            }
             Sent::Transient(error) | Sent::Permanent(error) => {
                 tracing::warn!(id = call.id, error = %error, "outbox: 🎰 send failed; its bet is voided");
                 self.db.end_spin(call.id, None, Some(&error)).await?;

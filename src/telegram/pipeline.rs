@@ -103,13 +103,40 @@ impl<S: EventStore> Pipeline<S> {
         }
     }
 
+    /// Expires the conversation sessions quiet for longer than `idle`, recording each
+    /// expiry in its session's stream; a player left in the middle of `/play` is told.
+    /// Returns how many it expired.
+    pub async fn expire_sessions(&self, idle: std::time::Duration) -> Result<usize, PipelineError> {
+        let cutoff = now_micros() - i64::try_from(idle.as_micros()).unwrap_or(i64::MAX);
+        let mut expired = 0;
+        for (chat, user, last_activity) in self.port.db.idle_sessions(cutoff, 100).await? {
+            let Some((stream, flow)) = self.port.expire_session(chat, user, last_activity).await?
+            else {
+                continue;
+            };
+            expired += 1;
+            let calls = self.bot.session_expired(chat, &flow);
+            if !calls.is_empty() {
+                self.port
+                    .db
+                    .finish_update(None, &format!("expired:{stream}"), &calls)
+                    .await?;
+                self.outbox_wake.notify_one();
+            }
+        }
+        Ok(expired)
+    }
+
     /// Voids the 🎰 spins in flight since before `orphan_cutoff` (micros), then settles
     /// the bet of every spin whose value is recorded, and voids those whose value is lost.
     /// Returns how many bets it settled or voided.
     pub async fn settle_spins(&self, orphan_cutoff: i64) -> Result<usize, PipelineError> {
         let voided = self.port.db.void_orphan_spins(orphan_cutoff).await?;
         if voided > 0 {
-            tracing::warn!(voided, "🎰 spins in flight when their sender stopped: their bets are voided");
+            tracing::warn!(
+                voided,
+                "🎰 spins in flight when their sender stopped: their bets are voided"
+            );
         }
         let spins = self.port.db.unsettled_spins(100).await?;
         for (id, spin, value) in &spins {
@@ -187,7 +214,8 @@ impl<S: EventStore> Spins for Pipeline<S> {
     fn settle(
         &self,
         orphan_cutoff: i64,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<usize, String>> + Send + '_>> {
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<usize, String>> + Send + '_>>
+    {
         Box::pin(async move {
             self.settle_spins(orphan_cutoff)
                 .await

@@ -6,10 +6,13 @@ use std::collections::BTreeMap;
 use bot_adapter::bot::show;
 use bot_adapter::port::{FairState, HistoryLine, Port, PortError, Rotated, Round, Verdict};
 use ledger::command::Request;
-use ledger::{Event, PlayerId};
-use store::{codec, player, EventStore, GroupCommit, OutcomeKind, Submission};
+use ledger::session::{self, Flow, SessionEvent, SessionExpired, SessionStarted, SessionState};
+use ledger::{Event, PlayerId, Timestamp};
+use store::{
+    codec, player, AppendError, EventStore, ExpectedVersion, GroupCommit, OutcomeKind, Submission,
+};
 
-use super::db::{BotDb, BotDbError};
+use super::db::{now_micros, BotDb, BotDbError};
 
 /// Connects the adapter's core to one database.
 #[derive(Clone)]
@@ -138,5 +141,130 @@ impl<S: EventStore> Port for LedgerPort<S> {
 
     async fn rotate_seed(&self, player: PlayerId) -> Result<Rotated, PortError> {
         Ok(self.db.rotate_seed(player.get()).await?)
+    }
+
+    async fn session(&self, chat: i64, player: PlayerId) -> Result<SessionState, PortError> {
+        let now = now_micros();
+        let mut state = match self.db.session_snapshot(chat, player.get()).await? {
+            Some(cached) => Some(self.caught_up(cached).await?),
+            None => None,
+        };
+        let mut number = state.as_ref().map_or(0, SessionState::number);
+        // The last session ended (or there was none): the next one is the one after it,
+        // possibly started already by an input whose handling was cut short.
+        while state.as_ref().is_none_or(|s| s.expired) {
+            number += 1;
+            let stream = session::stream_of(chat, player.get(), number);
+            let found = self.caught_up(SessionState::new(&stream)).await?;
+            if found.version > 0 {
+                state = Some(found);
+                continue;
+            }
+            let started = SessionEvent::Started(SessionStarted {
+                chat,
+                player: player.get(),
+                at: Timestamp::from_micros(now),
+            });
+            match self
+                .append_session(&stream, ExpectedVersion::NoStream, &[started])
+                .await
+            {
+                Ok(()) => state = Some(self.caught_up(found).await?),
+                // Another handler started it first: read it on the next turn.
+                Err(AppendError::WrongExpectedVersion { .. }) => number -= 1,
+                Err(e) => return Err(port_error(e)),
+            }
+        }
+        let state = state.expect("the loop ends with a live session");
+        self.db.save_session(&state, now).await?;
+        Ok(state)
+    }
+
+    async fn record_session(
+        &self,
+        session: &SessionState,
+        events: Vec<SessionEvent>,
+    ) -> Result<(), PortError> {
+        self.append_session(
+            &session.stream,
+            ExpectedVersion::Exact(session.version),
+            &events,
+        )
+        .await
+        .map_err(port_error)?;
+        let mut state = session.clone();
+        for event in &events {
+            state.apply(event);
+        }
+        self.db.save_session(&state, now_micros()).await?;
+        Ok(())
+    }
+}
+
+impl<S: EventStore> LedgerPort<S> {
+    /// `state` with the events of its stream after its version folded in.
+    async fn caught_up(&self, mut state: SessionState) -> Result<SessionState, PortError> {
+        let events = self
+            .store
+            .read_stream(&state.stream, state.version)
+            .await
+            .map_err(port_error)?;
+        for stored in &events {
+            let event =
+                codec::decode_session(&stored.event_type, stored.schema_version, &stored.payload)
+                    .map_err(port_error)?;
+            state.apply(&event);
+        }
+        Ok(state)
+    }
+
+    async fn append_session(
+        &self,
+        stream: &str,
+        expected: ExpectedVersion,
+        events: &[SessionEvent],
+    ) -> Result<(), AppendError> {
+        let events = events.iter().map(codec::encode_session).collect();
+        store::append(&self.store, stream, expected, events).await?;
+        Ok(())
+    }
+
+    /// Ends the session of (chat, user) if it is still active and was last active at
+    /// `last_activity` (micros) or before; returns its stream and the flow it was left in. `None` when
+    /// the player came back meanwhile, or another sweeper got there first.
+    pub async fn expire_session(
+        &self,
+        chat: i64,
+        user: i64,
+        last_activity: i64,
+    ) -> Result<Option<(String, Flow)>, PortError> {
+        let Some(cached) = self.db.session_snapshot(chat, user).await? else {
+            return Ok(None);
+        };
+        let state = self.caught_up(cached).await?;
+        if state.expired {
+            self.db.save_session(&state, last_activity).await?;
+            return Ok(None);
+        }
+        let expired = SessionEvent::Expired(SessionExpired {
+            last_activity: Timestamp::from_micros(last_activity),
+            at: Timestamp::from_micros(now_micros()),
+        });
+        match self
+            .append_session(
+                &state.stream,
+                ExpectedVersion::Exact(state.version),
+                std::slice::from_ref(&expired),
+            )
+            .await
+        {
+            Ok(()) => {}
+            Err(AppendError::WrongExpectedVersion { .. }) => return Ok(None),
+            Err(e) => return Err(port_error(e)),
+        }
+        let mut ended = state.clone();
+        ended.apply(&expired);
+        self.db.save_session(&ended, last_activity).await?;
+        Ok(Some((state.stream, state.flow)))
     }
 }

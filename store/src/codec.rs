@@ -4,9 +4,12 @@
 //! version this build does not know is refused, never guessed at.
 
 use ledger::event::{Adjusted, BetPlaced, BetSettled, BetVoided, DepositRefunded, Deposited};
+use ledger::session::SessionEvent;
 use ledger::Event;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+
+use crate::event::{Metadata, NewEvent};
 
 /// The schema version every ledger event type is written at today.
 pub const SCHEMA_VERSION: u16 = 1;
@@ -59,6 +62,46 @@ pub fn decode(event_type: &str, version: u16, payload: &[u8]) -> Result<Event, D
             Event::DepositRefunded(from_bytes::<DepositRefunded>(event_type, version, payload)?)
         }
         "adjusted" => Event::Adjusted(from_bytes::<Adjusted>(event_type, version, payload)?),
+        other => return Err(DecodeError::UnknownType(other.to_owned())),
+    })
+}
+
+/// The stored form of a session event (see `ledger::session`).
+pub fn encode_session(event: &SessionEvent) -> NewEvent {
+    let payload = match event {
+        SessionEvent::Started(e) => to_bytes(e),
+        SessionEvent::Moved(e) => to_bytes(e),
+        SessionEvent::Bet(e) => to_bytes(e),
+        SessionEvent::Expired(e) => to_bytes(e),
+    };
+    NewEvent {
+        event_type: event.event_type().to_owned(),
+        schema_version: SCHEMA_VERSION,
+        payload,
+        metadata: Metadata {
+            actor: Some("bot".to_owned()),
+            ..Metadata::default()
+        },
+    }
+}
+
+/// Reads a stored session event.
+pub fn decode_session(
+    event_type: &str,
+    version: u16,
+    payload: &[u8],
+) -> Result<SessionEvent, DecodeError> {
+    if version == 0 || version > SCHEMA_VERSION {
+        return Err(DecodeError::UnknownVersion {
+            event_type: event_type.to_owned(),
+            version,
+        });
+    }
+    Ok(match event_type {
+        "session_started" => SessionEvent::Started(from_bytes(event_type, version, payload)?),
+        "session_moved" => SessionEvent::Moved(from_bytes(event_type, version, payload)?),
+        "session_bet" => SessionEvent::Bet(from_bytes(event_type, version, payload)?),
+        "session_expired" => SessionEvent::Expired(from_bytes(event_type, version, payload)?),
         other => return Err(DecodeError::UnknownType(other.to_owned())),
     })
 }

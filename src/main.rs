@@ -117,7 +117,7 @@ enum Command {
         #[command(subcommand)]
         command: FairCommand,
     },
-    /// Payments staff: refund a Stars deposit.
+    /// Payments staff: refund a Stars deposit, reconcile the ledger with Telegram.
     Payments {
         #[command(subcommand)]
         command: PaymentsCommand,
@@ -161,6 +161,20 @@ enum PaymentsCommand {
     /// Record the refund of a deposit and queue refundStarPayment. Exit 0 done, 3 refused
     /// (the reason is printed, e.g. the balance does not cover it), 2 unknown charge.
     Refund { charge_id: String },
+    /// Page through getStarTransactions and compare with the ledger's Stars deposits:
+    /// charges missing from the ledger, deposits unknown to Telegram, amount, player and
+    /// refund mismatches. Exit 0 when all agree, 5 on discrepancies, 1 when Telegram or
+    /// the database cannot be read.
+    Reconcile {
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Report only discrepancies dated this UTC day (YYYY-MM-DD) or later.
+        #[arg(long, value_parser = projections::report::parse_day)]
+        since: Option<String>,
+        #[command(flatten)]
+        telegram: TelegramArgs,
+    },
 }
 
 #[derive(Subcommand)]
@@ -355,6 +369,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Payments {
             command: PaymentsCommand::Refund { charge_id },
         } => payments::refund(&database, &url, &charge_id).await,
+        Command::Payments {
+            command:
+                PaymentsCommand::Reconcile {
+                    json,
+                    since,
+                    telegram,
+                },
+        } => {
+            let report = payments::ReportAs { json, since };
+            payments::reconcile(&database, &url, &telegram.token, &telegram.api_url, report).await
+        }
         Command::Outbox { command } => match command {
             OutboxCommand::List { dead } => bot_admin::outbox_list(&url, dead).await,
             OutboxCommand::Retry { id, .. } => bot_admin::outbox_retry(&url, id).await,

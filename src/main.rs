@@ -13,6 +13,7 @@ mod fair;
 mod payments;
 mod report;
 mod serve;
+mod simulation;
 mod submit;
 
 use std::process::ExitCode;

@@ -7,6 +7,7 @@ mod bench_replay;
 mod bench_webhook;
 mod bot_admin;
 mod bot_demo;
+mod chat;
 mod database;
 mod demo;
 mod fair;
@@ -63,6 +64,9 @@ enum Command {
     /// Simulated players deposit, play and take refunds through the real bot (a fake
     /// Telegram takes the replies); then a summary and an audit of the whole log.
     Demo(bot_demo::DemoArgs),
+    /// Be a player: type /start, /deposit 100, /coinflip 10 heads to the real bot (its
+    /// replies go to a fake Telegram in this process); numbers press buttons, `pay` pays.
+    Chat(chat::ChatArgs),
     /// The read models: their progress.
     Projections {
         #[command(subcommand)]
@@ -386,6 +390,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             OutboxCommand::Retry { id, .. } => bot_admin::outbox_retry(&url, id).await,
         },
         Command::Demo(args) => bot_demo::run(&database, &url, args).await,
+        Command::Chat(args) => chat::run(&database, &url, args).await,
         Command::Ledger {
             command: LedgerCommand::Demo,
         } => demo::run(&database).await,

@@ -1068,3 +1068,60 @@ async fn payments_reconcile_pages_telegram_and_names_each_discrepancy_on_postgre
     let url = common::database_url(&pool).await;
     reconcile_flow(&url).await;
 }
+
+#[test]
+fn chat_pays_an_invoice_and_plays_with_the_keyboard_from_piped_input() {
+    let (url, _dir) = sqlite_url();
+    let script = "/start\n/deposit 100\npay\n/balance\n/coinflip 10 heads\n1\nhelp\n/deposit\n2\n";
+    let mut child = Command::new(env!("CARGO_BIN_EXE_croupier"))
+        .args(["chat", "--user", "1001"])
+        .env("DATABASE_URL", &url)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), script.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{said}");
+    // Each reply follows what it answers.
+    let after = |input: &str| -> &str {
+        let start = said
+            .find(&format!("you> {input}\n"))
+            .unwrap_or_else(|| panic!("{input} not echoed: {said}"));
+        let rest = &said[start + input.len() + 6..];
+        &rest[..rest.find("you> ").unwrap_or(rest.len())]
+    };
+    let start = after("/start");
+    assert!(start.contains("bot: Welcome to Croupier!"), "{start}");
+    assert!(start.contains("[1] 💰 Balance  [2] ⭐ Deposit"), "{start}");
+    assert!(
+        after("/deposit 100")
+            .contains("invoice \"100 Stars for Croupier\" for 100 ⭐ (type `pay` to pay)"),
+        "{said}"
+    );
+    let paid = after("pay");
+    assert!(paid.contains("(pre-checkout accepted)"), "{paid}");
+    assert!(
+        paid.contains("Received 100 ⭐. Your balance: 100 ⭐."),
+        "{paid}"
+    );
+    assert!(
+        after("/balance").contains("bot: Your balance: 100 ⭐."),
+        "{said}"
+    );
+    let played = after("/coinflip 10 heads");
+    assert!(played.contains("bot: "), "{played}");
+    // 1 presses 💰 Balance on the menu /start showed: 90 after a loss, 109 after a win.
+    let pressed = after("1");
+    assert!(
+        pressed.contains("Your balance: 90 ⭐.") || pressed.contains("Your balance: 109 ⭐."),
+        "{said}"
+    );
+    assert!(after("help").contains("press button N"), "{said}");
+    assert!(
+        after("/deposit").contains("[1] 50 ⭐  [2] 100 ⭐  [3] 500 ⭐"),
+        "{said}"
+    );
+    assert!(after("2").contains("for 100 ⭐"), "{said}");
+}

@@ -7,12 +7,7 @@ use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::Context;
-use bot_adapter::limit::RateLimit;
 use croupier::telegram::db::BotDb;
-use croupier::telegram::dispatcher::{self, Limits};
-use croupier::telegram::fake::FakeTelegram;
-use croupier::telegram::pipeline::{self, Pipeline};
 use projections::audit::{verify, Projections};
 use projections::projector::{Projector, BATCH_SIZE};
 use rand::rngs::StdRng;
@@ -20,11 +15,10 @@ use rand::{Rng, SeedableRng};
 use rust_decimal::Decimal;
 use serde_json::json;
 use store::EventStore;
-use tokio::sync::watch;
 
 use crate::database::{with_store, Database};
+use crate::simulation::{Simulation, Updates};
 
-const TOKEN: &str = "1:demo";
 /// Demo players' Telegram ids start here.
 const FIRST_PLAYER: u64 = 9_000_000_000;
 
@@ -62,33 +56,13 @@ struct Player {
 }
 
 async fn run_on<S: EventStore>(store: S, url: &str, args: DemoArgs) -> anyhow::Result<ExitCode> {
-    let fake = FakeTelegram::start(TOKEN).await?;
     let db = BotDb::connect(url, 8).await?;
-    // Players are not rate-limited here, and the fake answers at once, so the demo
-    // need not keep Telegram's pace either.
-    let pipeline = Pipeline::start(
-        store.clone(),
-        db.clone(),
-        pipeline::bot(TOKEN),
-        RateLimit::new(u32::MAX, u32::MAX),
-    );
-    let limits = Limits {
-        global_per_s: 100_000,
-        chat_interval: Duration::ZERO,
-        claim_size: 500,
-        ..Limits::default()
-    };
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let dispatcher = pipeline.dispatcher(
-        dispatcher::api(&fake.url(), TOKEN, Duration::from_secs(10)),
-        limits,
-    );
-    let dispatching = tokio::spawn(dispatcher.run(stop_rx, Duration::from_secs(30)));
-
-    // Update and message ids above any recorded, so runs can repeat on one database;
-    // charge ids carry a random run id.
+    // The demo need not keep Telegram's pace: nobody reads the replies as they come.
+    let simulation = Simulation::start(store.clone(), db, Duration::ZERO).await?;
+    let pipeline = &simulation.pipeline;
+    let mut updates = Updates::after_recorded(&simulation.db).await?;
+    // Charge ids carry a random run id, so runs can repeat on one database.
     let run: u64 = rand::rng().random_range(1..1u64 << 40);
-    let mut next_update = db.last_update_id().await?;
     let mut choices = StdRng::seed_from_u64(args.seed);
     let players: Vec<Player> = (0..args.players)
         .map(|i| Player {
@@ -98,17 +72,7 @@ async fn run_on<S: EventStore>(store: S, url: &str, args: DemoArgs) -> anyhow::R
             refunds: i % 10 == 9,
         })
         .collect();
-    let mut send = |player: u64, message: serde_json::Value| -> String {
-        next_update += 1;
-        let mut update = json!({ "update_id": next_update });
-        let mut message = message;
-        message["message_id"] = json!(next_update);
-        message["date"] = json!(1_700_000_000);
-        message["chat"] = json!({ "id": player, "type": "private", "first_name": "Demo" });
-        message["from"] = json!({ "id": player, "is_bot": false, "first_name": "Demo" });
-        update["message"] = message;
-        update.to_string()
-    };
+    let mut send = |player: u64, message: serde_json::Value| updates.message(player, message);
     let text = |t: String| json!({ "text": t });
 
     let total = args.players * (3 + args.rounds);
@@ -168,9 +132,8 @@ async fn run_on<S: EventStore>(store: S, url: &str, args: DemoArgs) -> anyhow::R
             step(1);
         }
     }
-    let _ = stop_tx.send(true);
-    dispatching.await.context("the dispatcher panicked")??;
-    db.close().await;
+    let fake = simulation.fake.clone();
+    simulation.stop().await?;
     println!(
         "  {} replies sent to the (fake) Telegram",
         fake.calls().len()

@@ -7,12 +7,14 @@ mod bench_replay;
 mod bench_webhook;
 mod bot_admin;
 mod bot_demo;
+mod chat;
 mod database;
 mod demo;
 mod fair;
 mod payments;
 mod report;
 mod serve;
+mod simulation;
 mod submit;
 
 use std::process::ExitCode;
@@ -62,6 +64,9 @@ enum Command {
     /// Simulated players deposit, play and take refunds through the real bot (a fake
     /// Telegram takes the replies); then a summary and an audit of the whole log.
     Demo(bot_demo::DemoArgs),
+    /// Be a player: type /start, /deposit 100, /coinflip 10 heads to the real bot (its
+    /// replies go to a fake Telegram in this process); numbers press buttons, `pay` pays.
+    Chat(chat::ChatArgs),
     /// The read models: their progress.
     Projections {
         #[command(subcommand)]
@@ -124,7 +129,7 @@ enum Command {
         #[command(subcommand)]
         command: FairCommand,
     },
-    /// Payments staff: refund a Stars deposit.
+    /// Payments staff: refund a Stars deposit, reconcile the ledger with Telegram.
     Payments {
         #[command(subcommand)]
         command: PaymentsCommand,
@@ -168,6 +173,20 @@ enum PaymentsCommand {
     /// Record the refund of a deposit and queue refundStarPayment. Exit 0 done, 3 refused
     /// (the reason is printed, e.g. the balance does not cover it), 2 unknown charge.
     Refund { charge_id: String },
+    /// Page through getStarTransactions and compare with the ledger's Stars deposits:
+    /// charges missing from the ledger, deposits unknown to Telegram, amount, player and
+    /// refund mismatches. Exit 0 when all agree, 5 on discrepancies, 1 when Telegram or
+    /// the database cannot be read.
+    Reconcile {
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Report only discrepancies dated this UTC day (YYYY-MM-DD) or later.
+        #[arg(long, value_parser = projections::report::parse_day)]
+        since: Option<String>,
+        #[command(flatten)]
+        telegram: TelegramArgs,
+    },
 }
 
 #[derive(Subcommand)]
@@ -366,11 +385,23 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Payments {
             command: PaymentsCommand::Refund { charge_id },
         } => payments::refund(&database, &url, &charge_id).await,
+        Command::Payments {
+            command:
+                PaymentsCommand::Reconcile {
+                    json,
+                    since,
+                    telegram,
+                },
+        } => {
+            let report = payments::ReportAs { json, since };
+            payments::reconcile(&database, &url, &telegram.token, &telegram.api_url, report).await
+        }
         Command::Outbox { command } => match command {
             OutboxCommand::List { dead } => bot_admin::outbox_list(&url, dead).await,
             OutboxCommand::Retry { id, .. } => bot_admin::outbox_retry(&url, id).await,
         },
         Command::Demo(args) => bot_demo::run(&database, &url, args).await,
+        Command::Chat(args) => chat::run(&database, &url, args).await,
         Command::Ledger {
             command: LedgerCommand::Demo,
         } => demo::run(&database).await,

@@ -3,18 +3,32 @@
 //! not cover it); then `refundStarPayment` and a note to the player go through the outbox,
 //! which a running `croupier serve` sends. When Telegram later reports the refund
 //! (`refunded_payment`), the ledger already has it and nothing changes.
+//!
+//! `croupier payments reconcile`: Telegram's Stars transactions against the ledger's
+//! Stars deposits (the `deposits` read model, brought up to the head of the log).
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use bot_adapter::bot::show;
 use bot_adapter::call;
 use croupier::telegram::db::BotDb;
+use croupier::telegram::dispatcher;
+use croupier::telegram::reconcile::{self, LedgerDeposit, Reconciliation};
 use ledger::command::{Command, Request};
 use ledger::{ExternalRef, IdempotencyKey, Ledger, PaymentMethod};
+use projections::projector::{Projector, BATCH_SIZE};
+use rust_decimal::Decimal;
 use store::{player, EventStore, GroupCommit, GroupCommitConfig, OutcomeKind, Submission};
 
 use crate::database::{with_store, Database};
+use crate::report::print_table;
+use crate::serve::check_token;
+
+/// Exit status when Telegram and the ledger disagree (as `audit verify` on a finding).
+const EXIT_DISCREPANCIES: u8 = 5;
 
 pub async fn refund(database: &Database, url: &str, charge: &str) -> anyhow::Result<ExitCode> {
     let external_ref = ExternalRef::new(charge).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -94,4 +108,118 @@ async fn refund_on<S: EventStore>(
     };
     println!("refund of {amount} to player {player} recorded{again}; refundStarPayment queued in the outbox");
     Ok(ExitCode::SUCCESS)
+}
+
+/// How `payments reconcile` reports.
+pub struct ReportAs {
+    pub json: bool,
+    /// Only discrepancies dated this UTC day (`YYYY-MM-DD`) or later.
+    pub since: Option<String>,
+}
+
+pub async fn reconcile(
+    database: &Database,
+    url: &str,
+    token: &str,
+    api_url: &str,
+    report: ReportAs,
+) -> anyhow::Result<ExitCode> {
+    check_token(token)?;
+    // Telegram first: a payment the bot credits meanwhile is then in the ledger too.
+    let api = dispatcher::api(api_url, token, Duration::from_secs(30));
+    let terminal = std::io::stderr().is_terminal();
+    let mut shown = Instant::now();
+    let mut pages = 0;
+    let transactions = reconcile::fetch(&api, |page, transactions| {
+        pages = page;
+        if terminal {
+            eprint!("\rfetched {page} pages of Stars transactions ({transactions} transactions)");
+        } else if shown.elapsed() >= Duration::from_secs(1) {
+            eprintln!("fetched {page} pages of Stars transactions ({transactions} transactions)");
+            shown = Instant::now();
+        }
+    })
+    .await
+    .context(
+        "cannot list the bot's Stars transactions (check TELEGRAM_BOT_TOKEN and TELEGRAM_API_URL)",
+    )?;
+    if terminal {
+        eprintln!();
+    }
+
+    let projector = Projector::connect(url).await?;
+    with_store!(database, s => projector.catch_up(s, BATCH_SIZE, |_| {}).await)?;
+    let method = PaymentMethod::telegram_stars();
+    let ledger = projector
+        .deposits(&projections::report::Days::default())
+        .await?
+        .into_iter()
+        .filter(|d| d.method == method.as_str())
+        .map(|d| {
+            let amount = d.amount.parse::<Decimal>().with_context(|| {
+                format!(
+                    "the deposits read model holds '{}' as the amount of charge '{}'; rebuild it with `croupier projections rebuild deposits`",
+                    d.amount, d.external_ref
+                )
+            })?;
+            Ok(LedgerDeposit {
+                charge_id: d.external_ref,
+                player: d.player,
+                amount,
+                currency: d.currency,
+                refunded: d.status == "refunded",
+                credited_at: d.credited_at,
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+
+    let result = reconcile::reconcile(&transactions, &ledger, report.since.as_deref());
+    if report.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "ok": result.discrepancies.is_empty(),
+                "pages": pages,
+                "since": report.since,
+                "telegram": result.telegram,
+                "ledger_deposits": result.ledger_deposits,
+                "agreed": result.agreed,
+                "discrepancies": result.discrepancies,
+            })
+        );
+    } else {
+        print_reconciliation(&result, pages);
+    }
+    Ok(if result.discrepancies.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_DISCREPANCIES)
+    })
+}
+
+fn print_reconciliation(result: &Reconciliation, pages: u32) {
+    let t = &result.telegram;
+    println!(
+        "Telegram: {} transactions in {pages} pages ({} payments, {} refunds, {} other); ledger: {} Stars deposits; {} payments agree",
+        t.transactions, t.payments, t.refunds, t.other, result.ledger_deposits, result.agreed
+    );
+    if result.discrepancies.is_empty() {
+        println!("Telegram and the ledger agree");
+        return;
+    }
+    println!("{} discrepancies:", result.discrepancies.len());
+    let rows: Vec<Vec<String>> = result
+        .discrepancies
+        .iter()
+        .map(|d| {
+            let (telegram, ledger) = d.sides();
+            vec![
+                d.kind().to_owned(),
+                d.charge_id().to_owned(),
+                telegram,
+                ledger,
+            ]
+        })
+        .collect();
+    print_table(&["kind", "charge_id", "telegram", "ledger"], &rows);
 }

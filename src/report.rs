@@ -342,7 +342,7 @@ impl Table {
 }
 
 /// Columns aligned for people: text to the left, amounts and counts to the right.
-fn print_table(columns: &[&str], rows: &[Vec<String>]) {
+pub fn print_table(columns: &[&str], rows: &[Vec<String>]) {
     let widths: Vec<usize> = columns
         .iter()
         .enumerate()

@@ -87,7 +87,14 @@ pub async fn send(api: &Api, method: &str, params: &serde_json::Value) -> Sent {
         .await
     {
         Ok(response) => Sent::Ok(response.result),
-        Err(frankenstein::Error::Api(error)) => {
+        Err(error) => failure(error),
+    }
+}
+
+/// What a failed Bot API call means for a retry (never [`Sent::Ok`]).
+pub fn failure(error: frankenstein::Error) -> Sent {
+    match error {
+        frankenstein::Error::Api(error) => {
             let description = format!("{} {}", error.error_code, error.description);
             match error.error_code {
                 429 => Sent::TooMany(
@@ -100,8 +107,84 @@ pub async fn send(api: &Api, method: &str, params: &serde_json::Value) -> Sent {
                 _ => Sent::Permanent(description),
             }
         }
-        Err(other) => Sent::Transient(other.to_string()),
+        other => Sent::Transient(other.to_string()),
     }
+}
+
+/// A call made with [`with_retries`] that did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    /// Telegram refused it (400, 401, 403, ...): retrying cannot help.
+    #[error("{method} was refused: {reason}")]
+    Refused { method: String, reason: String },
+    /// Still failing (429, 5xx, network) after every attempt.
+    #[error("{method} failed {attempts} times, last with: {last}")]
+    GaveUp {
+        method: String,
+        attempts: u32,
+        last: String,
+    },
+}
+
+/// Makes a call whose answer the caller waits for (not through the outbox), retrying the
+/// way the dispatcher does: after a 429 as long as `retry_after` says, after a 5xx or a
+/// network error with exponential backoff; at most `attempts_max` attempts in all.
+/// `call` makes one attempt, typically a typed method of [`Api`].
+pub async fn with_retries<T, F, Fut>(
+    method: &str,
+    attempts_max: u32,
+    mut call: F,
+) -> Result<T, CallError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<MethodResponse<T>, frankenstein::Error>>,
+{
+    let mut attempts = 0;
+    loop {
+        let failed = match call().await {
+            Ok(response) => return Ok(response.result),
+            Err(error) => failure(error),
+        };
+        attempts += 1;
+        let (wait, last) = match failed {
+            Sent::Ok(_) => unreachable!("failure() never says Ok"),
+            Sent::Permanent(reason) => {
+                return Err(CallError::Refused {
+                    method: method.to_owned(),
+                    reason,
+                })
+            }
+            Sent::TooMany(seconds) => (
+                Duration::from_secs(seconds),
+                format!("429 retry after {seconds}s"),
+            ),
+            Sent::Transient(error) => (
+                backoff(
+                    Duration::from_millis(500),
+                    Duration::from_secs(30),
+                    i64::from(attempts),
+                ),
+                error,
+            ),
+        };
+        if attempts >= attempts_max {
+            return Err(CallError::GaveUp {
+                method: method.to_owned(),
+                attempts,
+                last,
+            });
+        }
+        tracing::warn!(method, attempts, ?wait, error = %last, "Bot API call failed; retrying");
+        tokio::time::sleep(wait).await;
+    }
+}
+
+/// `base * 2^(attempts-1)`, capped at `max`, with ±50% jitter so that many clients do not
+/// retry in step.
+pub fn backoff(base: Duration, max: Duration, attempts: i64) -> Duration {
+    let exponent = u32::try_from(attempts.saturating_sub(1).clamp(0, 20)).unwrap_or(20);
+    let wait = base.saturating_mul(1 << exponent).min(max);
+    wait.mul_f64(rand::rng().random_range(0.5..1.5))
 }
 
 pub struct Dispatcher {
@@ -308,15 +391,8 @@ impl Dispatcher {
         now_micros() - call.created_at > micros(self.limits.age_max)
     }
 
-    /// base * 2^(attempts-1), capped, with ±50% jitter so many instances do not retry in step.
     fn backoff(&self, attempts: i64) -> Duration {
-        let exponent = u32::try_from(attempts.saturating_sub(1).clamp(0, 20)).unwrap_or(20);
-        let wait = self
-            .limits
-            .backoff_base
-            .saturating_mul(1 << exponent)
-            .min(self.limits.backoff_max);
-        wait.mul_f64(rand::rng().random_range(0.5..1.5))
+        backoff(self.limits.backoff_base, self.limits.backoff_max, attempts)
     }
 }
 

@@ -1,6 +1,7 @@
 //! A fake Bot API server on 127.0.0.1 for tests, `croupier chat` and `bench webhook`.
 //! It speaks the Bot API's JSON, records every call, and can be told to answer the next
-//! calls with a 429, a 500 or a timeout.
+//! calls with a 429, a 500 or a timeout. It also keeps a list of Stars transactions
+//! (registered by tests, plus refunds it is asked for) for `getStarTransactions`.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -37,6 +38,8 @@ pub struct Received {
     pub params: Value,
     /// The fault it was answered with, `None` when it succeeded.
     pub fault: Option<Fault>,
+    /// The `result` it answered with, when it succeeded (the sent message, ...).
+    pub result: Option<Value>,
 }
 
 #[derive(Default)]
@@ -48,7 +51,31 @@ struct Inner {
     webhook_url: String,
     /// Values the next `sendDice` calls roll.
     dice: VecDeque<i64>,
+    /// `StarTransaction`s, oldest first, as `getStarTransactions` lists them.
+    star_transactions: Vec<Value>,
 }
+
+/// An incoming Stars payment from `user`, as `getStarTransactions` lists it; `id` is the
+/// payment's `telegram_payment_charge_id`.
+pub fn star_payment(charge_id: &str, user: u64, amount: u32, date: u64) -> Value {
+    json!({
+        "id": charge_id, "amount": amount, "date": date,
+        "source": { "type": "user", "transaction_type": "invoice_payment",
+                    "user": { "id": user, "is_bot": false, "first_name": "Player" } },
+    })
+}
+
+/// The refund of a Stars payment: outgoing, to `user`, with the payment's id.
+pub fn star_refund(charge_id: &str, user: u64, amount: u32, date: u64) -> Value {
+    json!({
+        "id": charge_id, "amount": amount, "date": date,
+        "receiver": { "type": "user", "transaction_type": "invoice_payment",
+                      "user": { "id": user, "is_bot": false, "first_name": "Player" } },
+    })
+}
+
+/// The date the fake gives the transactions it makes up.
+const STAR_DATE: u64 = 1_700_000_000;
 
 /// The running fake. Dropping it does not stop the server; it lives as long as the runtime.
 #[derive(Clone)]
@@ -122,6 +149,26 @@ impl FakeTelegram {
         self.inner.lock().expect("fake state").dice.extend(values);
     }
 
+    /// Adds a Stars transaction (a `StarTransaction` as JSON, see [`star_payment`] and
+    /// [`star_refund`]) to the end of the list `getStarTransactions` pages through.
+    pub fn add_star_transaction(&self, transaction: Value) {
+        self.inner
+            .lock()
+            .expect("fake state")
+            .star_transactions
+            .push(transaction);
+    }
+
+    /// Adds an incoming payment of `amount` Stars from `user` with this charge id.
+    pub fn add_star_payment(&self, charge_id: &str, user: u64, amount: u32) {
+        self.add_star_transaction(star_payment(charge_id, user, amount, STAR_DATE));
+    }
+
+    /// Adds the refund of the payment with this charge id.
+    pub fn add_star_refund(&self, charge_id: &str, user: u64, amount: u32) {
+        self.add_star_transaction(star_refund(charge_id, user, amount, STAR_DATE));
+    }
+
     /// Queues an update for `getUpdates`.
     pub fn push_update(&self, update: Value) {
         self.inner.lock().expect("fake state").updates.push(update);
@@ -186,7 +233,7 @@ async fn api(
         } else {
             inner.faults.pop_front()
         };
-        let response = match fault {
+        let answered = match fault {
             Some(_) => None,
             None => Some(answer(&mut inner, &method, &params)),
         };
@@ -194,7 +241,10 @@ async fn api(
             method: method.clone(),
             params,
             fault,
+            result: answered.as_ref().and_then(|a| a.as_ref().ok()).cloned(),
         });
+        let response =
+            answered.map(|a| a.map_or_else(|bad| error(StatusCode::BAD_REQUEST, bad, None), ok));
         (fault, response)
     };
     state.changed.notify_waiters();
@@ -223,15 +273,12 @@ async fn api(
     }
 }
 
-fn answer(inner: &mut Inner, method: &str, params: &Value) -> Response {
-    match method {
+/// The `result` of a successful call, or the description of a 400 Bad Request.
+fn answer(inner: &mut Inner, method: &str, params: &Value) -> Result<Value, &'static str> {
+    Ok(match method {
         "sendMessage" | "sendInvoice" | "sendDice" => {
             let Some(chat) = params.get("chat_id").and_then(Value::as_i64) else {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    "Bad Request: chat_id is empty",
-                    None,
-                );
+                return Err("Bad Request: chat_id is empty");
             };
             inner.next_message_id += 1;
             let mut message = json!({
@@ -255,31 +302,66 @@ fn answer(inner: &mut Inner, method: &str, params: &Value) -> Response {
                     });
                 }
             }
-            ok(message)
+            message
         }
         "getUpdates" => {
             let offset = params.get("offset").and_then(Value::as_i64).unwrap_or(0);
             inner
                 .updates
                 .retain(|u| u["update_id"].as_i64().unwrap_or(0) >= offset);
-            ok(Value::Array(
-                inner.updates.iter().take(100).cloned().collect(),
-            ))
+            Value::Array(inner.updates.iter().take(100).cloned().collect())
         }
         "setWebhook" => {
             inner.webhook_url = params["url"].as_str().unwrap_or_default().to_owned();
-            ok(json!(true))
+            json!(true)
         }
         "deleteWebhook" => {
             inner.webhook_url.clear();
-            ok(json!(true))
+            json!(true)
         }
-        "getWebhookInfo" => ok(json!({
+        "getWebhookInfo" => json!({
             "url": inner.webhook_url, "has_custom_certificate": false, "pending_update_count": 0,
-        })),
-        "getMe" => ok(
-            json!({ "id": 1, "is_bot": true, "first_name": "Croupier", "username": "croupier_bot" }),
-        ),
-        _ => ok(json!(true)),
+        }),
+        "getMe" => {
+            json!({ "id": 1, "is_bot": true, "first_name": "Croupier", "username": "croupier_bot" })
+        }
+        "getStarTransactions" => star_transactions(inner, params)?,
+        "refundStarPayment" => {
+            refund_star_payment(inner, params);
+            json!(true)
+        }
+        _ => json!(true),
+    })
+}
+
+/// A page of the Stars transactions, oldest first, as Telegram pages them: skip
+/// `offset`, return at most `limit` (1-100, default 100).
+fn star_transactions(inner: &Inner, params: &Value) -> Result<Value, &'static str> {
+    let number = |name: &str, default: u64| params.get(name).map_or(Some(default), Value::as_u64);
+    let (Some(offset), Some(limit @ 1..=100)) = (number("offset", 0), number("limit", 100)) else {
+        return Err("Bad Request: invalid offset or limit");
+    };
+    let page: Vec<Value> = inner
+        .star_transactions
+        .iter()
+        .skip(usize::try_from(offset).unwrap_or(usize::MAX))
+        .take(usize::try_from(limit).unwrap_or(100))
+        .cloned()
+        .collect();
+    Ok(json!({ "transactions": page }))
+}
+
+/// A refund of a payment the fake lists (and has not refunded yet) is listed too, as
+/// Telegram would; any other refund is just answered `true`.
+fn refund_star_payment(inner: &mut Inner, params: &Value) {
+    let charge = params["telegram_payment_charge_id"].as_str();
+    let same = |t: &&Value, side: &str| t["id"].as_str() == charge && t.get(side).is_some();
+    let paid = inner.star_transactions.iter().find(|t| same(t, "source"));
+    let refunded = inner.star_transactions.iter().any(|t| same(&t, "receiver"));
+    if let (Some(paid), false) = (paid, refunded) {
+        let user = paid["source"]["user"]["id"].as_u64().unwrap_or_default();
+        let amount = u32::try_from(paid["amount"].as_u64().unwrap_or_default()).unwrap_or(0);
+        let refund = star_refund(charge.unwrap_or_default(), user, amount, STAR_DATE);
+        inner.star_transactions.push(refund);
     }
 }

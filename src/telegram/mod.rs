@@ -6,4 +6,5 @@ pub mod dispatcher;
 pub mod fake;
 pub mod pipeline;
 pub mod port;
+pub mod reconcile;
 pub mod webhook;

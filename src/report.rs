@@ -31,6 +31,8 @@ pub enum Report {
     Deposits,
     /// Every round.
     Bets,
+    /// Conversation sessions with the bot, and their play counts (bets, wagered, won).
+    Sessions,
 }
 
 /// What `croupier report` was asked for.
@@ -206,6 +208,38 @@ pub async fn report(database: &Database, url: &str, request: Request) -> anyhow:
                 "status",
                 "credited_at",
                 "refunded_at",
+            ][..],
+        ),
+        Report::Sessions => (
+            Table::of(projector.sessions(days).await?, |r| {
+                vec![
+                    r.stream.clone(),
+                    r.chat.to_string(),
+                    r.player.to_string(),
+                    r.state.clone(),
+                    r.status.clone(),
+                    r.started_at.clone(),
+                    r.last_activity_at.clone(),
+                    r.ended_at.clone().unwrap_or_default(),
+                    r.play_started_at.clone().unwrap_or_default(),
+                    r.bets.to_string(),
+                    r.wagered.clone(),
+                    r.won.clone(),
+                ]
+            }),
+            &[
+                "stream",
+                "chat",
+                "player",
+                "state",
+                "status",
+                "started_at",
+                "last_activity_at",
+                "ended_at",
+                "play_started_at",
+                "bets",
+                "wagered",
+                "won",
             ][..],
         ),
         Report::Bets => (

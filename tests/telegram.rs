@@ -1063,6 +1063,19 @@ async fn play_resumes_where_it_was_after_a_crash_and_an_idle_session_expires_wit
     // Idle → choosing a game → a stake → confirming → idle, then /play again.
     assert_eq!(events(&url, "session_moved").await, 5);
     assert_eq!(sent_with(&fake, "(you chose heads)"), 1);
+    // The sessions read model: the first session expired mid-flow after one bet of 10.
+    let report = croupier(&url, &["report", "sessions", "--format", "json"]);
+    assert!(report.status.success());
+    let rows: Vec<Value> = serde_json::from_slice(&report.stdout).unwrap();
+    let field = |row: &Value, name: &str| row[name].to_string().trim_matches('"').to_owned();
+    assert_eq!(rows.len(), 2, "{rows:#?}");
+    assert_eq!(field(&rows[0], "status"), "expired");
+    assert_eq!(field(&rows[0], "state"), "choosing_game");
+    assert_eq!(field(&rows[0], "bets"), "1");
+    assert_eq!(field(&rows[0], "wagered"), "10");
+    assert!(!field(&rows[0], "play_started_at").is_empty());
+    assert_eq!(field(&rows[1], "status"), "active");
+    assert_eq!(field(&rows[1], "bets"), "0");
     let status = croupier(&url, &["audit", "verify"]);
     assert!(
         status.status.success(),

@@ -8,7 +8,9 @@
 //! event, no overdraft but a forced refund, a bet closes once, a deposit is refunded
 //! once: see `PlayerState::try_apply`); that an idempotency key names one command only;
 //! that a payment is credited once across all players; that a head published earlier is
-//! still in the chain. At the end: that the bets-in-play account equals the open stakes.
+//! still in the chain. At the end: that the bets-in-play account equals the open stakes,
+//! and (when the read models are at the same head) that the balances, house and
+//! finance_daily read models equal what the events add up to.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
@@ -22,7 +24,8 @@ use store::event::Hash;
 use store::hash::{self, GENESIS};
 use store::{codec, EventStore, Metadata, StoredEvent};
 
-use crate::projector::{amount, ProjectionError, Projector};
+use crate::projector::{amount, Day, Finance, ProjectionError, Projector};
+use crate::report::Days;
 
 /// A head as an auditor publishes it: `POS:HEX`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,7 +81,7 @@ pub struct Summary {
     pub players: u64,
     /// `POS:HEX` of the newest event; `None` for an empty log.
     pub head: Option<String>,
-    /// Whether the balances and house projections were compared with the replay (not
+    /// Whether the balances, house and finance_daily projections were compared with the replay (not
     /// when the log moved on during the audit).
     pub projections_checked: bool,
 }
@@ -91,6 +94,8 @@ pub struct Verifier {
     hash: Hash,
     versions: HashMap<String, u64>,
     players: HashMap<PlayerId, PlayerState>,
+    /// The `finance_daily` figures, recomputed.
+    finance: Finance,
     /// Idempotency keys (hashed, to bound memory) and the command that used each.
     keys: HashMap<[u8; 16], u64>,
     last_key: Option<[u8; 16]>,
@@ -108,6 +113,7 @@ impl Verifier {
             hash: GENESIS,
             versions: HashMap::new(),
             players: HashMap::new(),
+            finance: Finance::default(),
             keys: HashMap::new(),
             last_key: None,
             payments: HashSet::new(),
@@ -191,6 +197,7 @@ impl Verifier {
             .or_insert_with(|| PlayerState::new(player))
             .try_apply(&event)
             .map_err(|e| finding(e.to_string()))?;
+        self.finance.add(&event);
         for posting in event.postings() {
             if !matches!(posting.account, ledger::Account::PlayerCash(_)) {
                 *self
@@ -376,6 +383,57 @@ async fn compare(
                 verifier.house()
             ),
         }));
+    }
+    let all = Days {
+        from: None,
+        to: None,
+    };
+    let mut projected = BTreeMap::new();
+    for row in projector.daily(&all).await? {
+        let day = Day {
+            deposits: amount(row.deposits)?,
+            refunds: amount(row.refunds)?,
+            stakes: amount(row.stakes)?,
+            payouts: amount(row.payouts)?,
+            bets: row.bets,
+        };
+        if amount(row.ggr)? != day.stakes - day.payouts {
+            return Ok(Err(Finding {
+                position,
+                stream: "finance_daily".to_owned(),
+                problem: format!(
+                    "the finance_daily projection's GGR for {} {} is not its stakes less its payouts",
+                    row.day, row.currency
+                ),
+            }));
+        }
+        projected.insert((row.day, row.currency), (day, row.active_players));
+    }
+    let active = verifier.finance.active_players();
+    let replayed: BTreeMap<_, _> = verifier
+        .finance
+        .days
+        .iter()
+        .map(|(key, day)| {
+            (
+                key.clone(),
+                (day.clone(), active.get(key).copied().unwrap_or(0)),
+            )
+        })
+        .collect();
+    let keys: std::collections::BTreeSet<_> = projected.keys().chain(replayed.keys()).collect();
+    for key in keys {
+        let (from_table, from_log) = (projected.get(key), replayed.get(key));
+        if from_table != from_log {
+            return Ok(Err(Finding {
+                position,
+                stream: "finance_daily".to_owned(),
+                problem: format!(
+                    "the finance_daily projection holds {from_table:?} for {} {}, the events add up to {from_log:?}",
+                    key.0, key.1
+                ),
+            }));
+        }
     }
     Ok(Ok(()))
 }

@@ -13,6 +13,7 @@
 use std::collections::BTreeMap;
 use std::str::FromStr;
 
+use ledger::session::{self, SessionEvent};
 use ledger::{Account, Event};
 use rust_decimal::Decimal;
 use sqlx::any::AnyPoolOptions;
@@ -21,16 +22,24 @@ use sqlx::{Any, Row, Transaction};
 use store::{codec, EventStore, StoreError, StoredEvent};
 
 /// The read models this projector maintains, by checkpoint name.
-pub const PROJECTIONS: [&str; 5] = ["balances", "bets", "deposits", "finance_daily", "house"];
+pub const PROJECTIONS: [&str; 6] = [
+    "balances",
+    "bets",
+    "deposits",
+    "finance_daily",
+    "house",
+    "sessions",
+];
 
 /// The tables of the read models.
-const TABLES: [&str; 6] = [
+const TABLES: [&str; 7] = [
     "proj_balances",
     "proj_house",
     "proj_bets",
     "proj_deposits",
     "proj_finance_daily",
     "proj_finance_active",
+    "proj_sessions",
 ];
 
 /// Events per transaction when catching up.
@@ -44,7 +53,7 @@ pub enum ProjectionError {
     Store(#[from] StoreError),
     #[error("the event at position {position} cannot be projected: {problem}")]
     Unreadable { position: u64, problem: String },
-    #[error("unknown projection '{name}': expected one of balances, bets, deposits, finance_daily, house")]
+    #[error("unknown projection '{name}': expected one of balances, bets, deposits, finance_daily, house, sessions")]
     UnknownProjection { name: String },
     #[error("the read model holds '{value}' where an amount belongs")]
     NotAnAmount { value: String },
@@ -263,21 +272,37 @@ impl Projector {
     }
 }
 
-/// The ledger events of a batch, with their positions. Events of other streams have no
-/// money in them and are left out.
-fn decode(events: &[StoredEvent]) -> Result<Vec<(u64, Event)>, ProjectionError> {
-    events
-        .iter()
-        .filter(|stored| store::player::player_of(&stored.stream).is_some())
-        .map(|stored| {
-            codec::decode(&stored.event_type, stored.schema_version, &stored.payload)
-                .map(|event| (stored.position, event))
-                .map_err(|e| ProjectionError::Unreadable {
-                    position: stored.position,
-                    problem: e.to_string(),
-                })
-        })
-        .collect()
+/// A batch of events, decoded, with their positions.
+#[derive(Default)]
+struct Batch {
+    /// The events of player streams: money.
+    ledger: Vec<(u64, Event)>,
+    /// The events of conversation sessions, with their stream.
+    sessions: Vec<(u64, String, SessionEvent)>,
+}
+
+/// Decodes the events the read models use; events of other streams are left out.
+fn decode(events: &[StoredEvent]) -> Result<Batch, ProjectionError> {
+    let mut batch = Batch::default();
+    for stored in events {
+        let unreadable = |e: codec::DecodeError| ProjectionError::Unreadable {
+            position: stored.position,
+            problem: e.to_string(),
+        };
+        if store::player::player_of(&stored.stream).is_some() {
+            let event = codec::decode(&stored.event_type, stored.schema_version, &stored.payload)
+                .map_err(unreadable)?;
+            batch.ledger.push((stored.position, event));
+        } else if session::parse_stream(&stored.stream).is_some() {
+            let event =
+                codec::decode_session(&stored.event_type, stored.schema_version, &stored.payload)
+                    .map_err(unreadable)?;
+            batch
+                .sessions
+                .push((stored.position, stored.stream.clone(), event));
+        }
+    }
+    Ok(batch)
 }
 
 /// Cash and stakes in play per player and currency.
@@ -508,30 +533,33 @@ async fn apply_deposits(
     Ok(())
 }
 
-/// Daily totals per currency, and who was active.
-#[derive(Default)]
-struct Day {
-    deposits: Decimal,
-    refunds: Decimal,
-    stakes: Decimal,
-    payouts: Decimal,
-    bets: i64,
+/// One UTC day's totals in one currency.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct Day {
+    pub(crate) deposits: Decimal,
+    pub(crate) refunds: Decimal,
+    pub(crate) stakes: Decimal,
+    pub(crate) payouts: Decimal,
+    pub(crate) bets: i64,
 }
 
-async fn apply_finance_daily(
-    tx: &mut Transaction<'_, Any>,
-    events: &[(u64, Event)],
-    s: &str,
-) -> Result<(), ProjectionError> {
-    let mut days: BTreeMap<(String, String), Day> = BTreeMap::new();
-    let mut active: std::collections::BTreeSet<(String, String, i64)> = Default::default();
-    for (_, event) in events {
+/// What events add to `finance_daily`, per (UTC day, currency), and who was active on
+/// each: the projection adds it up batch by batch, the auditor over the whole log.
+#[derive(Debug, Default)]
+pub(crate) struct Finance {
+    pub(crate) days: BTreeMap<(String, String), Day>,
+    pub(crate) active: std::collections::BTreeSet<(String, String, i64)>,
+}
+
+impl Finance {
+    pub(crate) fn add(&mut self, event: &Event) {
         let key = (
             crate::time::day(event.at().as_micros()),
             event.currency().to_string(),
         );
-        active.insert((key.0.clone(), key.1.clone(), event.player().get()));
-        let day = days.entry(key).or_default();
+        self.active
+            .insert((key.0.clone(), key.1.clone(), event.player().get()));
+        let day = self.days.entry(key).or_default();
         match event {
             Event::Deposited(e) => day.deposits += e.amount,
             Event::DepositRefunded(e) => day.refunds += e.amount,
@@ -543,6 +571,27 @@ async fn apply_finance_daily(
             _ => {}
         }
     }
+
+    /// Active players per (day, currency).
+    pub(crate) fn active_players(&self) -> BTreeMap<(String, String), i64> {
+        let mut counts = BTreeMap::new();
+        for (day, currency, _) in &self.active {
+            *counts.entry((day.clone(), currency.clone())).or_default() += 1;
+        }
+        counts
+    }
+}
+
+async fn apply_finance_daily(
+    tx: &mut Transaction<'_, Any>,
+    events: &[(u64, Event)],
+    s: &str,
+) -> Result<(), ProjectionError> {
+    let mut finance = Finance::default();
+    for (_, event) in events {
+        finance.add(event);
+    }
+    let Finance { days, active } = finance;
     for (day, currency, player) in &active {
         sqlx::query(&sql(
             "INSERT INTO proj_finance_active{s} (day, currency, player) VALUES ($1, $2, $3) \
@@ -608,15 +657,93 @@ async fn apply_finance_daily(
     Ok(())
 }
 
+/// Conversation sessions and their play sessions' counts.
+async fn apply_sessions(
+    tx: &mut Transaction<'_, Any>,
+    events: &[(u64, String, SessionEvent)],
+    s: &str,
+) -> Result<(), ProjectionError> {
+    for (position, stream, event) in events {
+        let at = event.at().as_micros();
+        let position = to_i64(*position);
+        match event {
+            SessionEvent::Started(started) => {
+                let number = session::parse_stream(stream).map_or(0, |(_, _, n)| n);
+                sqlx::query(&sql(
+                    "INSERT INTO proj_sessions{s} (stream, chat_id, player, number, state, status,                      started_at, last_activity_at, bets, wagered, won, started_position, last_position)                      VALUES ($1, $2, $3, $4, 'idle', 'active', $5, $5, 0, '0', '0', $6, $6)",
+                    s,
+                ))
+                .bind(stream)
+                .bind(started.chat)
+                .bind(started.player)
+                .bind(to_i64(number))
+                .bind(at)
+                .bind(position)
+                .execute(&mut **tx)
+                .await?;
+            }
+            SessionEvent::Moved(moved) => {
+                sqlx::query(&sql(
+                    "UPDATE proj_sessions{s} SET state = $1, last_activity_at = $2, last_position = $3                      WHERE stream = $4",
+                    s,
+                ))
+                .bind(moved.to.step())
+                .bind(at)
+                .bind(position)
+                .bind(stream)
+                .execute(&mut **tx)
+                .await?;
+            }
+            SessionEvent::Bet(bet) => {
+                let row = sqlx::query(&sql(
+                    "SELECT wagered, won FROM proj_sessions{s} WHERE stream = $1",
+                    s,
+                ))
+                .bind(stream)
+                .fetch_one(&mut **tx)
+                .await?;
+                let wagered = amount(row.try_get("wagered")?)? + bet.stake;
+                let won = amount(row.try_get("won")?)? + bet.payout;
+                sqlx::query(&sql(
+                    "UPDATE proj_sessions{s} SET bets = bets + 1, wagered = $1, won = $2,                      play_started_at = COALESCE(play_started_at, $3), last_activity_at = $3,                      last_position = $4 WHERE stream = $5",
+                    s,
+                ))
+                .bind(wagered.to_string())
+                .bind(won.to_string())
+                .bind(at)
+                .bind(position)
+                .bind(stream)
+                .execute(&mut **tx)
+                .await?;
+            }
+            SessionEvent::Expired(expired) => {
+                sqlx::query(&sql(
+                    "UPDATE proj_sessions{s} SET status = 'expired', ended_at = $1,                      last_activity_at = $2, last_position = $3 WHERE stream = $4",
+                    s,
+                ))
+                .bind(at)
+                .bind(expired.last_activity.as_micros())
+                .bind(position)
+                .bind(stream)
+                .execute(&mut **tx)
+                .await?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Applies `events` to one projection's tables, named with `suffix` (`""` for the live
 /// tables, `"_shadow"` while rebuilding).
 async fn apply(
     projection: &str,
     tx: &mut Transaction<'_, Any>,
-    events: &[(u64, Event)],
+    batch: &Batch,
     suffix: &str,
 ) -> Result<(), ProjectionError> {
+    let events = &batch.ledger;
     match projection {
+        "sessions" => apply_sessions(tx, &batch.sessions, suffix).await,
         "balances" => apply_balances(tx, events, suffix).await,
         "house" => apply_house(tx, events, suffix).await,
         "bets" => apply_bets(tx, events, suffix).await,
@@ -634,6 +761,7 @@ fn tables_of(projection: &str) -> &'static [&'static str] {
         "bets" => &["proj_bets"],
         "deposits" => &["proj_deposits"],
         "finance_daily" => &["proj_finance_daily", "proj_finance_active"],
+        "sessions" => &["proj_sessions"],
         _ => &[],
     }
 }

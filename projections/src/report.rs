@@ -90,6 +90,25 @@ pub struct DepositRow {
     pub refunded_at: Option<String>,
 }
 
+/// A conversation session and its play session's counts (XTR).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SessionRow {
+    pub stream: String,
+    pub chat: i64,
+    pub player: i64,
+    /// The `/play` flow's step.
+    pub state: String,
+    /// `active` or `expired`.
+    pub status: String,
+    pub started_at: String,
+    pub last_activity_at: String,
+    pub ended_at: Option<String>,
+    pub play_started_at: Option<String>,
+    pub bets: i64,
+    pub wagered: String,
+    pub won: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct BetRow {
     pub player: i64,
@@ -182,6 +201,39 @@ impl Projector {
             }
         }
         Ok(deposits)
+    }
+
+    /// Sessions started within `days`, in the order they started.
+    pub async fn sessions(&self, days: &Days) -> Result<Vec<SessionRow>, ProjectionError> {
+        let rows = sqlx::query(
+            "SELECT stream, chat_id, player, state, status, started_at, last_activity_at, ended_at, \
+             play_started_at, bets, wagered, won FROM proj_sessions ORDER BY started_position",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        let mut sessions = Vec::new();
+        for row in rows {
+            let started_at: i64 = row.try_get("started_at")?;
+            if days.contains(&day(started_at)) {
+                sessions.push(SessionRow {
+                    stream: row.try_get("stream")?,
+                    chat: row.try_get("chat_id")?,
+                    player: row.try_get("player")?,
+                    state: row.try_get("state")?,
+                    status: row.try_get("status")?,
+                    started_at: rfc3339(started_at),
+                    last_activity_at: rfc3339(row.try_get("last_activity_at")?),
+                    ended_at: row.try_get::<Option<i64>, _>("ended_at")?.map(rfc3339),
+                    play_started_at: row
+                        .try_get::<Option<i64>, _>("play_started_at")?
+                        .map(rfc3339),
+                    bets: row.try_get("bets")?,
+                    wagered: row.try_get("wagered")?,
+                    won: row.try_get("won")?,
+                });
+            }
+        }
+        Ok(sessions)
     }
 
     /// Bets placed within `days` (of one player, if given), in the order they were placed.

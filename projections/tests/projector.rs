@@ -218,6 +218,38 @@ async fn the_audit_compares_the_projections_with_a_replay<S: Url>(store: S) {
     .unwrap()
     .unwrap_err();
     assert_eq!(finding.stream, "house", "{finding}");
+    // Put back; then a finance total is edited: the audit names the table and the day.
+    projector.reset().await.unwrap();
+    let check = || {
+        verify(
+            &store,
+            None,
+            projections::audit::Projections::CatchUpAndCompare(&projector),
+            |_| {},
+        )
+    };
+    assert!(check().await.unwrap().unwrap().projections_checked);
+    sqlx::query("UPDATE proj_finance_daily SET bets = bets + 1 WHERE currency = 'XTR'")
+        .execute(projector.pool())
+        .await
+        .unwrap();
+    let finding = check().await.unwrap().unwrap_err();
+    assert_eq!(finding.stream, "finance_daily", "{finding}");
+    assert!(
+        finding.problem.contains("the events add up to"),
+        "{finding}"
+    );
+    sqlx::query(
+        "UPDATE proj_finance_daily SET bets = bets - 1, ggr = '12345' WHERE currency = 'XTR'",
+    )
+    .execute(projector.pool())
+    .await
+    .unwrap();
+    let finding = check().await.unwrap().unwrap_err();
+    assert!(
+        finding.problem.contains("not its stakes less its payouts"),
+        "{finding}"
+    );
 }
 
 async fn finance_reports_give_known_answers<S: Url>(store: S) {
@@ -410,12 +442,12 @@ async fn a_rebuild_swaps_in_fresh_tables<S: Url>(store: S) {
         balance(7, "XTR", "135", "0")
     );
     let unknown = projector
-        .rebuild(&store, &["sessions".to_owned()], 3, |_, _| {})
+        .rebuild(&store, &["nonsense".to_owned()], 3, |_, _| {})
         .await;
     assert!(unknown
         .unwrap_err()
         .to_string()
-        .contains("unknown projection 'sessions'"));
+        .contains("unknown projection 'nonsense'"));
 }
 
 on_both_backends!(

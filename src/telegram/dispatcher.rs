@@ -1,4 +1,4 @@
-//! Sends the outbox. Telegram allows about one message a second per chat and thirty a
+//! Sends the outbox, through the Bot API or MTProto ([`Outlet`]). Telegram allows about one message a second per chat and thirty a
 //! second in all; the dispatcher keeps under both, honours a 429's `retry_after`, backs
 //! off exponentially with jitter on 5xx and network errors, and moves a call to the dead
 //! letters after too many attempts or when it is too old to matter.
@@ -66,8 +66,10 @@ pub fn api(api_url: &str, token: &str, timeout: Duration) -> Api {
 /// What one send attempt came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Sent {
-    Ok,
-    /// 429: come back after this many seconds.
+    /// Done. The result as the Bot API returns it, when the transport has one: the sent
+    /// `Message` of a send (for `sendDice`, `dice.value` is the roll), `true` for others.
+    Ok(Option<serde_json::Value>),
+    /// 429 (MTProto: FLOOD_WAIT_X): come back after this many seconds.
     TooMany(u64),
     /// 5xx, a timeout, a connection error: retry with backoff.
     Transient(String),
@@ -81,7 +83,7 @@ pub async fn send(api: &Api, method: &str, params: &serde_json::Value) -> Sent {
         .request::<_, MethodResponse<serde_json::Value>>(method, Some(params))
         .await
     {
-        Ok(_) => Sent::Ok,
+        Ok(response) => Sent::Ok(Some(response.result)),
         Err(frankenstein::Error::Api(error)) => {
             let description = format!("{} {}", error.error_code, error.description);
             match error.error_code {
@@ -99,9 +101,41 @@ pub async fn send(api: &Api, method: &str, params: &serde_json::Value) -> Sent {
     }
 }
 
+/// Where the outbox's calls go. Pacing, backoff and dead letters are the dispatcher's,
+/// whichever the outlet.
+#[derive(Clone)]
+pub enum Outlet {
+    /// The Bot API over HTTPS.
+    BotApi(Api),
+    /// MTProto, with the bot's grammers client.
+    #[cfg(feature = "mtproto")]
+    Mtproto(super::mtproto::outlet::MtprotoOutlet),
+}
+
+impl From<Api> for Outlet {
+    fn from(api: Api) -> Self {
+        Self::BotApi(api)
+    }
+}
+
+impl Outlet {
+    /// Makes one queued call.
+    pub async fn send(&self, call: &OutboxRow) -> Sent {
+        match self {
+            Self::BotApi(api) => {
+                let params: serde_json::Value =
+                    serde_json::from_str(&call.params).unwrap_or(serde_json::Value::Null);
+                send(api, &call.method, &params).await
+            }
+            #[cfg(feature = "mtproto")]
+            Self::Mtproto(outlet) => outlet.send(call).await,
+        }
+    }
+}
+
 pub struct Dispatcher {
     pub db: BotDb,
-    pub api: Api,
+    pub outlet: Outlet,
     pub limits: Limits,
     pub wake: Arc<Notify>,
 }
@@ -173,11 +207,9 @@ impl Dispatcher {
                 pace.next_global = now + Duration::from_secs(1) / self.limits.global_per_s.max(1);
             }
             tried += 1;
-            let api = self.api.clone();
+            let outlet = self.outlet.clone();
             in_flight.spawn(async move {
-                let params: serde_json::Value =
-                    serde_json::from_str(&call.params).unwrap_or(serde_json::Value::Null);
-                let sent = send(&api, &call.method, &params).await;
+                let sent = outlet.send(&call).await;
                 (call, sent)
             });
         }
@@ -199,7 +231,7 @@ impl Dispatcher {
         pace: &mut Pace,
     ) -> Result<(), BotDbError> {
         match sent {
-            Sent::Ok => self.db.mark_sent(call.id).await,
+            Sent::Ok(_) => self.db.mark_sent(call.id).await,
             Sent::TooMany(seconds) => {
                 tracing::info!(id = call.id, seconds, "outbox: 429, waiting as told");
                 let until = Instant::now() + Duration::from_secs(seconds);

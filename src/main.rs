@@ -94,16 +94,22 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
-    /// Run the Telegram bot: the webhook (or long polling) in, the outbox out.
+    /// Run the Telegram bot: the webhook (or long polling, or MTProto) in, the outbox out.
     Serve {
         /// Address to listen on (webhook, /healthz, /readyz).
         #[arg(long, env = "CROUPIER_LISTEN", default_value = "127.0.0.1:8080")]
         listen: String,
-        /// Fetch updates with getUpdates instead of a webhook (local development).
-        #[arg(long)]
+        /// How updates arrive: webhook (the default), polling (getUpdates, for local
+        /// development) or mtproto (needs the `mtproto` build feature).
+        #[arg(long, value_enum)]
+        transport: Option<serve::Transport>,
+        /// The same as --transport polling.
+        #[arg(long, conflicts_with = "transport")]
         polling: bool,
         #[command(flatten)]
         telegram: TelegramArgs,
+        #[command(flatten)]
+        mtproto: MtprotoArgs,
     },
     /// Manage the bot's webhook at Telegram.
     Webhook {
@@ -144,6 +150,20 @@ struct TelegramArgs {
         default_value = "https://api.telegram.org"
     )]
     api_url: String,
+}
+
+/// The MTProto transport's settings (`serve --transport mtproto`).
+#[derive(clap::Args)]
+struct MtprotoArgs {
+    /// The api_id from my.telegram.org.
+    #[arg(long, env = "TELEGRAM_API_ID")]
+    api_id: Option<String>,
+    /// The api_hash from my.telegram.org. Never printed.
+    #[arg(long, env = "TELEGRAM_API_HASH", hide_env_values = true)]
+    api_hash: Option<String>,
+    /// Where the MTProto session (auth key, update state) is kept; created when missing.
+    #[arg(long, env = "TELEGRAM_SESSION_FILE")]
+    session_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -336,16 +356,28 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench { .. } | Command::Webhook { .. } => unreachable!("handled above"),
         Command::Serve {
             listen,
+            transport,
             polling,
             telegram,
+            mtproto,
         } => {
+            let transport = match (transport, polling) {
+                (Some(transport), _) => transport,
+                (None, true) => serve::Transport::Polling,
+                (None, false) => serve::Transport::Webhook,
+            };
             let settings = serve::Settings {
                 database_url: url,
                 listen,
-                polling,
+                transport,
                 token: telegram.token,
                 secret: telegram.webhook_secret,
                 api_url: telegram.api_url,
+                mtproto: serve::MtprotoSettings {
+                    api_id: mtproto.api_id,
+                    api_hash: mtproto.api_hash,
+                    session_file: mtproto.session_file,
+                },
             };
             serve::run(&database, settings).await
         }

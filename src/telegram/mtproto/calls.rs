@@ -8,7 +8,6 @@ use grammers_session::types::{PeerId, PeerRef};
 use grammers_tl_types as tl;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 
 /// A call this transport cannot make: the outbox gives up on it (a dead letter).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -456,13 +455,7 @@ fn keyboard(buttons: &[Vec<(String, String)>]) -> Option<tl::enums::ReplyMarkup>
 /// retries and unique per call, so a send retried after an ambiguous failure is the same
 /// send. (Never 0, which MTProto does not accept.)
 pub fn random_id(dedupe_key: &str) -> i64 {
-    let digest = Sha256::new()
-        .chain_update(b"croupier mtproto random_id\0")
-        .chain_update(dedupe_key.as_bytes())
-        .finalize();
-    let mut first = [0u8; 8];
-    first.copy_from_slice(&digest[..8]);
-    match i64::from_be_bytes(first) {
+    match super::hash64(b"croupier mtproto random_id\0", dedupe_key) {
         0 => 1,
         id => id,
     }

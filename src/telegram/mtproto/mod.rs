@@ -15,3 +15,16 @@ pub mod outlet;
 pub mod session;
 pub mod translate;
 pub mod transport;
+
+/// The first 8 bytes of SHA-256(`domain`, `key`) as a number: a stable id derived from
+/// a key (inbox ids, `random_id`s), separate per domain.
+fn hash64(domain: &[u8], key: &str) -> i64 {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::new()
+        .chain_update(domain)
+        .chain_update(key.as_bytes())
+        .finalize();
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    i64::from_be_bytes(first)
+}

@@ -9,7 +9,6 @@
 
 use bot_adapter::update::{From, Ignored, Input};
 use grammers_tl_types as tl;
-use sha2::{Digest, Sha256};
 
 fn ignored(reason: Ignored) -> Input {
     Input::Ignored { reason }
@@ -35,13 +34,7 @@ pub fn translate(update: &tl::enums::Update, is_bot: &dyn Fn(i64) -> bool) -> In
 /// The inbox id of an input from its [`Input::origin`]: the first 8 bytes of a SHA-256,
 /// with the sign bit set, so it never meets a Bot API update id (0 to 2^31).
 pub fn inbox_id(origin: &str) -> i64 {
-    let digest = Sha256::new()
-        .chain_update(b"croupier mtproto inbox\0")
-        .chain_update(origin.as_bytes())
-        .finalize();
-    let mut first = [0u8; 8];
-    first.copy_from_slice(&digest[..8]);
-    i64::from_be_bytes(first) | i64::MIN
+    super::hash64(b"croupier mtproto inbox\0", origin) | i64::MIN
 }
 
 /// The chat an input belongs to: inputs of one chat are handled in order.

@@ -32,6 +32,7 @@ impl MtprotoOutlet {
         // A user the bot has not seen is tried with the ambient (zero) access hash,
         // which Telegram accepts from bots for users who wrote to them.
         let peer = match outgoing.addressee() {
+            // Answers and the like address no one; the request ignores the peer.
             None => grammers_session::types::PeerId::self_user().to_ambient_ref(),
             Some(addressee) => {
                 let Some(id) = addressee.peer_id() else {

@@ -107,11 +107,6 @@ impl SessionStore {
         })
     }
 
-    /// True once the session holds a signed-in bot.
-    pub fn signed_in(&self) -> bool {
-        self.file().is_ok_and(|file| file.self_user.is_some())
-    }
-
     fn file(&self) -> Result<MutexGuard<'_, SessionFile>, SessionError> {
         self.file.lock().map_err(|_| SessionError::Poisoned)
     }

@@ -99,13 +99,17 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
-    /// Run the Telegram bot: the webhook (or long polling) in, the outbox out.
+    /// Run the Telegram bot: the webhook (or long polling, or MTProto) in, the outbox out.
     Serve {
         /// Address to listen on (webhook, /healthz, /readyz).
         #[arg(long, env = "CROUPIER_LISTEN", default_value = "127.0.0.1:8080")]
         listen: String,
-        /// Fetch updates with getUpdates instead of a webhook (local development).
-        #[arg(long)]
+        /// How updates arrive: webhook (the default), polling (getUpdates, for local
+        /// development) or mtproto (needs the `mtproto` build feature).
+        #[arg(long, value_enum)]
+        transport: Option<serve::Transport>,
+        /// The same as --transport polling.
+        #[arg(long, conflicts_with = "transport")]
         polling: bool,
         /// Seconds of quiet after which a conversation session expires.
         #[arg(long, env = "CROUPIER_SESSION_TIMEOUT_S", default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..))]
@@ -116,6 +120,8 @@ enum Command {
         spin_orphan_s: u64,
         #[command(flatten)]
         telegram: TelegramArgs,
+        #[command(flatten)]
+        mtproto: MtprotoArgs,
     },
     /// Manage the bot's webhook at Telegram.
     Webhook {
@@ -156,6 +162,20 @@ struct TelegramArgs {
         default_value = "https://api.telegram.org"
     )]
     api_url: String,
+}
+
+/// The MTProto transport's settings (`serve --transport mtproto`).
+#[derive(clap::Args)]
+struct MtprotoArgs {
+    /// The api_id from my.telegram.org.
+    #[arg(long, env = "TELEGRAM_API_ID")]
+    api_id: Option<String>,
+    /// The api_hash from my.telegram.org. Never printed.
+    #[arg(long, env = "TELEGRAM_API_HASH", hide_env_values = true)]
+    api_hash: Option<String>,
+    /// Where the MTProto session (auth key, update state) is kept; created when missing.
+    #[arg(long, env = "TELEGRAM_SESSION_FILE")]
+    session_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -362,20 +382,32 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench { .. } | Command::Webhook { .. } => unreachable!("handled above"),
         Command::Serve {
             listen,
+            transport,
             polling,
             session_timeout_s,
             spin_orphan_s,
             telegram,
+            mtproto,
         } => {
+            let transport = match (transport, polling) {
+                (Some(transport), _) => transport,
+                (None, true) => serve::Transport::Polling,
+                (None, false) => serve::Transport::Webhook,
+            };
             let settings = serve::Settings {
                 database_url: url,
                 listen,
-                polling,
+                transport,
                 session_timeout: std::time::Duration::from_secs(session_timeout_s),
                 spin_orphan_after: std::time::Duration::from_secs(spin_orphan_s),
                 token: telegram.token,
                 secret: telegram.webhook_secret,
                 api_url: telegram.api_url,
+                mtproto: serve::MtprotoSettings {
+                    api_id: mtproto.api_id,
+                    api_hash: mtproto.api_hash,
+                    session_file: mtproto.session_file,
+                },
             };
             serve::run(&database, settings).await
         }

@@ -1,4 +1,4 @@
-//! `croupier serve`: the bot. Webhook (or long polling) in, outbox out, until SIGINT or
+//! `croupier serve`: the bot. Webhook, long polling or MTProto in, outbox out, until SIGINT or
 //! SIGTERM; then it stops taking updates, finishes those in flight and flushes the outbox.
 
 use std::time::Duration;
@@ -6,7 +6,9 @@ use std::time::Duration;
 use anyhow::Context;
 use bot_adapter::limit::RateLimit;
 use croupier::telegram::db::BotDb;
-use croupier::telegram::dispatcher::{self, Limits};
+use croupier::telegram::dispatcher::{self, Limits, Outlet};
+#[cfg(feature = "mtproto")]
+use croupier::telegram::mtproto;
 use croupier::telegram::pipeline::{self, Pipeline};
 use croupier::telegram::webhook;
 use frankenstein::response::MethodResponse;
@@ -17,11 +19,22 @@ use tokio::sync::watch;
 
 use crate::database::{with_store, Database};
 
+/// How updates arrive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Transport {
+    /// Telegram posts them to /telegram/webhook.
+    Webhook,
+    /// getUpdates, for local development.
+    Polling,
+    /// MTProto with grammers (the `mtproto` build feature).
+    Mtproto,
+}
+
 /// What `serve` needs, from flags and environment.
 pub struct Settings {
     pub database_url: String,
     pub listen: String,
-    pub polling: bool,
+    pub transport: Transport,
     /// Quiet after which a conversation session expires.
     pub session_timeout: Duration,
     /// In flight after which a 🎰 spin is taken as lost.
@@ -29,6 +42,16 @@ pub struct Settings {
     pub token: String,
     pub secret: Option<String>,
     pub api_url: String,
+    #[cfg_attr(not(feature = "mtproto"), allow(dead_code))]
+    pub mtproto: MtprotoSettings,
+}
+
+/// The MTProto transport's settings as given (checked by `serve`).
+#[cfg_attr(not(feature = "mtproto"), allow(dead_code))]
+pub struct MtprotoSettings {
+    pub api_id: Option<String>,
+    pub api_hash: Option<String>,
+    pub session_file: Option<std::path::PathBuf>,
 }
 
 /// Checks the webhook secret Telegram accepts: 1-256 of A-Z a-z 0-9 _ -.
@@ -58,16 +81,71 @@ pub fn check_token(token: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Checks the MTProto settings without printing the api_hash: api_id a positive number,
+/// api_hash 32 hexadecimal digits (as my.telegram.org gives them), a session file.
+#[cfg(feature = "mtproto")]
+fn check_mtproto(settings: &MtprotoSettings) -> anyhow::Result<(i32, String, std::path::PathBuf)> {
+    let api_id = settings
+        .api_id
+        .as_deref()
+        .context("MTProto needs TELEGRAM_API_ID (--api-id), from my.telegram.org")?;
+    let api_id = api_id
+        .parse::<i32>()
+        .ok()
+        .filter(|id| *id > 0)
+        .with_context(|| format!("TELEGRAM_API_ID must be a positive number, not '{api_id}'"))?;
+    let api_hash = settings
+        .api_hash
+        .clone()
+        .context("MTProto needs TELEGRAM_API_HASH (--api-hash), from my.telegram.org")?;
+    anyhow::ensure!(
+        api_hash.len() == 32 && api_hash.chars().all(|c| c.is_ascii_hexdigit()),
+        "TELEGRAM_API_HASH does not look like an api_hash (32 hexadecimal digits)"
+    );
+    let session_file = settings.session_file.clone().context(
+        "MTProto needs TELEGRAM_SESSION_FILE (--session-file), where the session is kept",
+    )?;
+    Ok((api_id, api_hash, session_file))
+}
+
+/// A bot must not be driven by MTProto and a webhook at once: the Bot API's webhook would
+/// take the updates MTProto expects (Telegram's advice is to delete it first).
+#[cfg(feature = "mtproto")]
+async fn refuse_if_webhook(api_url: &str, token: &str) -> anyhow::Result<()> {
+    let api = dispatcher::api(api_url, token, Duration::from_secs(30));
+    let info = api.get_webhook_info().await.map_err(|e| {
+        anyhow::anyhow!("cannot check whether a webhook is set (getWebhookInfo at {api_url}): {e}")
+    })?;
+    let url = info.result.url;
+    anyhow::ensure!(
+        url.is_empty(),
+        "a webhook is set for this bot ({url}): MTProto and a webhook must not drive one bot at once; run `croupier webhook delete` first, or serve the webhook"
+    );
+    Ok(())
+}
+
 pub async fn run(
     database: &Database,
     settings: Settings,
 ) -> anyhow::Result<std::process::ExitCode> {
     check_token(&settings.token)?;
-    if !settings.polling {
-        let secret = settings.secret.as_deref().context(
-            "serve needs TELEGRAM_WEBHOOK_SECRET (the webhook's secret token), or --polling for local development",
-        )?;
-        check_secret(secret)?;
+    match settings.transport {
+        Transport::Webhook => {
+            let secret = settings.secret.as_deref().context(
+                "serve needs TELEGRAM_WEBHOOK_SECRET (the webhook's secret token), or --transport polling for local development",
+            )?;
+            check_secret(secret)?;
+        }
+        Transport::Polling => {}
+        Transport::Mtproto => {
+            #[cfg(not(feature = "mtproto"))]
+            anyhow::bail!("this croupier was built without MTProto; build it with `cargo build --release --features mtproto`");
+            #[cfg(feature = "mtproto")]
+            {
+                check_mtproto(&settings.mtproto)?;
+                refuse_if_webhook(&settings.api_url, &settings.token).await?;
+            }
+        }
     }
     with_store!(database, store => serve_on(store.clone(), settings).await)
 }
@@ -92,11 +170,12 @@ async fn serve_on<S: EventStore>(
     );
     let api = dispatcher::api(&settings.api_url, &settings.token, Duration::from_secs(30));
     let (stop_tx, stop_rx) = watch::channel(false);
+    let mut inlet = Inlet::open(&settings, &pipeline, api.clone()).await?;
     let limits = Limits {
         spin_orphan_after: settings.spin_orphan_after,
         ..Limits::default()
     };
-    let dispatcher = pipeline.dispatcher(api.clone(), limits);
+    let dispatcher = pipeline.dispatcher(inlet.outlet(), limits);
     let dispatching = tokio::spawn(dispatcher.run(stop_rx.clone(), Duration::from_secs(10)));
     let sweeping = tokio::spawn(sweep_sessions(
         pipeline.clone(),
@@ -108,41 +187,159 @@ async fn serve_on<S: EventStore>(
         settings.database_url.clone(),
         stop_rx.clone(),
     ));
-    let polling = settings
-        .polling
-        .then(|| tokio::spawn(poll(pipeline.clone(), api.clone(), stop_rx.clone())));
+    let (receiving, failed) = inlet.start(&pipeline, stop_rx.clone());
 
     let listener = tokio::net::TcpListener::bind(&settings.listen)
         .await
         .with_context(|| format!("cannot listen on {}", settings.listen))?;
     let address = listener.local_addr()?;
-    let secret = if settings.polling {
-        None
-    } else {
-        settings.secret.clone()
-    };
-    let mode = if settings.polling {
-        "long polling"
-    } else {
-        "webhook at /telegram/webhook"
+    let (secret, mode) = match settings.transport {
+        Transport::Webhook => (settings.secret.clone(), "webhook at /telegram/webhook"),
+        Transport::Polling => (None, "long polling"),
+        Transport::Mtproto => (None, "MTProto"),
     };
     println!("croupier serve: listening on {address} ({mode})");
     let app = webhook::router(pipeline, secret);
     axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(async move {
+            // A receiver that gives up (MTProto's connection gone) stops the server too.
+            tokio::select! {
+                () = shutdown_signal() => {}
+                Ok(()) = failed => {}
+            }
+        })
         .await
         .context("the HTTP server failed")?;
 
     eprintln!("croupier serve: stopping; flushing the outbox");
     let _ = stop_tx.send(true);
-    if let Some(polling) = polling {
-        let _ = polling.await;
-    }
+    let received = match receiving {
+        Some(receiving) => receiving.await.context("the update receiver panicked")?,
+        None => Ok(()),
+    };
     let _ = projecting.await;
     let _ = sweeping.await;
     dispatching.await.context("the dispatcher panicked")??;
+    inlet.close().await;
+    received?;
     eprintln!("croupier serve: stopped");
     Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// Where updates come from besides the webhook route, and the outbox's way out.
+enum Inlet {
+    /// The webhook (posted to the router) or long polling.
+    BotApi { api: dispatcher::Api, polling: bool },
+    #[cfg(feature = "mtproto")]
+    Mtproto {
+        connection: mtproto::transport::Connection,
+        updates: Option<mtproto::transport::Updates>,
+    },
+}
+
+/// Chats whose updates are handled at once over MTProto.
+#[cfg(feature = "mtproto")]
+const MTPROTO_CHATS_PARALLEL_MAX: usize = 32;
+
+type Receiving = Option<tokio::task::JoinHandle<anyhow::Result<()>>>;
+
+impl Inlet {
+    #[cfg_attr(
+        not(feature = "mtproto"),
+        allow(unused_variables, clippy::unused_async)
+    )]
+    async fn open<S: EventStore>(
+        settings: &Settings,
+        pipeline: &Pipeline<S>,
+        api: dispatcher::Api,
+    ) -> anyhow::Result<Self> {
+        match settings.transport {
+            Transport::Webhook | Transport::Polling => Ok(Self::BotApi {
+                api,
+                polling: settings.transport == Transport::Polling,
+            }),
+            #[cfg(feature = "mtproto")]
+            Transport::Mtproto => {
+                let (api_id, api_hash, session_file) = check_mtproto(&settings.mtproto)?;
+                let mtproto_settings = mtproto::transport::Settings {
+                    api_id,
+                    api_hash,
+                    token: settings.token.clone(),
+                    session_file,
+                };
+                let (connection, updates) =
+                    mtproto::transport::connect(&mtproto_settings, pipeline.port.db.clone())
+                        .await
+                        .context("cannot start the MTProto transport")?;
+                Ok(Self::Mtproto {
+                    connection,
+                    updates: Some(updates),
+                })
+            }
+            #[cfg(not(feature = "mtproto"))]
+            Transport::Mtproto => unreachable!("refused before the database is opened"),
+        }
+    }
+
+    fn outlet(&self) -> Outlet {
+        match self {
+            Self::BotApi { api, .. } => Outlet::BotApi(api.clone()),
+            #[cfg(feature = "mtproto")]
+            Self::Mtproto { connection, .. } => Outlet::Mtproto(connection.outlet()),
+        }
+    }
+
+    /// Starts receiving (polling or MTProto). The receiver resolves with `Ok` when the
+    /// receiving gave up for good, which stops `serve`.
+    fn start<S: EventStore>(
+        &mut self,
+        pipeline: &Pipeline<S>,
+        stop: watch::Receiver<bool>,
+    ) -> (Receiving, tokio::sync::oneshot::Receiver<()>) {
+        let (failed_tx, failed_rx) = tokio::sync::oneshot::channel();
+        let receiving = match self {
+            Self::BotApi { polling: false, .. } => None,
+            Self::BotApi { api, polling: true } => {
+                let (pipeline, api) = (pipeline.clone(), api.clone());
+                Some(tokio::spawn(async move {
+                    poll(pipeline, api, stop).await;
+                    drop(failed_tx);
+                    Ok(())
+                }))
+            }
+            #[cfg(feature = "mtproto")]
+            Self::Mtproto {
+                connection,
+                updates,
+            } => {
+                let updates = updates.take().expect("an inlet is started once");
+                let (pipeline, client) = (pipeline.clone(), connection.client.clone());
+                Some(tokio::spawn(async move {
+                    let result = mtproto::transport::run(
+                        pipeline,
+                        &client,
+                        updates,
+                        MTPROTO_CHATS_PARALLEL_MAX,
+                        stop,
+                        Duration::from_secs(10),
+                    )
+                    .await;
+                    if result.is_err() {
+                        let _ = failed_tx.send(());
+                    }
+                    result.context("the MTProto transport failed")
+                }))
+            }
+        };
+        (receiving, failed_rx)
+    }
+
+    async fn close(self) {
+        #[cfg(feature = "mtproto")]
+        if let Self::Mtproto { connection, .. } = self {
+            connection.hang_up().await;
+        }
+    }
 }
 
 async fn shutdown_signal() {

@@ -89,6 +89,9 @@ fn bind_calls<'q>(
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboxRow {
     pub id: i64,
+    /// Derived from the input that caused the call and its place among its calls:
+    /// stable across retries (MTProto's `random_id` comes from it).
+    pub dedupe_key: String,
     pub chat_id: Option<i64>,
     pub method: String,
     pub params: String,
@@ -102,11 +105,12 @@ pub struct OutboxRow {
 }
 
 const OUTBOX_COLUMNS: &str =
-    "id, chat_id, method, params, state, attempts, created_at, due_at, last_error, spin";
+    "id, dedupe_key, chat_id, method, params, state, attempts, created_at, due_at, last_error, spin";
 
 fn outbox_row(row: &sqlx::any::AnyRow) -> Result<OutboxRow, sqlx::Error> {
     Ok(OutboxRow {
         id: row.try_get("id")?,
+        dedupe_key: row.try_get("dedupe_key")?,
         chat_id: row.try_get("chat_id")?,
         method: row.try_get("method")?,
         params: row.try_get("params")?,
@@ -724,6 +728,29 @@ impl BotDb {
         .bind(json)
         .bind(last_activity)
         .bind(i64::from(!state.expired))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// A peer seen over MTProto (grammers' `PeerInfo` as JSON), by its Bot API chat id.
+    pub async fn mtproto_peer(&self, peer_id: i64) -> Result<Option<String>, BotDbError> {
+        let row = sqlx::query("SELECT info FROM bot_mtproto_peers WHERE peer_id = $1")
+            .bind(peer_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.try_get("info")).transpose()?)
+    }
+
+    /// Keeps what is known of a peer seen over MTProto.
+    pub async fn save_mtproto_peer(&self, peer_id: i64, info: &str) -> Result<(), BotDbError> {
+        sqlx::query(
+            "INSERT INTO bot_mtproto_peers (peer_id, info, updated_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (peer_id) DO UPDATE SET info = excluded.info, updated_at = excluded.updated_at",
+        )
+        .bind(peer_id)
+        .bind(info)
+        .bind(now_micros())
         .execute(&self.pool)
         .await?;
         Ok(())

@@ -1,4 +1,4 @@
-//! Sends the outbox. Telegram allows about one message a second per chat and thirty a
+//! Sends the outbox, through the Bot API or MTProto ([`Outlet`]). Telegram allows about one message a second per chat and thirty a
 //! second in all; the dispatcher keeps under both, honours a 429's `retry_after`, backs
 //! off exponentially with jitter on 5xx and network errors, and moves a call to the dead
 //! letters after too many attempts or when it is too old to matter.
@@ -70,9 +70,10 @@ pub fn api(api_url: &str, token: &str, timeout: Duration) -> Api {
 /// What one send attempt came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Sent {
-    /// Done; the method's result.
-    Ok(serde_json::Value),
-    /// 429: come back after this many seconds.
+    /// Done. The result as the Bot API returns it, when the transport has one: the sent
+    /// `Message` of a send (for `sendDice`, `dice.value` is the roll), `true` for others.
+    Ok(Option<serde_json::Value>),
+    /// 429 (MTProto: FLOOD_WAIT_X): come back after this many seconds.
     TooMany(u64),
     /// 5xx, a timeout, a connection error: retry with backoff.
     Transient(String),
@@ -86,7 +87,7 @@ pub async fn send(api: &Api, method: &str, params: &serde_json::Value) -> Sent {
         .request::<_, MethodResponse<serde_json::Value>>(method, Some(params))
         .await
     {
-        Ok(response) => Sent::Ok(response.result),
+        Ok(response) => Sent::Ok(Some(response.result)),
         Err(error) => failure(error),
     }
 }
@@ -187,9 +188,41 @@ pub fn backoff(base: Duration, max: Duration, attempts: i64) -> Duration {
     wait.mul_f64(rand::rng().random_range(0.5..1.5))
 }
 
+/// Where the outbox's calls go. Pacing, backoff and dead letters are the dispatcher's,
+/// whichever the outlet.
+#[derive(Clone)]
+pub enum Outlet {
+    /// The Bot API over HTTPS.
+    BotApi(Api),
+    /// MTProto, with the bot's grammers client.
+    #[cfg(feature = "mtproto")]
+    Mtproto(super::mtproto::outlet::MtprotoOutlet),
+}
+
+impl From<Api> for Outlet {
+    fn from(api: Api) -> Self {
+        Self::BotApi(api)
+    }
+}
+
+impl Outlet {
+    /// Makes one queued call.
+    pub async fn send(&self, call: &OutboxRow) -> Sent {
+        match self {
+            Self::BotApi(api) => {
+                let params: serde_json::Value =
+                    serde_json::from_str(&call.params).unwrap_or(serde_json::Value::Null);
+                send(api, &call.method, &params).await
+            }
+            #[cfg(feature = "mtproto")]
+            Self::Mtproto(outlet) => outlet.send(call).await,
+        }
+    }
+}
+
 pub struct Dispatcher {
     pub db: BotDb,
-    pub api: Api,
+    pub outlet: Outlet,
     pub limits: Limits,
     pub wake: Arc<Notify>,
     /// Settles the bets of 🎰 spins whose outcome is recorded.
@@ -285,11 +318,9 @@ impl Dispatcher {
                 continue;
             }
             tried += 1;
-            let api = self.api.clone();
+            let outlet = self.outlet.clone();
             in_flight.spawn(async move {
-                let params: serde_json::Value =
-                    serde_json::from_str(&call.params).unwrap_or(serde_json::Value::Null);
-                let sent = send(&api, &call.method, &params).await;
+                let sent = outlet.send(&call).await;
                 (call, sent)
             });
         }
@@ -358,7 +389,8 @@ impl Dispatcher {
         match sent {
             Sent::Ok(message) => {
                 let value = message
-                    .pointer("/dice/value")
+                    .as_ref()
+                    .and_then(|m| m.pointer("/dice/value"))
                     .and_then(serde_json::Value::as_i64);
                 let error = value
                     .is_none()

@@ -1,7 +1,8 @@
 //! One update from bytes to queued replies: skip it if it was handled before, let the
 //! core handle it, then record it and queue its calls in one atomic write. Only then is
-//! it acknowledged. Every transport (webhook, long polling) goes through
-//! [`Pipeline::process`].
+//! it acknowledged. The Bot API transports (webhook, long polling) go through
+//! [`Pipeline::process`]; MTProto, which has no update ids, through
+//! [`Pipeline::process_input`].
 //!
 //! There is no separate "received" record: an update cut short by a crash or a database
 //! failure was not acknowledged, so Telegram delivers it again, and handling it again
@@ -22,7 +23,7 @@ use store::{EventStore, GroupCommit, GroupCommitConfig};
 use tokio::sync::Notify;
 
 use super::db::{now_micros, BotDb, BotDbError, HandledUpdate};
-use super::dispatcher::{Api, Dispatcher, Limits, Spins};
+use super::dispatcher::{Dispatcher, Limits, Outlet, Spins};
 use super::port::LedgerPort;
 
 /// What happened to an update.
@@ -92,11 +93,12 @@ impl<S: EventStore> Pipeline<S> {
         }
     }
 
-    /// The dispatcher of this pipeline's outbox, woken when it queues calls.
-    pub fn dispatcher(&self, api: Api, limits: Limits) -> Dispatcher {
+    /// The dispatcher of this pipeline's outbox, woken when it queues calls; it sends
+    /// through `outlet` (the Bot API, or MTProto).
+    pub fn dispatcher(&self, outlet: impl Into<Outlet>, limits: Limits) -> Dispatcher {
         Dispatcher {
             db: self.port.db.clone(),
-            api,
+            outlet: outlet.into(),
             limits,
             wake: self.outbox_wake.clone(),
             spins: Arc::new(self.clone()),
@@ -165,16 +167,45 @@ impl<S: EventStore> Pipeline<S> {
         let Some(update_id) = translated.update_id else {
             return Ok(Handled::Malformed);
         };
-        if self.port.db.handled(update_id).await? {
-            return Ok(Handled::Duplicate);
-        }
         let body = String::from_utf8_lossy(body);
         let update = HandledUpdate {
             id: update_id,
             body: &body,
             received_at,
         };
-        self.handle(update, &translated.input).await
+        self.process_once(update, &translated.input).await
+    }
+
+    /// Handles and records an input that a transport without Bot API updates (MTProto)
+    /// has translated itself. `inbox_id` takes the place of the update id: it must be
+    /// stable for the input (derive it from [`Input::origin`]) and never collide with
+    /// Telegram's update ids. The inbox keeps the input as JSON. Safe to call again, like
+    /// [`Pipeline::process`].
+    pub async fn process_input(
+        &self,
+        inbox_id: i64,
+        input: &Input,
+    ) -> Result<Handled, PipelineError> {
+        let received_at = now_micros();
+        let body = serde_json::to_string(input).expect("an input always serialises");
+        let update = HandledUpdate {
+            id: inbox_id,
+            body: &body,
+            received_at,
+        };
+        self.process_once(update, input).await
+    }
+
+    /// Skips an update handled before, else handles and records it.
+    async fn process_once(
+        &self,
+        update: HandledUpdate<'_>,
+        input: &Input,
+    ) -> Result<Handled, PipelineError> {
+        if self.port.db.handled(update.id).await? {
+            return Ok(Handled::Duplicate);
+        }
+        self.handle(update, input).await
     }
 
     /// Handles an input (after the rate limit) and records it with its calls.

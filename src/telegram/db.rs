@@ -344,9 +344,21 @@ impl BotDb {
     /// Voids spins in flight since before `cutoff` (micros): their sender stopped (a crash)
     /// or gave up without recording anything. Returns how many.
     pub async fn void_orphan_spins(&self, cutoff: i64) -> Result<u64, BotDbError> {
+        // Looked for first: the dispatcher asks on every round, and on SQLite an UPDATE
+        // takes the write lock even when it matches nothing.
+        let orphans = sqlx::query(
+            "SELECT id FROM bot_outbox WHERE spin IS NOT NULL AND spin_settled_at IS NULL \
+             AND state = 'in_flight' AND sent_at < $1 LIMIT 1",
+        )
+        .bind(cutoff)
+        .fetch_optional(&self.pool)
+        .await?;
+        if orphans.is_none() {
+            return Ok(0);
+        }
         Ok(sqlx::query(
             "UPDATE bot_outbox SET state = 'void', last_error = 'in flight when its sender stopped: the value is unknown' \
-             WHERE state = 'in_flight' AND spin IS NOT NULL AND sent_at < $1",
+             WHERE spin IS NOT NULL AND spin_settled_at IS NULL AND state = 'in_flight' AND sent_at < $1",
         )
         .bind(cutoff)
         .execute(&self.pool)

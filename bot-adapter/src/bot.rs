@@ -312,7 +312,6 @@ impl Bot {
         bets: &mut Vec<SessionBet>,
     ) -> Result<Vec<Call>, PortError> {
         let cancel = ("✖ Cancel".to_owned(), "/cancel".to_owned());
-        let game_of = |name: &str| PlayGame::parse(name);
         Ok(match (step, flow) {
             (PlayStep::Start, _) => {
                 *next = Flow::ChoosingGame;
@@ -352,7 +351,7 @@ impl Bot {
                 PlayStep::Stake(stake),
                 Flow::ChoosingStake { game } | Flow::Confirming { game, .. },
             ) => {
-                let Some(chosen) = game_of(game) else {
+                let Some(chosen) = PlayGame::parse(game) else {
                     *next = Flow::Idle;
                     return Ok(vec![ctx.say("That game is gone. Type /play to choose again.")]);
                 };
@@ -385,14 +384,9 @@ impl Bot {
             }
             (PlayStep::Go, Flow::Confirming { game, stake }) => {
                 *next = Flow::Idle;
-                match game_of(game) {
-                    Some(PlayGame::Coinflip(side)) => {
-                        self.play(ctx, Game::Coinflip(side), *stake, bets).await?
-                    }
-                    Some(PlayGame::Dice(target)) => {
-                        self.play(ctx, Game::Dice(target), *stake, bets).await?
-                    }
-                    Some(PlayGame::Slots) => self.slots(ctx, *stake).await?,
+                match PlayGame::parse(game).map(fair_game) {
+                    Some(Some(fair)) => self.play(ctx, fair, *stake, bets).await?,
+                    Some(None) => self.slots(ctx, *stake).await?,
                     None => vec![ctx.say("That game is gone. Type /play to choose again.")],
                 }
             }
@@ -404,19 +398,13 @@ impl Bot {
 
     /// What a win pays per unit staked, for the stake limits.
     fn multiplier(&self, game: PlayGame) -> Decimal {
-        match game {
-            PlayGame::Coinflip(side) => Terms {
-                game: Game::Coinflip(side),
+        fair_game(game).map_or(Decimal::from(slots::MULTIPLIER_MAX), |game| {
+            Terms {
+                game,
                 edge_bps: self.config.rules.edge_bps,
             }
-            .multiplier(),
-            PlayGame::Dice(target) => Terms {
-                game: Game::Dice(target),
-                edge_bps: self.config.rules.edge_bps,
-            }
-            .multiplier(),
-            PlayGame::Slots => Decimal::from(slots::MULTIPLIER_MAX),
-        }
+            .multiplier()
+        })
     }
 
     /// The notice a player gets when their session expires in the middle of `/play`.
@@ -570,7 +558,7 @@ impl Bot {
             Verdict::Accepted { balances, .. } => format!(
                 "✅ Received {}. Your balance: {}. Play with /coinflip 10 heads.",
                 show(&amount.to_string(), currency),
-                show(balances.get(currency).map_or("0", String::as_str), currency)
+                shown_balance(&balances, currency)
             ),
             Verdict::Rejected { message, .. } => format!("Your payment arrived but could not be credited: {message}. Please write to /paysupport."),
             Verdict::Conflict { .. } => "Your payment arrived but could not be credited. Please write to /paysupport.".to_owned(),
@@ -620,7 +608,7 @@ impl Bot {
             Verdict::Accepted { balances, .. } => vec![ctx.say(format!(
                 "↩️ {} refunded to you. Your balance: {}.",
                 show(&amount, currency),
-                show(balances.get(currency).map_or("0", String::as_str), currency)
+                shown_balance(&balances, currency)
             ))],
             // Already refunded through the bot (`croupier payments refund`): nothing new.
             Verdict::Rejected { .. } | Verdict::Conflict { .. } => Vec::new(),
@@ -849,7 +837,7 @@ impl Bot {
         Ok(match verdict {
             Verdict::Accepted { balances, .. } => vec![ctx.say(format!(
                 "{text} Balance: {}. Again: /slots {}",
-                show(balances.get("XTR").map_or("0", String::as_str), "XTR"),
+                shown_balance(&balances, "XTR"),
                 spin.stake
             ))],
             // Settled or voided before (a second instance, an operator): nothing new.
@@ -930,7 +918,7 @@ async fn place_bet<P: Port>(
         } => Some(if code == "insufficient_funds" {
             format!(
                 "You have {}, not enough for a stake of {}. Top up with /deposit 100.",
-                show(balances.get("XTR").map_or("0", String::as_str), "XTR"),
+                shown_balance(&balances, "XTR"),
                 show(&stake.to_string(), "XTR")
             )
         } else {
@@ -940,6 +928,20 @@ async fn place_bet<P: Port>(
             Some("That message was already used for another bet.".to_owned())
         }
     })
+}
+
+/// The provably fair game a `/play` choice is; `None` for 🎰 slots.
+fn fair_game(game: PlayGame) -> Option<Game> {
+    match game {
+        PlayGame::Coinflip(side) => Some(Game::Coinflip(side)),
+        PlayGame::Dice(target) => Some(Game::Dice(target)),
+        PlayGame::Slots => None,
+    }
+}
+
+/// `60 ⭐`: the player's cash in `currency` from a verdict's balances.
+fn shown_balance(balances: &std::collections::BTreeMap<String, String>, currency: &str) -> String {
+    show(balances.get(currency).map_or("0", String::as_str), currency)
 }
 
 /// Unix seconds as microseconds.

@@ -353,22 +353,17 @@ async fn compare(
             (amount(row.balance)?, amount(row.in_play)?),
         );
     }
-    let replayed = verifier.balances();
-    let keys: std::collections::BTreeSet<_> = projected.keys().chain(replayed.keys()).collect();
-    for key in keys {
-        let (from_table, from_log) = (projected.get(key), replayed.get(key));
-        if from_table != from_log {
-            return Ok(Err(Finding {
-                position,
-                stream: format!("player-{}", key.0),
-                problem: format!(
-                    "the balances projection holds {} for {}, the events add up to {}",
-                    shown(from_table),
-                    key.1,
-                    shown(from_log)
-                ),
-            }));
-        }
+    if let Some((key, from_table, from_log)) = first_difference(&projected, &verifier.balances()) {
+        return Ok(Err(Finding {
+            position,
+            stream: format!("player-{}", key.0),
+            problem: format!(
+                "the balances projection holds {} for {}, the events add up to {}",
+                shown(from_table),
+                key.1,
+                shown(from_log)
+            ),
+        }));
     }
     let mut house = BTreeMap::new();
     for (account, currency, balance) in projector.house_accounts().await? {
@@ -384,12 +379,8 @@ async fn compare(
             ),
         }));
     }
-    let all = Days {
-        from: None,
-        to: None,
-    };
     let mut projected = BTreeMap::new();
-    for row in projector.daily(&all).await? {
+    for row in projector.daily(&Days::default()).await? {
         let day = Day {
             deposits: amount(row.deposits)?,
             refunds: amount(row.refunds)?,
@@ -421,21 +412,29 @@ async fn compare(
             )
         })
         .collect();
-    let keys: std::collections::BTreeSet<_> = projected.keys().chain(replayed.keys()).collect();
-    for key in keys {
-        let (from_table, from_log) = (projected.get(key), replayed.get(key));
-        if from_table != from_log {
-            return Ok(Err(Finding {
-                position,
-                stream: "finance_daily".to_owned(),
-                problem: format!(
-                    "the finance_daily projection holds {from_table:?} for {} {}, the events add up to {from_log:?}",
-                    key.0, key.1
-                ),
-            }));
-        }
+    if let Some((key, from_table, from_log)) = first_difference(&projected, &replayed) {
+        return Ok(Err(Finding {
+            position,
+            stream: "finance_daily".to_owned(),
+            problem: format!(
+                "the finance_daily projection holds {from_table:?} for {} {}, the events add up to {from_log:?}",
+                key.0, key.1
+            ),
+        }));
     }
     Ok(Ok(()))
+}
+
+/// The first key, in order, whose value differs between a read model and the replay
+/// (missing on one side counts), with both values.
+fn first_difference<'a, K: Ord, V: PartialEq>(
+    table: &'a BTreeMap<K, V>,
+    log: &'a BTreeMap<K, V>,
+) -> Option<(&'a K, Option<&'a V>, Option<&'a V>)> {
+    let keys: std::collections::BTreeSet<&K> = table.keys().chain(log.keys()).collect();
+    keys.into_iter()
+        .map(|key| (key, table.get(key), log.get(key)))
+        .find(|(_, in_table, in_log)| in_table != in_log)
 }
 
 fn shown(balance: Option<&(Decimal, Decimal)>) -> String {

@@ -243,7 +243,15 @@ struct Pace {
     /// When the next message may go, across all chats.
     next_global: Instant,
     next_by_chat: HashMap<i64, Instant>,
+    /// A 🎰 spin ended (its value recorded, or lost) since its bets were last settled.
+    spun: bool,
+    /// When 🎰 bets were last settled.
+    spins_settled: Instant,
 }
+
+/// How often the dispatcher looks for 🎰 bets to settle when it ended no spin itself
+/// (another instance did, or a crashed one left spins in flight).
+const SPINS_EVERY: Duration = Duration::from_secs(1);
 
 impl Dispatcher {
     /// Runs until `stop` turns true and nothing due is left (or `drain` has passed since).
@@ -255,6 +263,8 @@ impl Dispatcher {
         let mut pace = Pace {
             next_global: Instant::now(),
             next_by_chat: HashMap::new(),
+            spun: false,
+            spins_settled: Instant::now() - SPINS_EVERY,
         };
         let mut stopping_since: Option<Instant> = None;
         loop {
@@ -266,14 +276,20 @@ impl Dispatcher {
                     false
                 }
             };
-            let cutoff = now_micros() - micros(self.limits.spin_orphan_after);
-            match self.spins.settle(cutoff).await {
-                Ok(0) => {}
-                Ok(settled) => {
-                    tracing::debug!(settled, "outbox: 🎰 bets settled");
-                    continue;
+            if pace.spun || pace.spins_settled.elapsed() >= SPINS_EVERY {
+                pace.spun = false;
+                pace.spins_settled = Instant::now();
+                let cutoff = now_micros() - micros(self.limits.spin_orphan_after);
+                match self.spins.settle(cutoff).await {
+                    Ok(0) => {}
+                    Ok(settled) => {
+                        tracing::debug!(settled, "outbox: 🎰 bets settled");
+                        // More may be waiting: look again at once.
+                        pace.spun = true;
+                        continue;
+                    }
+                    Err(error) => tracing::warn!(error = %error, "outbox: cannot settle 🎰 bets"),
                 }
-                Err(error) => tracing::warn!(error = %error, "outbox: cannot settle 🎰 bets"),
             }
             if *stop.borrow() {
                 let since = *stopping_since.get_or_insert_with(Instant::now);
@@ -342,6 +358,7 @@ impl Dispatcher {
         pace: &mut Pace,
     ) -> Result<(), BotDbError> {
         if call.spin.is_some() {
+            pace.spun = true;
             return self.settle_spin(call, sent).await;
         }
         match sent {

@@ -165,14 +165,10 @@ impl<S: EventStore> Port for LedgerPort<S> {
                 player: player.get(),
                 at: Timestamp::from_micros(now),
             });
-            match self
-                .append_session(&stream, ExpectedVersion::NoStream, &[started])
-                .await
-            {
-                Ok(()) => state = Some(self.caught_up(found).await?),
+            match self.extend(&found, &[started], now).await? {
+                Some(started) => state = Some(started),
                 // Another handler started it first: read it on the next turn.
-                Err(AppendError::WrongExpectedVersion { .. }) => number -= 1,
-                Err(e) => return Err(port_error(e)),
+                None => number -= 1,
             }
         }
         let state = state.expect("the loop ends with a live session");
@@ -185,19 +181,12 @@ impl<S: EventStore> Port for LedgerPort<S> {
         session: &SessionState,
         events: Vec<SessionEvent>,
     ) -> Result<(), PortError> {
-        self.append_session(
-            &session.stream,
-            ExpectedVersion::Exact(session.version),
-            &events,
-        )
-        .await
-        .map_err(port_error)?;
-        let mut state = session.clone();
-        for event in &events {
-            state.apply(event);
-        }
-        self.db.save_session(&state, now_micros()).await?;
-        Ok(())
+        self.extend(session, &events, now_micros())
+            .await?
+            .map(|_| ())
+            .ok_or_else(|| {
+                PortError("the session moved meanwhile: handle the input again".to_owned())
+            })
     }
 }
 
@@ -218,15 +207,28 @@ impl<S: EventStore> LedgerPort<S> {
         Ok(state)
     }
 
-    async fn append_session(
+    /// Appends `events` to `session` at the version it was read, and caches the result as
+    /// last active at `last_activity`; `None`, with nothing written, when the stream moved
+    /// meanwhile.
+    async fn extend(
         &self,
-        stream: &str,
-        expected: ExpectedVersion,
+        session: &SessionState,
         events: &[SessionEvent],
-    ) -> Result<(), AppendError> {
-        let events = events.iter().map(codec::encode_session).collect();
-        store::append(&self.store, stream, expected, events).await?;
-        Ok(())
+        last_activity: i64,
+    ) -> Result<Option<SessionState>, PortError> {
+        let encoded = events.iter().map(codec::encode_session).collect();
+        let expected = ExpectedVersion::Exact(session.version);
+        match store::append(&self.store, &session.stream, expected, encoded).await {
+            Ok(_) => {}
+            Err(AppendError::WrongExpectedVersion { .. }) => return Ok(None),
+            Err(e) => return Err(port_error(e)),
+        }
+        let mut state = session.clone();
+        for event in events {
+            state.apply(event);
+        }
+        self.db.save_session(&state, last_activity).await?;
+        Ok(Some(state))
     }
 
     /// Ends the session of (chat, user) if it is still active and was last active at
@@ -250,21 +252,13 @@ impl<S: EventStore> LedgerPort<S> {
             last_activity: Timestamp::from_micros(last_activity),
             at: Timestamp::from_micros(now_micros()),
         });
-        match self
-            .append_session(
-                &state.stream,
-                ExpectedVersion::Exact(state.version),
-                std::slice::from_ref(&expired),
-            )
-            .await
+        if self
+            .extend(&state, &[expired], last_activity)
+            .await?
+            .is_none()
         {
-            Ok(()) => {}
-            Err(AppendError::WrongExpectedVersion { .. }) => return Ok(None),
-            Err(e) => return Err(port_error(e)),
+            return Ok(None);
         }
-        let mut ended = state.clone();
-        ended.apply(&expired);
-        self.db.save_session(&ended, last_activity).await?;
         Ok(Some((state.stream, state.flow)))
     }
 }

@@ -44,12 +44,7 @@ pub fn encode(event: &Event) -> (&'static str, u16, Vec<u8>) {
 
 /// Reads a stored payload, upcasting older schema versions.
 pub fn decode(event_type: &str, version: u16, payload: &[u8]) -> Result<Event, DecodeError> {
-    if version == 0 || version > SCHEMA_VERSION {
-        return Err(DecodeError::UnknownVersion {
-            event_type: event_type.to_owned(),
-            version,
-        });
-    }
+    known_version(event_type, version)?;
     // Version 1 is the first of every type. When a type changes, its older versions are
     // read into their old struct here and converted, so the rest of the code sees only
     // the newest shape.
@@ -91,12 +86,7 @@ pub fn decode_session(
     version: u16,
     payload: &[u8],
 ) -> Result<SessionEvent, DecodeError> {
-    if version == 0 || version > SCHEMA_VERSION {
-        return Err(DecodeError::UnknownVersion {
-            event_type: event_type.to_owned(),
-            version,
-        });
-    }
+    known_version(event_type, version)?;
     Ok(match event_type {
         "session_started" => SessionEvent::Started(from_bytes(event_type, version, payload)?),
         "session_moved" => SessionEvent::Moved(from_bytes(event_type, version, payload)?),
@@ -104,6 +94,17 @@ pub fn decode_session(
         "session_expired" => SessionEvent::Expired(from_bytes(event_type, version, payload)?),
         other => return Err(DecodeError::UnknownType(other.to_owned())),
     })
+}
+
+/// A schema version this build can read (1 up to [`SCHEMA_VERSION`]).
+fn known_version(event_type: &str, version: u16) -> Result<(), DecodeError> {
+    if version == 0 || version > SCHEMA_VERSION {
+        return Err(DecodeError::UnknownVersion {
+            event_type: event_type.to_owned(),
+            version,
+        });
+    }
+    Ok(())
 }
 
 fn to_bytes<T: Serialize>(value: &T) -> Vec<u8> {

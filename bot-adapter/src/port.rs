@@ -71,6 +71,15 @@ pub struct Rotated {
     pub next: FairState,
 }
 
+/// The player's subscription (VIP), from the ledger.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subscription {
+    /// The charge of the newest payment: what `editUserStarSubscription` names.
+    pub charge_id: String,
+    /// Unix seconds at which the entitlement ends unless a renewal arrives.
+    pub until: u64,
+}
+
 /// Where the adapter's inputs come from and its commands go.
 pub trait Port: Send + Sync {
     /// Submits a command; `causation` says which Telegram input caused it.
@@ -85,6 +94,12 @@ pub trait Port: Send + Sync {
         &self,
         player: PlayerId,
     ) -> impl Future<Output = Result<BTreeMap<String, String>, PortError>> + Send;
+
+    /// The player's newest subscription charge not refunded, if any.
+    fn subscription(
+        &self,
+        player: PlayerId,
+    ) -> impl Future<Output = Result<Option<Subscription>, PortError>> + Send;
 
     /// The newest `limit` money events of a player, newest first.
     fn history(

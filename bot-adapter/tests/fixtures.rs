@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 
 use bot_adapter::call::Call;
 use bot_adapter::payload::PayloadSigner;
-use bot_adapter::port::{FairState, HistoryLine, Port, PortError, Rotated, Round, Verdict};
+use bot_adapter::port::{
+    FairState, HistoryLine, Port, PortError, Rotated, Round, Subscription, Verdict,
+};
 use bot_adapter::update::{Ignored, Input};
 use bot_adapter::{translate, Bot, Config};
 use ledger::command::Request;
@@ -121,6 +123,9 @@ impl Port for NoLedger {
         refused()
     }
     async fn balances(&self, _: PlayerId) -> Result<BTreeMap<String, String>, PortError> {
+        refused()
+    }
+    async fn subscription(&self, _: PlayerId) -> Result<Option<Subscription>, PortError> {
         refused()
     }
     async fn history(&self, _: PlayerId, _: usize) -> Result<Vec<HistoryLine>, PortError> {

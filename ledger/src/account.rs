@@ -27,6 +27,8 @@ pub enum Account {
     HouseGaming,
     /// The other side of staff corrections.
     HouseAdjustments,
+    /// Subscription revenue (VIP): paid to the house, never player cash.
+    HouseSubscriptions,
     /// Money outside the ledger, one account per payment method.
     External(PaymentMethod),
 }
@@ -38,6 +40,7 @@ impl fmt::Display for Account {
             Self::BetsInPlay => f.write_str("house:bets_in_play"),
             Self::HouseGaming => f.write_str("house:gaming"),
             Self::HouseAdjustments => f.write_str("house:adjustments"),
+            Self::HouseSubscriptions => f.write_str("house:subscriptions"),
             Self::External(method) => write!(f, "external:{method}"),
         }
     }
@@ -50,13 +53,14 @@ impl FromStr for Account {
             IdError {
             what: "account",
             value: s.to_owned(),
-            expected: "player:ID:cash, house:bets_in_play, house:gaming, house:adjustments or external:METHOD",
+            expected: "player:ID:cash, house:bets_in_play, house:gaming, house:adjustments, house:subscriptions or external:METHOD",
         }
         };
         match s {
             "house:bets_in_play" => return Ok(Self::BetsInPlay),
             "house:gaming" => return Ok(Self::HouseGaming),
             "house:adjustments" => return Ok(Self::HouseAdjustments),
+            "house:subscriptions" => return Ok(Self::HouseSubscriptions),
             _ => {}
         }
         if let Some(method) = s.strip_prefix("external:") {
@@ -121,6 +125,7 @@ mod tests {
             Account::BetsInPlay,
             Account::HouseGaming,
             Account::HouseAdjustments,
+            Account::HouseSubscriptions,
             Account::External(PaymentMethod::telegram_stars()),
         ];
         for account in accounts {

@@ -4,7 +4,7 @@
 use rust_decimal::Decimal;
 
 use crate::fingerprint::Fingerprint;
-use crate::id::{BetId, ExternalRef, GameId, IdempotencyKey, PaymentMethod, PlayerId};
+use crate::id::{BetId, ExternalRef, GameId, IdempotencyKey, PaymentMethod, PlayerId, Timestamp};
 use crate::money::CurrencyCode;
 
 /// A command with the idempotency key it is submitted under.
@@ -44,7 +44,19 @@ pub enum Command {
         bet_id: BetId,
         reason: String,
     },
-    /// Give back one whole deposit. `forced` marks a refund the payment network already
+    /// Record a subscription charge (first payment or renewal) as house revenue that
+    /// entitles the player until `until`.
+    PaySubscription {
+        player: PlayerId,
+        amount: Decimal,
+        currency: CurrencyCode,
+        method: PaymentMethod,
+        external_ref: ExternalRef,
+        until: Timestamp,
+        renewal: bool,
+    },
+    /// Give back one whole charge: a deposit, or a subscription charge (which takes the
+    /// revenue back from the house and ends what it paid for). `forced` marks a refund the payment network already
     /// made: it is recorded even when it overdraws the player, leaving a visible debt.
     RefundDeposit {
         player: PlayerId,
@@ -70,6 +82,7 @@ impl Command {
             Self::VoidBet { .. } => "void_bet",
             Self::RefundDeposit { .. } => "refund_deposit",
             Self::Adjust { .. } => "adjust",
+            Self::PaySubscription { .. } => "pay_subscription",
         }
     }
 
@@ -80,7 +93,8 @@ impl Command {
             | Self::SettleBet { player, .. }
             | Self::VoidBet { player, .. }
             | Self::RefundDeposit { player, .. }
-            | Self::Adjust { player, .. } => *player,
+            | Self::Adjust { player, .. }
+            | Self::PaySubscription { player, .. } => *player,
         }
     }
 
@@ -104,6 +118,22 @@ impl Command {
                 fields.push(("currency", currency.to_string()));
                 fields.push(("method", method.to_string()));
                 fields.push(("external_ref", external_ref.to_string()));
+            }
+            Self::PaySubscription {
+                amount: a,
+                currency,
+                method,
+                external_ref,
+                until,
+                renewal,
+                ..
+            } => {
+                fields.push(("amount", amount(a)));
+                fields.push(("currency", currency.to_string()));
+                fields.push(("method", method.to_string()));
+                fields.push(("external_ref", external_ref.to_string()));
+                fields.push(("until", until.as_micros().to_string()));
+                fields.push(("renewal", renewal.to_string()));
             }
             Self::PlaceBet {
                 bet_id,

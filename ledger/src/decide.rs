@@ -4,7 +4,10 @@
 use rust_decimal::Decimal;
 
 use crate::command::Command;
-use crate::event::{Adjusted, BetPlaced, BetSettled, BetVoided, DepositRefunded, Deposited, Event};
+use crate::event::{
+    Adjusted, BetPlaced, BetSettled, BetVoided, DepositRefunded, Deposited, Event,
+    SubscriptionPaid, SubscriptionRefunded,
+};
 use crate::id::{PaymentMethod, Timestamp};
 use crate::money::{Currencies, CurrencyCode};
 use crate::rejection::Rejection;
@@ -33,139 +36,196 @@ impl Ledger {
             state.player, player,
             "decide called with another player's state"
         );
-        let event = match command {
-            Command::Deposit {
-                amount,
-                currency,
-                method,
-                external_ref,
-                ..
-            } => {
-                let spec = self.currencies.get(currency)?;
-                if method == &PaymentMethod::telegram_stars() && currency != &CurrencyCode::xtr() {
-                    return Err(Rejection::CurrencyMismatch {
+        let event =
+            match command {
+                Command::Deposit {
+                    amount,
+                    currency,
+                    method,
+                    external_ref,
+                    ..
+                } => {
+                    let amount = self.charge(state, *amount, currency, method, external_ref)?;
+                    Event::Deposited(Deposited {
+                        player,
                         method: method.clone(),
-                        expected: CurrencyCode::xtr(),
-                        found: currency.clone(),
-                    });
-                }
-                let amount = spec.positive(*amount)?;
-                if state.deposits.contains_key(external_ref) {
-                    return Err(Rejection::DuplicateDeposit {
                         external_ref: external_ref.clone(),
-                    });
+                        amount,
+                        currency: currency.clone(),
+                        at: now,
+                        postings: vec![],
+                    })
                 }
-                Event::Deposited(Deposited {
-                    player,
-                    method: method.clone(),
-                    external_ref: external_ref.clone(),
-                    amount,
-                    currency: currency.clone(),
-                    at: now,
-                    postings: vec![],
-                })
-            }
-            Command::PlaceBet {
-                bet_id,
-                game,
-                stake,
-                currency,
-                ..
-            } => {
-                let stake = self.currencies.get(currency)?.positive(*stake)?;
-                if state.bets.contains_key(bet_id) {
-                    return Err(Rejection::DuplicateBet {
-                        bet_id: bet_id.clone(),
-                    });
-                }
-                covers(state, currency, stake)?;
-                Event::BetPlaced(BetPlaced {
-                    player,
-                    bet_id: bet_id.clone(),
-                    game: game.clone(),
+                Command::PlaceBet {
+                    bet_id,
+                    game,
                     stake,
-                    currency: currency.clone(),
-                    at: now,
-                    postings: vec![],
-                })
-            }
-            Command::SettleBet { bet_id, payout, .. } => {
-                let bet = open_bet(state, bet_id)?;
-                let payout = self.currencies.get(&bet.currency)?.non_negative(*payout)?;
-                Event::BetSettled(BetSettled {
-                    player,
-                    bet_id: bet_id.clone(),
-                    stake: bet.stake,
-                    payout,
-                    currency: bet.currency.clone(),
-                    at: now,
-                    postings: vec![],
-                })
-            }
-            Command::VoidBet { bet_id, reason, .. } => {
-                let bet = open_bet(state, bet_id)?;
-                Event::BetVoided(BetVoided {
-                    player,
-                    bet_id: bet_id.clone(),
-                    stake: bet.stake,
-                    currency: bet.currency.clone(),
-                    reason: reason.clone(),
-                    at: now,
-                    postings: vec![],
-                })
-            }
-            Command::RefundDeposit {
-                external_ref,
-                forced,
-                ..
-            } => {
-                let deposit =
-                    state
-                        .deposits
-                        .get(external_ref)
-                        .ok_or_else(|| Rejection::UnknownDeposit {
-                            external_ref: external_ref.clone(),
-                        })?;
-                if deposit.refunded {
-                    return Err(Rejection::DepositAlreadyRefunded {
-                        external_ref: external_ref.clone(),
-                    });
+                    currency,
+                    ..
+                } => {
+                    let stake = self.currencies.get(currency)?.positive(*stake)?;
+                    if state.bets.contains_key(bet_id) {
+                        return Err(Rejection::DuplicateBet {
+                            bet_id: bet_id.clone(),
+                        });
+                    }
+                    covers(state, currency, stake)?;
+                    Event::BetPlaced(BetPlaced {
+                        player,
+                        bet_id: bet_id.clone(),
+                        game: game.clone(),
+                        stake,
+                        currency: currency.clone(),
+                        at: now,
+                        postings: vec![],
+                    })
                 }
-                if !forced {
-                    covers(state, &deposit.currency, deposit.amount)?;
+                Command::SettleBet { bet_id, payout, .. } => {
+                    let bet = open_bet(state, bet_id)?;
+                    let payout = self.currencies.get(&bet.currency)?.non_negative(*payout)?;
+                    Event::BetSettled(BetSettled {
+                        player,
+                        bet_id: bet_id.clone(),
+                        stake: bet.stake,
+                        payout,
+                        currency: bet.currency.clone(),
+                        at: now,
+                        postings: vec![],
+                    })
                 }
-                Event::DepositRefunded(DepositRefunded {
-                    player,
-                    method: deposit.method.clone(),
-                    external_ref: external_ref.clone(),
-                    amount: deposit.amount,
-                    currency: deposit.currency.clone(),
-                    forced: *forced,
-                    at: now,
-                    postings: vec![],
-                })
-            }
-            Command::Adjust {
-                amount,
-                currency,
-                reason,
-                ..
-            } => {
-                let amount = self.currencies.get(currency)?.non_zero(*amount)?;
-                if amount < Decimal::ZERO {
-                    covers(state, currency, -amount)?;
+                Command::VoidBet { bet_id, reason, .. } => {
+                    let bet = open_bet(state, bet_id)?;
+                    Event::BetVoided(BetVoided {
+                        player,
+                        bet_id: bet_id.clone(),
+                        stake: bet.stake,
+                        currency: bet.currency.clone(),
+                        reason: reason.clone(),
+                        at: now,
+                        postings: vec![],
+                    })
                 }
-                Event::Adjusted(Adjusted {
-                    player,
+                Command::PaySubscription {
                     amount,
-                    currency: currency.clone(),
-                    reason: reason.clone(),
-                    at: now,
-                    postings: vec![],
-                })
-            }
-        };
+                    currency,
+                    method,
+                    external_ref,
+                    until,
+                    renewal,
+                    ..
+                } => {
+                    let amount = self.charge(state, *amount, currency, method, external_ref)?;
+                    Event::SubscriptionPaid(SubscriptionPaid {
+                        player,
+                        method: method.clone(),
+                        external_ref: external_ref.clone(),
+                        amount,
+                        currency: currency.clone(),
+                        until: *until,
+                        renewal: *renewal,
+                        at: now,
+                        postings: vec![],
+                    })
+                }
+                Command::RefundDeposit { external_ref, .. }
+                    if state.subscriptions.contains_key(external_ref) =>
+                {
+                    let charge = &state.subscriptions[external_ref];
+                    if charge.refunded {
+                        return Err(Rejection::DepositAlreadyRefunded {
+                            external_ref: external_ref.clone(),
+                        });
+                    }
+                    Event::SubscriptionRefunded(SubscriptionRefunded {
+                        player,
+                        method: charge.method.clone(),
+                        external_ref: external_ref.clone(),
+                        amount: charge.amount,
+                        currency: charge.currency.clone(),
+                        at: now,
+                        postings: vec![],
+                    })
+                }
+                Command::RefundDeposit {
+                    external_ref,
+                    forced,
+                    ..
+                } => {
+                    let deposit = state.deposits.get(external_ref).ok_or_else(|| {
+                        Rejection::UnknownDeposit {
+                            external_ref: external_ref.clone(),
+                        }
+                    })?;
+                    if deposit.refunded {
+                        return Err(Rejection::DepositAlreadyRefunded {
+                            external_ref: external_ref.clone(),
+                        });
+                    }
+                    if !forced {
+                        covers(state, &deposit.currency, deposit.amount)?;
+                    }
+                    Event::DepositRefunded(DepositRefunded {
+                        player,
+                        method: deposit.method.clone(),
+                        external_ref: external_ref.clone(),
+                        amount: deposit.amount,
+                        currency: deposit.currency.clone(),
+                        forced: *forced,
+                        at: now,
+                        postings: vec![],
+                    })
+                }
+                Command::Adjust {
+                    amount,
+                    currency,
+                    reason,
+                    ..
+                } => {
+                    let amount = self.currencies.get(currency)?.non_zero(*amount)?;
+                    if amount < Decimal::ZERO {
+                        covers(state, currency, -amount)?;
+                    }
+                    Event::Adjusted(Adjusted {
+                        player,
+                        amount,
+                        currency: currency.clone(),
+                        reason: reason.clone(),
+                        at: now,
+                        postings: vec![],
+                    })
+                }
+            };
         Ok(vec![with_postings(event)])
+    }
+}
+
+impl Ledger {
+    /// Checks money that arrived through a payment method (a deposit or a subscription
+    /// charge): a known currency, Stars only in XTR, a positive amount, and a charge
+    /// this player has not been credited with before.
+    fn charge(
+        &self,
+        state: &PlayerState,
+        amount: Decimal,
+        currency: &CurrencyCode,
+        method: &PaymentMethod,
+        external_ref: &crate::ExternalRef,
+    ) -> Result<Decimal, Rejection> {
+        let spec = self.currencies.get(currency)?;
+        if method == &PaymentMethod::telegram_stars() && currency != &CurrencyCode::xtr() {
+            return Err(Rejection::CurrencyMismatch {
+                method: method.clone(),
+                expected: CurrencyCode::xtr(),
+                found: currency.clone(),
+            });
+        }
+        let amount = spec.positive(amount)?;
+        if state.knows_charge(external_ref) {
+            return Err(Rejection::DuplicateDeposit {
+                external_ref: external_ref.clone(),
+            });
+        }
+        Ok(amount)
     }
 }
 
@@ -179,6 +239,8 @@ fn with_postings(mut event: Event) -> Event {
         Event::BetVoided(e) => &mut e.postings,
         Event::DepositRefunded(e) => &mut e.postings,
         Event::Adjusted(e) => &mut e.postings,
+        Event::SubscriptionPaid(e) => &mut e.postings,
+        Event::SubscriptionRefunded(e) => &mut e.postings,
     };
     *slot = postings;
     event

@@ -77,6 +77,36 @@ pub struct Adjusted {
     pub postings: Vec<Posting>,
 }
 
+/// A subscription charge (its first payment or a renewal): house revenue, never player
+/// cash. It entitles the player until `until`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubscriptionPaid {
+    pub player: PlayerId,
+    pub method: PaymentMethod,
+    pub external_ref: ExternalRef,
+    pub amount: Decimal,
+    pub currency: CurrencyCode,
+    /// When the entitlement this charge pays for ends.
+    pub until: Timestamp,
+    /// A renewal rather than the first payment.
+    pub renewal: bool,
+    pub at: Timestamp,
+    pub postings: Vec<Posting>,
+}
+
+/// A subscription charge given back: the revenue leaves the house, and the entitlement
+/// it paid for ends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubscriptionRefunded {
+    pub player: PlayerId,
+    pub method: PaymentMethod,
+    pub external_ref: ExternalRef,
+    pub amount: Decimal,
+    pub currency: CurrencyCode,
+    pub at: Timestamp,
+    pub postings: Vec<Posting>,
+}
+
 /// Everything that can happen to a player's money.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
@@ -86,6 +116,8 @@ pub enum Event {
     BetVoided(BetVoided),
     DepositRefunded(DepositRefunded),
     Adjusted(Adjusted),
+    SubscriptionPaid(SubscriptionPaid),
+    SubscriptionRefunded(SubscriptionRefunded),
 }
 
 impl Event {
@@ -98,6 +130,8 @@ impl Event {
             Self::BetVoided(_) => "bet_voided",
             Self::DepositRefunded(_) => "deposit_refunded",
             Self::Adjusted(_) => "adjusted",
+            Self::SubscriptionPaid(_) => "subscription_paid",
+            Self::SubscriptionRefunded(_) => "subscription_refunded",
         }
     }
 
@@ -109,6 +143,8 @@ impl Event {
             Self::BetVoided(e) => e.player,
             Self::DepositRefunded(e) => e.player,
             Self::Adjusted(e) => e.player,
+            Self::SubscriptionPaid(e) => e.player,
+            Self::SubscriptionRefunded(e) => e.player,
         }
     }
 
@@ -120,6 +156,8 @@ impl Event {
             Self::BetVoided(e) => &e.currency,
             Self::DepositRefunded(e) => &e.currency,
             Self::Adjusted(e) => &e.currency,
+            Self::SubscriptionPaid(e) => &e.currency,
+            Self::SubscriptionRefunded(e) => &e.currency,
         }
     }
 
@@ -131,6 +169,8 @@ impl Event {
             Self::BetVoided(e) => e.at,
             Self::DepositRefunded(e) => e.at,
             Self::Adjusted(e) => e.at,
+            Self::SubscriptionPaid(e) => e.at,
+            Self::SubscriptionRefunded(e) => e.at,
         }
     }
 
@@ -143,7 +183,18 @@ impl Event {
             Self::BetVoided(e) => &e.postings,
             Self::DepositRefunded(e) => &e.postings,
             Self::Adjusted(e) => &e.postings,
+            Self::SubscriptionPaid(e) => &e.postings,
+            Self::SubscriptionRefunded(e) => &e.postings,
         }
+    }
+
+    /// Whether the event moves a player's own money (cash or stakes in play);
+    /// subscription charges move only house and external money.
+    pub fn moves_player_money(&self) -> bool {
+        !matches!(
+            self,
+            Self::SubscriptionPaid(_) | Self::SubscriptionRefunded(_)
+        )
     }
 
     /// The postings the event's other fields call for. Zero legs are left out.
@@ -166,6 +217,14 @@ impl Event {
                 (Account::External(e.method.clone()), e.amount),
             ],
             Self::Adjusted(e) => vec![(cash, e.amount), (Account::HouseAdjustments, -e.amount)],
+            Self::SubscriptionPaid(e) => vec![
+                (Account::External(e.method.clone()), -e.amount),
+                (Account::HouseSubscriptions, e.amount),
+            ],
+            Self::SubscriptionRefunded(e) => vec![
+                (Account::HouseSubscriptions, -e.amount),
+                (Account::External(e.method.clone()), e.amount),
+            ],
         };
         let currency = self.currency();
         legs.into_iter()

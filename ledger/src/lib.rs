@@ -38,4 +38,4 @@ pub use fingerprint::Fingerprint;
 pub use id::{BetId, ExternalRef, GameId, IdempotencyKey, PaymentMethod, PlayerId, Timestamp};
 pub use money::{Currencies, CurrencyCode, CurrencySpec};
 pub use rejection::{AmountProblem, Rejection};
-pub use state::{Bet, BetStatus, Deposit, InvariantViolation, PlayerState};
+pub use state::{Bet, BetStatus, Deposit, InvariantViolation, PlayerState, Subscription};

@@ -110,10 +110,10 @@ impl fmt::Display for Rejection {
                 write!(f, "unknown deposit '{external_ref}' for this player")
             }
             Self::DepositAlreadyRefunded { external_ref } => {
-                write!(f, "deposit '{external_ref}' is already refunded")
+                write!(f, "charge '{external_ref}' is already refunded")
             }
             Self::DuplicateDeposit { external_ref } => {
-                write!(f, "deposit '{external_ref}' is already credited")
+                write!(f, "charge '{external_ref}' is already credited")
             }
             Self::CurrencyMismatch {
                 method,

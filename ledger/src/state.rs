@@ -8,7 +8,7 @@ use rust_decimal::Decimal;
 
 use crate::account::{balanced, Account};
 use crate::event::Event;
-use crate::id::{BetId, ExternalRef, GameId, PaymentMethod, PlayerId};
+use crate::id::{BetId, ExternalRef, GameId, PaymentMethod, PlayerId, Timestamp};
 use crate::money::CurrencyCode;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +44,16 @@ pub struct Deposit {
     pub refunded: bool,
 }
 
+/// A subscription charge the player paid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subscription {
+    pub method: PaymentMethod,
+    pub amount: Decimal,
+    pub currency: CurrencyCode,
+    pub until: Timestamp,
+    pub refunded: bool,
+}
+
 /// An event that cannot follow the state it was applied to: a bug, or a tampered log.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invariant broken by {event_type} for player {player}: {problem}")]
@@ -72,6 +82,8 @@ pub struct PlayerState {
     pub in_play: BTreeMap<CurrencyCode, Decimal>,
     pub bets: BTreeMap<BetId, Bet>,
     pub deposits: BTreeMap<ExternalRef, Deposit>,
+    /// Subscription charges by charge id.
+    pub subscriptions: BTreeMap<ExternalRef, Subscription>,
 }
 
 impl PlayerState {
@@ -83,6 +95,7 @@ impl PlayerState {
             in_play: BTreeMap::new(),
             bets: BTreeMap::new(),
             deposits: BTreeMap::new(),
+            subscriptions: BTreeMap::new(),
         }
     }
 
@@ -92,6 +105,31 @@ impl PlayerState {
 
     pub fn in_play(&self, currency: &CurrencyCode) -> Decimal {
         self.in_play.get(currency).copied().unwrap_or(Decimal::ZERO)
+    }
+
+    /// Whether a payment with this charge id was credited to the player, as a deposit or
+    /// as a subscription charge.
+    pub fn knows_charge(&self, charge: &ExternalRef) -> bool {
+        self.deposits.contains_key(charge) || self.subscriptions.contains_key(charge)
+    }
+
+    /// Until when the player's subscription entitles them: the latest end among the
+    /// charges not refunded; `None` when they never paid one.
+    pub fn subscribed_until(&self) -> Option<Timestamp> {
+        self.subscriptions
+            .values()
+            .filter(|s| !s.refunded)
+            .map(|s| s.until)
+            .max()
+    }
+
+    /// The charge of the newest subscription payment not refunded (the one Telegram
+    /// renews), with when it ends.
+    pub fn current_subscription(&self) -> Option<(&ExternalRef, &Subscription)> {
+        self.subscriptions
+            .iter()
+            .filter(|(_, s)| !s.refunded)
+            .max_by_key(|(_, s)| s.until)
     }
 
     /// Applies an event, panicking on a broken invariant. Use [`PlayerState::try_apply`]
@@ -141,9 +179,28 @@ impl PlayerState {
                 }
             }
             Event::Adjusted(_) => {}
+            Event::SubscriptionPaid(e) => {
+                self.subscriptions.insert(
+                    e.external_ref.clone(),
+                    Subscription {
+                        method: e.method.clone(),
+                        amount: e.amount,
+                        currency: e.currency.clone(),
+                        until: e.until,
+                        refunded: false,
+                    },
+                );
+            }
+            Event::SubscriptionRefunded(e) => {
+                if let Some(charge) = self.subscriptions.get_mut(&e.external_ref) {
+                    charge.refunded = true;
+                }
+            }
         }
-        self.cash.insert(after.currency.clone(), after.cash);
-        self.in_play.insert(after.currency, after.in_play);
+        if event.moves_player_money() {
+            self.cash.insert(after.currency.clone(), after.cash);
+            self.in_play.insert(after.currency, after.in_play);
+        }
         self.version += 1;
         Ok(())
     }
@@ -169,7 +226,7 @@ impl PlayerState {
                 if e.amount <= Decimal::ZERO {
                     return Err(format!("deposit of {} is not positive", e.amount));
                 }
-                if self.deposits.contains_key(&e.external_ref) {
+                if self.knows_charge(&e.external_ref) {
                     return Err(format!("deposit '{}' credited twice", e.external_ref));
                 }
             }
@@ -209,6 +266,34 @@ impl PlayerState {
             Event::Adjusted(e) => {
                 if e.amount.is_zero() {
                     return Err("an adjustment of zero".to_owned());
+                }
+            }
+            Event::SubscriptionPaid(e) => {
+                if e.amount <= Decimal::ZERO {
+                    return Err(format!(
+                        "subscription charge of {} is not positive",
+                        e.amount
+                    ));
+                }
+                if self.knows_charge(&e.external_ref) {
+                    return Err(format!("charge '{}' credited twice", e.external_ref));
+                }
+            }
+            Event::SubscriptionRefunded(e) => {
+                let charge = self.subscriptions.get(&e.external_ref).ok_or_else(|| {
+                    format!("refund of unknown subscription charge '{}'", e.external_ref)
+                })?;
+                if charge.refunded {
+                    return Err(format!("charge '{}' refunded twice", e.external_ref));
+                }
+                if charge.amount != e.amount
+                    || charge.currency != e.currency
+                    || charge.method != e.method
+                {
+                    return Err(format!(
+                        "refund of '{}' differs from the charge",
+                        e.external_ref
+                    ));
                 }
             }
         }

@@ -47,9 +47,17 @@ pub fn parse_command(text: &str) -> Result<Request, InputError> {
         "void_bet" => &["bet_id", "reason"],
         "refund_deposit" => &["external_ref", "forced"],
         "adjust" => &["amount", "currency", "reason"],
+        "pay_subscription" => &[
+            "amount",
+            "currency",
+            "method",
+            "external_ref",
+            "until_micros",
+            "renewal",
+        ],
         other => {
             return Err(InputError(format!(
-                "unknown command type '{}': expected deposit, place_bet, settle_bet, void_bet, refund_deposit or adjust",
+                "unknown command type '{}': expected deposit, place_bet, settle_bet, void_bet, refund_deposit, adjust or pay_subscription",
                 crate::id::shorten(other)
             )))
         }
@@ -95,6 +103,15 @@ pub fn parse_command(text: &str) -> Result<Request, InputError> {
             player,
             external_ref: fields.parsed("external_ref")?,
             forced: fields.flag("forced")?,
+        },
+        "pay_subscription" => Command::PaySubscription {
+            player,
+            amount: fields.decimal("amount")?,
+            currency: fields.parsed("currency")?,
+            method: fields.parsed("method")?,
+            external_ref: fields.parsed("external_ref")?,
+            until: crate::Timestamp::from_micros(fields.integer("until_micros")?),
+            renewal: fields.flag("renewal")?,
         },
         _ => Command::Adjust {
             player,

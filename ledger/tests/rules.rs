@@ -56,6 +56,15 @@ fn adjust(amount: &str, currency: &str) -> String {
     )
 }
 
+fn subscribe(amount: &str, charge: &str, until_micros: i64) -> String {
+    cmd(
+        "pay_subscription",
+        &format!(
+            r#""amount":"{amount}","currency":"XTR","method":"telegram_stars","external_ref":"{charge}","until_micros":{until_micros},"renewal":false"#
+        ),
+    )
+}
+
 enum Then {
     /// Event types, then `CURRENCY=cash/in_play` for every currency touched.
     Accepted(&'static [&'static str], &'static str),
@@ -329,6 +338,8 @@ fn apply_refuses_events_no_decision_could_make() {
             Event::BetVoided(e) => e.postings = postings,
             Event::DepositRefunded(e) => e.postings = postings,
             Event::Adjusted(e) => e.postings = postings,
+            Event::SubscriptionPaid(e) => e.postings = postings,
+            Event::SubscriptionRefunded(e) => e.postings = postings,
         }
         event
     };
@@ -393,4 +404,82 @@ fn apply_refuses_events_no_decision_could_make() {
         .unwrap_err()
         .to_string()
         .contains("closed twice"));
+}
+
+/// Subscription money is house revenue: it never touches player cash, a charge counts
+/// once whether it came as a deposit or a subscription, and its refund ends what it paid.
+#[test]
+fn subscriptions_are_house_revenue_and_entitle_until_their_end() {
+    const DAY: i64 = 86_400_000_000;
+    check(
+        &[deposit("100", "c1")],
+        subscribe("250", "s1", 30 * DAY),
+        Accepted(&["subscription_paid"], "XTR=100/0"),
+    );
+    check(
+        &[],
+        subscribe("250", "s1", 30 * DAY),
+        Accepted(&["subscription_paid"], ""),
+    );
+    check(
+        &[deposit("100", "c1")],
+        subscribe("250", "c1", 30 * DAY),
+        Rejected("duplicate_deposit"),
+    );
+    check(
+        &[subscribe("250", "s1", 30 * DAY)],
+        deposit("100", "s1"),
+        Rejected("duplicate_deposit"),
+    );
+    check(&[], subscribe("0", "s1", DAY), Rejected("invalid_amount"));
+    // A subscription charge is refunded from the house, even when the player has no cash.
+    check(
+        &[subscribe("250", "s1", 30 * DAY)],
+        refund("s1", false),
+        Accepted(&["subscription_refunded"], ""),
+    );
+    check(
+        &[subscribe("250", "s1", 30 * DAY), refund("s1", true)],
+        refund("s1", true),
+        Rejected("deposit_already_refunded"),
+    );
+
+    let ledger = Ledger::default();
+    let now = Timestamp::from_micros(DAY);
+    let mut state = PlayerState::new(PlayerId::new(P).unwrap());
+    let run = |state: &mut PlayerState, line: String| {
+        let events = ledger
+            .decide(state, &parse_command(&line).unwrap().command, now)
+            .unwrap();
+        for event in &events {
+            let postings: Vec<String> = event
+                .postings()
+                .iter()
+                .map(|p| format!("{} {}", p.account, p.amount))
+                .collect();
+            if let Event::SubscriptionPaid(_) = event {
+                assert_eq!(
+                    postings,
+                    ["external:telegram_stars -250", "house:subscriptions 250"]
+                );
+            }
+            state.apply(event);
+        }
+        state.subscribed_until().map(Timestamp::as_micros)
+    };
+    let s = &mut state;
+    assert_eq!(run(s, subscribe("250", "s1", 30 * DAY)), Some(30 * DAY));
+    assert_eq!(run(s, subscribe("250", "s2", 60 * DAY)), Some(60 * DAY));
+    assert_eq!(
+        run(s, refund("s2", true)),
+        Some(30 * DAY),
+        "the refunded renewal ends"
+    );
+    assert_eq!(s.current_subscription().unwrap().0.as_str(), "s1");
+    assert_eq!(run(s, refund("s1", true)), None);
+    assert!(
+        state.cash.is_empty(),
+        "no player cash moved: {:?}",
+        state.cash
+    );
 }

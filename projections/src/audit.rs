@@ -183,12 +183,18 @@ impl Verifier {
                 event.player()
             )));
         }
-        if let Event::Deposited(deposit) = &event {
-            let payment = (deposit.method.to_string(), deposit.external_ref.to_string());
-            if !self.payments.insert(payment) {
+        let charge = match &event {
+            Event::Deposited(e) => Some((&e.method, &e.external_ref)),
+            Event::SubscriptionPaid(e) => Some((&e.method, &e.external_ref)),
+            _ => None,
+        };
+        if let Some((method, external_ref)) = charge {
+            if !self
+                .payments
+                .insert((method.to_string(), external_ref.to_string()))
+            {
                 return Err(finding(format!(
-                    "payment {} '{}' is credited a second time",
-                    deposit.method, deposit.external_ref
+                    "payment {method} '{external_ref}' is credited a second time"
                 )));
             }
         }

@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 
 use bot_adapter::bot::show;
-use bot_adapter::port::{FairState, HistoryLine, Port, PortError, Rotated, Round, Verdict};
+use bot_adapter::port::{
+    FairState, HistoryLine, Port, PortError, Rotated, Round, Subscription, Verdict,
+};
 use ledger::command::Request;
 use ledger::session::{self, Flow, SessionEvent, SessionExpired, SessionStarted, SessionState};
 use ledger::{Event, PlayerId, Timestamp};
@@ -67,6 +69,18 @@ impl<S: EventStore> Port for LedgerPort<S> {
             .collect())
     }
 
+    async fn subscription(&self, player: PlayerId) -> Result<Option<Subscription>, PortError> {
+        let state = player::load(&self.store, player)
+            .await
+            .map_err(port_error)?;
+        Ok(state
+            .current_subscription()
+            .map(|(charge, paid)| Subscription {
+                charge_id: charge.to_string(),
+                until: u64::try_from(paid.until.as_micros() / 1_000_000).unwrap_or(0),
+            }))
+    }
+
     async fn history(&self, player: PlayerId, limit: usize) -> Result<Vec<HistoryLine>, PortError> {
         let events = self
             .store
@@ -107,6 +121,15 @@ impl<S: EventStore> Port for LedgerPort<S> {
                     "{} adjustment ({})",
                     show(&e.amount.to_string(), e.currency.as_str()),
                     e.reason
+                ),
+                Event::SubscriptionPaid(e) => format!(
+                    "{} VIP {}",
+                    show(&e.amount.to_string(), e.currency.as_str()),
+                    if e.renewal { "renewal" } else { "subscription" }
+                ),
+                Event::SubscriptionRefunded(e) => format!(
+                    "{} VIP refund",
+                    show(&e.amount.to_string(), e.currency.as_str())
                 ),
             };
             lines.push(HistoryLine { text });

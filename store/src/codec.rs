@@ -3,7 +3,10 @@
 //! today); when one changes, its older versions will be upcast here when read, and a
 //! version this build does not know is refused, never guessed at.
 
-use ledger::event::{Adjusted, BetPlaced, BetSettled, BetVoided, DepositRefunded, Deposited};
+use ledger::event::{
+    Adjusted, BetPlaced, BetSettled, BetVoided, DepositRefunded, Deposited, SubscriptionPaid,
+    SubscriptionRefunded,
+};
 use ledger::session::SessionEvent;
 use ledger::Event;
 use serde::de::DeserializeOwned;
@@ -38,6 +41,8 @@ pub fn encode(event: &Event) -> (&'static str, u16, Vec<u8>) {
         Event::BetVoided(e) => to_bytes(e),
         Event::DepositRefunded(e) => to_bytes(e),
         Event::Adjusted(e) => to_bytes(e),
+        Event::SubscriptionPaid(e) => to_bytes(e),
+        Event::SubscriptionRefunded(e) => to_bytes(e),
     };
     (event.event_type(), SCHEMA_VERSION, payload)
 }
@@ -57,6 +62,12 @@ pub fn decode(event_type: &str, version: u16, payload: &[u8]) -> Result<Event, D
             Event::DepositRefunded(from_bytes::<DepositRefunded>(event_type, version, payload)?)
         }
         "adjusted" => Event::Adjusted(from_bytes::<Adjusted>(event_type, version, payload)?),
+        "subscription_paid" => Event::SubscriptionPaid(from_bytes::<SubscriptionPaid>(
+            event_type, version, payload,
+        )?),
+        "subscription_refunded" => Event::SubscriptionRefunded(from_bytes::<SubscriptionRefunded>(
+            event_type, version, payload,
+        )?),
         other => return Err(DecodeError::UnknownType(other.to_owned())),
     })
 }

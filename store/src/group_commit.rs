@@ -355,9 +355,11 @@ impl<S: EventStore> Writer<S> {
                 .ledger
                 .decide(state, &request.command, now)
                 .and_then(|decided| match (&payment, &request.command) {
-                    (Some(p), Command::Deposit { external_ref, .. })
-                        if claimed.contains(p) || deposits.iter().any(|d| &d.deposit == p) =>
-                    {
+                    (
+                        Some(p),
+                        Command::Deposit { external_ref, .. }
+                        | Command::PaySubscription { external_ref, .. },
+                    ) if claimed.contains(p) || deposits.iter().any(|d| &d.deposit == p) => {
                         Err(Rejection::DuplicateDeposit {
                             external_ref: external_ref.clone(),
                         })
@@ -382,7 +384,9 @@ impl<S: EventStore> Writer<S> {
                             version: stored.version,
                             event_type: stored.event_type.clone(),
                         });
-                        if let (Some(deposit), Event::Deposited(_)) = (&payment, event) {
+                        if let (Some(deposit), Event::Deposited(_) | Event::SubscriptionPaid(_)) =
+                            (&payment, event)
+                        {
                             deposits.push(ClaimedDeposit {
                                 deposit: deposit.clone(),
                                 stream: stream.clone(),
@@ -425,6 +429,11 @@ impl<S: EventStore> Writer<S> {
 fn deposit_ref(command: &Command) -> Option<DepositRef> {
     match command {
         Command::Deposit {
+            method,
+            external_ref,
+            ..
+        }
+        | Command::PaySubscription {
             method,
             external_ref,
             ..

@@ -118,6 +118,19 @@ enum Command {
         /// stopped) and its bet voided; keep it above the Bot API timeout (30 s).
         #[arg(long, env = "CROUPIER_SPIN_ORPHAN_S", default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..))]
         spin_orphan_s: u64,
+        /// A payment provider token from @BotFather, for deposits in other currencies
+        /// than Stars (`/deposit 5 USD`). Never printed, never stored: the dispatcher adds
+        /// it to those invoices as it sends them.
+        #[arg(long, env = "TELEGRAM_PROVIDER_TOKEN", hide_env_values = true)]
+        provider_token: Option<String>,
+        /// The currencies players may deposit through the provider.
+        #[arg(
+            long,
+            env = "CROUPIER_PROVIDER_CURRENCIES",
+            value_delimiter = ',',
+            default_value = "USD,EUR"
+        )]
+        provider_currencies: Vec<String>,
         #[command(flatten)]
         telegram: TelegramArgs,
         #[command(flatten)]
@@ -386,6 +399,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             polling,
             session_timeout_s,
             spin_orphan_s,
+            provider_token,
+            provider_currencies,
             telegram,
             mtproto,
         } => {
@@ -403,6 +418,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 token: telegram.token,
                 secret: telegram.webhook_secret,
                 api_url: telegram.api_url,
+                provider: provider_token.map(|token| serve::ProviderSettings {
+                    token,
+                    currencies: provider_currencies,
+                }),
                 mtproto: serve::MtprotoSettings {
                     api_id: mtproto.api_id,
                     api_hash: mtproto.api_hash,

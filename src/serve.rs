@@ -4,15 +4,17 @@
 use std::time::Duration;
 
 use anyhow::Context;
+use bot_adapter::bot::Bot;
 use bot_adapter::limit::RateLimit;
 use croupier::telegram::db::BotDb;
-use croupier::telegram::dispatcher::{self, Limits, Outlet};
+use croupier::telegram::dispatcher::{self, Dispatcher, Limits, Outlet, Secrets};
 #[cfg(feature = "mtproto")]
 use croupier::telegram::mtproto;
 use croupier::telegram::pipeline::{self, Pipeline};
 use croupier::telegram::webhook;
 use frankenstein::response::MethodResponse;
 use frankenstein::AsyncTelegramApi;
+use ledger::{Currencies, CurrencyCode};
 use projections::projector::{Projector, BATCH_SIZE};
 use store::EventStore;
 use tokio::sync::watch;
@@ -42,8 +44,53 @@ pub struct Settings {
     pub token: String,
     pub secret: Option<String>,
     pub api_url: String,
+    /// Deposits in other currencies than Stars, through a payment provider.
+    pub provider: Option<ProviderSettings>,
     #[cfg_attr(not(feature = "mtproto"), allow(dead_code))]
     pub mtproto: MtprotoSettings,
+}
+
+/// The payment provider's token and the currencies taken through it, as given.
+pub struct ProviderSettings {
+    pub token: String,
+    pub currencies: Vec<String>,
+}
+
+/// Checks the provider settings without printing the token: a token of visible ASCII
+/// (BotFather's look like `284685063:TEST:...`), and currencies the ledger knows other
+/// than Stars.
+fn check_provider(provider: &ProviderSettings) -> anyhow::Result<Vec<CurrencyCode>> {
+    let token = &provider.token;
+    anyhow::ensure!(
+        (1..=256).contains(&token.len()) && token.chars().all(|c| c.is_ascii_graphic()),
+        "TELEGRAM_PROVIDER_TOKEN does not look like a provider token (1-256 visible ASCII characters)"
+    );
+    let known = Currencies::default();
+    let mut codes = Vec::new();
+    for text in &provider.currencies {
+        let code = CurrencyCode::new(text.trim().to_ascii_uppercase())
+            .ok()
+            .filter(|code| *code != CurrencyCode::xtr() && known.get(code).is_ok())
+            .with_context(|| {
+                let known: Vec<String> = known
+                    .codes()
+                    .filter(|c| **c != CurrencyCode::xtr())
+                    .map(ToString::to_string)
+                    .collect();
+                format!(
+                    "the provider currency '{text}' is not one the ledger holds ({})",
+                    known.join(", ")
+                )
+            })?;
+        if !codes.contains(&code) {
+            codes.push(code);
+        }
+    }
+    anyhow::ensure!(
+        !codes.is_empty(),
+        "name at least one provider currency (--provider-currencies USD)"
+    );
+    Ok(codes)
 }
 
 /// The MTProto transport's settings as given (checked by `serve`).
@@ -129,6 +176,9 @@ pub async fn run(
     settings: Settings,
 ) -> anyhow::Result<std::process::ExitCode> {
     check_token(&settings.token)?;
+    if let Some(provider) = &settings.provider {
+        check_provider(provider)?;
+    }
     match settings.transport {
         Transport::Webhook => {
             let secret = settings.secret.as_deref().context(
@@ -162,12 +212,13 @@ async fn serve_on<S: EventStore>(
                 store::url::redact(&settings.database_url)
             )
         })?;
-    let pipeline = Pipeline::start(
-        store,
-        db,
-        pipeline::bot(&settings.token),
-        RateLimit::default(),
-    );
+    let mut config = pipeline::bot_config(&settings.token);
+    let mut secrets = Secrets::default();
+    if let Some(provider) = &settings.provider {
+        config.provider_currencies = check_provider(provider)?;
+        secrets.provider_token = Some(provider.token.as_str().into());
+    }
+    let pipeline = Pipeline::start(store, db, Bot::new(config), RateLimit::default());
     let api = dispatcher::api(&settings.api_url, &settings.token, Duration::from_secs(30));
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut inlet = Inlet::open(&settings, &pipeline, api.clone()).await?;
@@ -175,7 +226,10 @@ async fn serve_on<S: EventStore>(
         spin_orphan_after: settings.spin_orphan_after,
         ..Limits::default()
     };
-    let dispatcher = pipeline.dispatcher(inlet.outlet(), limits);
+    let dispatcher = Dispatcher {
+        secrets,
+        ..pipeline.dispatcher(inlet.outlet(), limits)
+    };
     let dispatching = tokio::spawn(dispatcher.run(stop_rx.clone(), Duration::from_secs(10)));
     let sweeping = tokio::spawn(sweep_sessions(
         pipeline.clone(),

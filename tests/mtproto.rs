@@ -406,6 +406,7 @@ fn payment_details_survive_the_translation() {
             charge_id: "stxSub1".to_owned(),
             provider_charge_id: "prov-1".to_owned(),
             is_recurring: true,
+            is_first_recurring: true,
             subscription_expires: Some(1_900_000_000),
         }
     );

@@ -13,8 +13,8 @@ use ledger::{
 };
 use rust_decimal::Decimal;
 
-use crate::call::{self, Buttons, Call};
-use crate::command::{self, FairAction, PlayGame, PlayStep, PlayerCommand};
+use crate::call::{self, Buttons, Call, LinkMessage};
+use crate::command::{self, FairAction, PlayGame, PlayStep, PlayerCommand, VipAction};
 use crate::fair;
 use crate::games::{Game, Rules, StakeRefused, Terms};
 use crate::payload::{Order, OrderKind, PayloadSigner};
@@ -37,6 +37,36 @@ pub struct Config {
     pub support: String,
     /// What `/privacy` says.
     pub privacy: String,
+    /// The VIP subscription `/vip` sells.
+    pub vip: VipPlan,
+    /// Currencies players may deposit through the payment provider (the dispatcher adds
+    /// `TELEGRAM_PROVIDER_TOKEN` to their invoices); empty when no provider is set up.
+    pub provider_currencies: Vec<CurrencyCode>,
+}
+
+/// The VIP subscription: Stars every period, renewed by Telegram until cancelled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VipPlan {
+    /// Stars per period; Telegram allows at most 10,000.
+    pub stars: u32,
+    /// Telegram offers one period: 30 days.
+    pub period_s: u32,
+    /// The largest stake a VIP may place (others: `rules.stake_max`).
+    pub stake_max: Decimal,
+    /// How long after the paid period VIP still holds: a renewal may arrive a little
+    /// late, and an input handled again after a crash should meet the same limits.
+    pub grace_s: u64,
+}
+
+impl Default for VipPlan {
+    fn default() -> Self {
+        Self {
+            stars: 250,
+            period_s: 2_592_000,
+            stake_max: Decimal::from(5_000),
+            grace_s: 3_600,
+        }
+    }
 }
 
 impl Config {
@@ -50,6 +80,8 @@ impl Config {
             invoice_ttl_s: 3_600,
             support: "For help with a payment, write to the operator of this bot and include the time of the payment. Refunds of unspent Stars are possible on request.".to_owned(),
             privacy: "This bot stores your Telegram user id, your chat id and the record of your deposits and bets, which a money ledger must keep. It stores no other personal data.".to_owned(),
+            vip: VipPlan::default(),
+            provider_currencies: Vec::new(),
         }
     }
 }
@@ -165,18 +197,25 @@ impl Bot {
                 currency,
                 total_amount,
                 charge_id,
+                is_recurring,
+                is_first_recurring,
+                subscription_expires,
                 ..
             } => {
-                self.payment(
-                    port,
-                    *from,
-                    &origin,
+                let paid = Paid {
+                    from: *from,
                     currency,
-                    *total_amount,
+                    total_amount: *total_amount,
                     charge_id,
-                    now,
-                )
-                .await
+                };
+                match subscription_expires {
+                    Some(until) => {
+                        let renewal = *is_recurring && !*is_first_recurring;
+                        self.subscription_paid(port, &origin, paid, *until, renewal, now)
+                            .await
+                    }
+                    None => self.payment(port, &origin, paid, now).await,
+                }
             }
             Input::PaymentRefunded {
                 from,
@@ -250,7 +289,9 @@ impl Bot {
             }
             PlayerCommand::Help => vec![ctx.say(help())],
             PlayerCommand::Balance => vec![self.balance(&ctx).await?],
-            PlayerCommand::Deposit(amount) => vec![self.deposit(&ctx, amount)],
+            PlayerCommand::Deposit { amount, currency } => {
+                vec![self.deposit(&ctx, amount, currency.as_deref())]
+            }
             PlayerCommand::Coinflip { stake, side } => {
                 self.play(&ctx, Game::Coinflip(side), stake, &mut bets)
                     .await?
@@ -266,6 +307,7 @@ impl Bot {
             PlayerCommand::Slots { stake } => self.slots(&ctx, stake).await?,
             PlayerCommand::History => vec![self.history(&ctx).await?],
             PlayerCommand::Fair(action) => vec![self.fair(&ctx, action).await?],
+            PlayerCommand::Vip(action) => self.vip(&ctx, action).await?,
             PlayerCommand::PaySupport => vec![ctx.say(self.config.support.clone())],
             PlayerCommand::Privacy => vec![ctx.say(self.config.privacy.clone())],
             PlayerCommand::Cancel if flow != Flow::Idle => {
@@ -355,7 +397,7 @@ impl Bot {
                     *next = Flow::Idle;
                     return Ok(vec![ctx.say("That game is gone. Type /play to choose again.")]);
                 };
-                let stake = match self.check_stake(stake, self.multiplier(chosen)) {
+                let stake = match self.check_stake(ctx, stake, self.multiplier(chosen)).await? {
                     Ok(stake) => stake,
                     Err(reply) => return Ok(vec![ctx.say(format!("{reply} Choose another stake."))]),
                 };
@@ -426,10 +468,22 @@ impl Bot {
             let shown: Vec<String> = balances.iter().map(|(c, a)| show(a, c)).collect();
             format!("Your balance: {}.", shown.join(", "))
         };
+        let text = match self.vip_until(ctx).await? {
+            Some(until) => format!("{text} ⭐ VIP until {}.", shown_date(until)),
+            None => text,
+        };
         Ok(ctx.say(text))
     }
 
-    fn deposit<P: Port>(&self, ctx: &Ctx<'_, P>, amount: Option<Decimal>) -> Call {
+    fn deposit<P: Port>(
+        &self,
+        ctx: &Ctx<'_, P>,
+        amount: Option<Decimal>,
+        currency: Option<&str>,
+    ) -> Call {
+        if let (Some(amount), Some(code)) = (amount, currency.filter(|c| *c != "XTR")) {
+            return self.provider_deposit(ctx, amount, code);
+        }
         let (min, max) = (self.config.deposit_min, self.config.deposit_max);
         let Some(amount) = amount else {
             return call::message_with_buttons(
@@ -466,6 +520,138 @@ impl Bot {
         )
     }
 
+    /// An invoice in another currency than Stars, through the payment provider: the
+    /// amount in the currency's smallest unit, as Telegram counts it.
+    fn provider_deposit<P: Port>(&self, ctx: &Ctx<'_, P>, amount: Decimal, code: &str) -> Call {
+        let accepted = &self.config.provider_currencies;
+        let Some(code) = accepted.iter().find(|c| c.as_str() == code) else {
+            let offer = if accepted.is_empty() {
+                "Deposits here are in Stars only: try /deposit 100.".to_owned()
+            } else {
+                let codes: Vec<&str> = accepted.iter().map(CurrencyCode::as_str).collect();
+                format!(
+                    "Deposits are in Stars (/deposit 100) or in {} (/deposit 5 {}).",
+                    codes.join(", "),
+                    codes[0]
+                )
+            };
+            return ctx.say(format!("I cannot take {code}. {offer}"));
+        };
+        let spec = self
+            .config
+            .currencies
+            .get(code)
+            .expect("provider currencies are known currencies");
+        let max = Decimal::from(self.config.deposit_max);
+        let minor = spec
+            .positive(amount)
+            .ok()
+            .filter(|a| *a <= max)
+            .and_then(|a| {
+                (a * Decimal::from(10u64.pow(spec.scale)))
+                    .to_string()
+                    .parse::<u32>()
+                    .ok()
+            });
+        let Some(minor) = minor else {
+            return ctx.say(format!(
+                "Deposits in {code} are from {} to {}, with at most {} decimals; {amount} is not. Try /deposit 5 {code}.",
+                show(&Decimal::new(1, spec.scale).to_string(), code.as_str()),
+                show(&max.to_string(), code.as_str()),
+                spec.scale
+            ));
+        };
+        let order = Order {
+            kind: OrderKind::Deposit,
+            player: u64::try_from(ctx.player.get()).expect("player ids are positive"),
+            total_amount: u64::from(minor),
+            currency: code.to_string(),
+            expires: ctx.now + self.config.invoice_ttl_s,
+        };
+        let shown = show(
+            &spec.positive(amount).unwrap_or(amount).to_string(),
+            code.as_str(),
+        );
+        call::provider_invoice(
+            ctx.chat,
+            &format!("{shown} for Croupier"),
+            "Credits your Croupier balance in this currency.",
+            self.config.signer.sign(&order),
+            code.as_str(),
+            minor,
+        )
+    }
+
+    /// `/vip`: the player's VIP status and what to do with it, or a subscription link.
+    async fn vip<P: Port>(
+        &self,
+        ctx: &Ctx<'_, P>,
+        action: VipAction,
+    ) -> Result<Vec<Call>, PortError> {
+        let plan = &self.config.vip;
+        let perk = format!(
+            "stakes up to {} instead of {}",
+            show(&plan.stake_max.to_string(), "XTR"),
+            show(&self.config.rules.stake_max.to_string(), "XTR")
+        );
+        let current = ctx.port.subscription(ctx.player).await?;
+        let active = current.filter(|s| s.until.saturating_add(plan.grace_s) > ctx.now);
+        let user = u64::try_from(ctx.player.get()).expect("player ids are positive");
+        Ok(match (action, active) {
+            (VipAction::Show, Some(s)) => vec![ctx.say(format!(
+                "⭐ You are VIP until {}: {perk}. It renews every 30 days unless you type /vip cancel.",
+                shown_date(s.until)
+            ))],
+            (VipAction::Show, None) => {
+                let order = Order {
+                    kind: OrderKind::Subscription,
+                    player: user,
+                    total_amount: u64::from(plan.stars),
+                    currency: "XTR".to_owned(),
+                    expires: ctx.now + self.config.invoice_ttl_s,
+                };
+                let price = show(&plan.stars.to_string(), "XTR");
+                vec![call::subscription_link(
+                    "Croupier VIP",
+                    &format!("VIP for 30 days, renewed monthly: {perk}. Cancel any time with /vip cancel."),
+                    self.config.signer.sign(&order),
+                    plan.stars,
+                    plan.period_s,
+                    LinkMessage {
+                        chat: ctx.chat,
+                        text: format!("⭐ VIP is {price} a month: {perk}. Subscribe below; /vip cancel stops it any time."),
+                        button: format!("Subscribe for {price}"),
+                    },
+                )]
+            }
+            (VipAction::Cancel, Some(s)) => vec![
+                call::edit_subscription(user, &s.charge_id, true),
+                ctx.say(format!(
+                    "Your VIP will not renew. It lasts until {}; /vip renew turns the renewal back on.",
+                    shown_date(s.until)
+                )),
+            ],
+            (VipAction::Renew, Some(s)) => vec![
+                call::edit_subscription(user, &s.charge_id, false),
+                ctx.say(format!(
+                    "Your VIP renews again on {}. /vip cancel stops it.",
+                    shown_date(s.until)
+                )),
+            ],
+            (VipAction::Cancel | VipAction::Renew, None) => {
+                vec![ctx.say("You have no VIP subscription. Type /vip to get one.")]
+            }
+        })
+    }
+
+    /// Until when (Unix seconds) the player's VIP holds, if it holds now.
+    async fn vip_until<P: Port>(&self, ctx: &Ctx<'_, P>) -> Result<Option<u64>, PortError> {
+        let current = ctx.port.subscription(ctx.player).await?;
+        Ok(current
+            .map(|s| s.until)
+            .filter(|until| until.saturating_add(self.config.vip.grace_s) > ctx.now))
+    }
+
     /// `Err` carries the reason shown to the payer.
     fn pre_checkout(
         &self,
@@ -490,11 +676,20 @@ impl Bot {
                     .to_owned(),
             );
         }
-        if now > order.expires {
+        // A subscription link may be used later than an invoice, and Telegram renews
+        // with the first payment's payload: its signed price is honoured for good.
+        if order.kind == OrderKind::Deposit && now > order.expires {
             return Err("This invoice has expired. Ask for a new one with /deposit.".to_owned());
         }
-        if order.kind != OrderKind::Deposit {
-            return Err("Subscriptions are not offered yet.".to_owned());
+        let provider_currency = self
+            .config
+            .provider_currencies
+            .iter()
+            .any(|c| c.as_str() == currency);
+        if currency != "XTR" && (order.kind != OrderKind::Deposit || !provider_currency) {
+            return Err(format!(
+                "Payments in {currency} are not taken any more. Ask for a new invoice with /deposit."
+            ));
         }
         if player_id(user).is_none() {
             return Err("This Telegram account cannot hold a balance here.".to_owned());
@@ -502,45 +697,65 @@ impl Bot {
         Ok(())
     }
 
-    /// Money arrived: credit the payer, once per charge, whatever the payload says (a
-    /// charge is real money; the payload only helped decide whether to accept it).
-    #[allow(clippy::too_many_arguments)]
-    async fn payment<P: Port>(
-        &self,
-        port: &P,
-        from: From,
-        origin: &str,
-        currency: &str,
-        total_amount: u64,
-        charge_id: &str,
-        now: u64,
-    ) -> Result<Vec<Call>, PortError> {
-        let Some(player) = player_id(from.user) else {
-            return Ok(Vec::new());
+    /// Reads a payment's charge: its amount and currency as the ledger counts them and
+    /// the method it came through. `Err` is the reply when it cannot be read.
+    fn charge(&self, paid: &Paid<'_>) -> Result<Charge, String> {
+        let (Ok(code), Ok(external_ref)) = (
+            CurrencyCode::new(paid.currency),
+            ExternalRef::new(paid.charge_id),
+        ) else {
+            return Err(
+                "Your payment arrived but I could not read it. Please write to /paysupport."
+                    .to_owned(),
+            );
         };
-        let ctx = Ctx {
-            port,
-            player,
-            chat: from.chat,
-            origin,
-            now,
-        };
-        let (Ok(code), Ok(external_ref)) =
-            (CurrencyCode::new(currency), ExternalRef::new(charge_id))
-        else {
-            return Ok(vec![ctx.say(
-                "Your payment arrived but I could not read it. Please write to /paysupport.",
-            )]);
-        };
-        let Some(amount) = self.amount_of_minor_units(&code, total_amount) else {
-            return Ok(vec![ctx.say(
-                "Your payment arrived in a currency I do not hold. Please write to /paysupport.",
-            )]);
+        let Some(amount) = self.amount_of_minor_units(&code, paid.total_amount) else {
+            return Err(
+                "Your payment arrived in a currency I do not hold. Please write to /paysupport."
+                    .to_owned(),
+            );
         };
         let method = if code == xtr() {
             PaymentMethod::telegram_stars()
         } else {
             PaymentMethod::new("telegram_provider").expect("valid")
+        };
+        Ok(Charge {
+            code,
+            amount,
+            method,
+            external_ref,
+        })
+    }
+
+    /// Money arrived: credit the payer, once per charge, whatever the payload says (a
+    /// charge is real money; the payload only helped decide whether to accept it).
+    async fn payment<P: Port>(
+        &self,
+        port: &P,
+        origin: &str,
+        paid: Paid<'_>,
+        now: u64,
+    ) -> Result<Vec<Call>, PortError> {
+        let Some(player) = player_id(paid.from.user) else {
+            return Ok(Vec::new());
+        };
+        let ctx = Ctx {
+            port,
+            player,
+            chat: paid.from.chat,
+            origin,
+            now,
+        };
+        let currency = paid.currency;
+        let Charge {
+            code,
+            amount,
+            method,
+            external_ref,
+        } = match self.charge(&paid) {
+            Ok(charge) => charge,
+            Err(reply) => return Ok(vec![ctx.say(reply)]),
         };
         let verdict = ctx
             .submit(
@@ -562,6 +777,66 @@ impl Bot {
             ),
             Verdict::Rejected { message, .. } => format!("Your payment arrived but could not be credited: {message}. Please write to /paysupport."),
             Verdict::Conflict { .. } => "Your payment arrived but could not be credited. Please write to /paysupport.".to_owned(),
+        };
+        Ok(vec![ctx.say(text)])
+    }
+
+    /// A subscription charge (the first payment or a renewal) arrived: house revenue,
+    /// recorded once per charge, that makes the player VIP until `until` (Unix seconds).
+    async fn subscription_paid<P: Port>(
+        &self,
+        port: &P,
+        origin: &str,
+        paid: Paid<'_>,
+        until: u64,
+        renewal: bool,
+        now: u64,
+    ) -> Result<Vec<Call>, PortError> {
+        let Some(player) = player_id(paid.from.user) else {
+            return Ok(Vec::new());
+        };
+        let ctx = Ctx {
+            port,
+            player,
+            chat: paid.from.chat,
+            origin,
+            now,
+        };
+        let Charge {
+            code,
+            amount,
+            method,
+            external_ref,
+        } = match self.charge(&paid) {
+            Ok(charge) => charge,
+            Err(reply) => return Ok(vec![ctx.say(reply)]),
+        };
+        let verdict = ctx
+            .submit(
+                "subscription",
+                Command::PaySubscription {
+                    player,
+                    amount,
+                    currency: code,
+                    method,
+                    external_ref,
+                    until: ledger::Timestamp::from_micros(micros(until)),
+                    renewal,
+                },
+            )
+            .await?;
+        let text = match verdict {
+            Verdict::Accepted { .. } if renewal => format!(
+                "⭐ Your VIP is renewed until {}. Thank you!",
+                shown_date(until)
+            ),
+            Verdict::Accepted { .. } => format!(
+                "⭐ Welcome to VIP! Until {} you may stake up to {}. /vip cancel stops the renewal.",
+                shown_date(until),
+                show(&self.config.vip.stake_max.to_string(), "XTR")
+            ),
+            Verdict::Rejected { message, .. } => format!("Your VIP payment arrived but could not be recorded: {message}. Please write to /paysupport."),
+            Verdict::Conflict { .. } => "Your VIP payment arrived but could not be recorded. Please write to /paysupport.".to_owned(),
         };
         Ok(vec![ctx.say(text)])
     }
@@ -621,23 +896,43 @@ impl Bot {
         Some(Decimal::from(total_amount) / Decimal::from(10u64.checked_pow(spec.scale)?))
     }
 
-    /// Checks a stake against the currency and the limits; `Err` is the reply.
-    fn check_stake(&self, stake: Decimal, multiplier: Decimal) -> Result<Decimal, String> {
+    /// Checks a stake against the currency and the limits, VIP's when the player is
+    /// one; the inner `Err` is the reply.
+    async fn check_stake<P: Port>(
+        &self,
+        ctx: &Ctx<'_, P>,
+        stake: Decimal,
+        multiplier: Decimal,
+    ) -> Result<Result<Decimal, String>, PortError> {
         let spec = self
             .config
             .currencies
             .get(&xtr())
             .expect("XTR is always known");
-        let stake = spec
-            .positive(stake)
-            .map_err(|_| format!("Stakes are whole Stars; {stake} is not. Try 10."))?;
-        self.config
-            .rules
-            .check(stake, multiplier, spec.scale, self.config.rules.stake_max)
+        let Ok(stake) = spec.positive(stake) else {
+            return Ok(Err(format!(
+                "Stakes are whole Stars; {stake} is not. Try 10."
+            )));
+        };
+        let rules = &self.config.rules;
+        // The ledger is asked about VIP only when the stake needs it.
+        let vip = stake > rules.stake_max && self.vip_until(ctx).await?.is_some();
+        let stake_max = if vip {
+            self.config.vip.stake_max
+        } else {
+            rules.stake_max
+        };
+        Ok(rules
+            .check(stake, multiplier, spec.scale, stake_max)
             .map_err(|refused| match refused {
                 StakeRefused::BelowMin(min) => {
                     format!("The smallest stake is {}.", show(&min.to_string(), "XTR"))
                 }
+                StakeRefused::AboveMax(max) if !vip => format!(
+                    "The largest stake is {}; VIPs may stake up to {}: /vip.",
+                    show(&max.to_string(), "XTR"),
+                    show(&self.config.vip.stake_max.to_string(), "XTR")
+                ),
                 StakeRefused::AboveMax(max) => {
                     format!("The largest stake is {}.", show(&max.to_string(), "XTR"))
                 }
@@ -647,8 +942,8 @@ impl Bot {
                         show(&max.to_string(), "XTR")
                     )
                 }
-            })?;
-        Ok(stake)
+            })
+            .map(|()| stake))
     }
 
     /// Places a bet, rolls, settles. The roll is fixed by the bet's fair round, so a
@@ -664,7 +959,7 @@ impl Bot {
             game,
             edge_bps: self.config.rules.edge_bps,
         };
-        let stake = match self.check_stake(stake, terms.multiplier()) {
+        let stake = match self.check_stake(ctx, stake, terms.multiplier()).await? {
             Ok(stake) => stake,
             Err(reply) => return Ok(vec![ctx.say(reply)]),
         };
@@ -742,7 +1037,10 @@ impl Bot {
         ctx: &Ctx<'_, P>,
         stake: Decimal,
     ) -> Result<Vec<Call>, PortError> {
-        let stake = match self.check_stake(stake, Decimal::from(slots::MULTIPLIER_MAX)) {
+        let stake = match self
+            .check_stake(ctx, stake, Decimal::from(slots::MULTIPLIER_MAX))
+            .await?
+        {
             Ok(stake) => stake,
             Err(reply) => return Ok(vec![ctx.say(reply)]),
         };
@@ -942,6 +1240,28 @@ fn fair_game(game: PlayGame) -> Option<Game> {
 /// `60 ⭐`: the player's cash in `currency` from a verdict's balances.
 fn shown_balance(balances: &std::collections::BTreeMap<String, String>, currency: &str) -> String {
     show(balances.get(currency).map_or("0", String::as_str), currency)
+}
+
+/// A payment as Telegram reported it.
+struct Paid<'a> {
+    from: From,
+    currency: &'a str,
+    total_amount: u64,
+    charge_id: &'a str,
+}
+
+/// A payment as the ledger counts it.
+struct Charge {
+    code: CurrencyCode,
+    amount: Decimal,
+    method: PaymentMethod,
+    external_ref: ExternalRef,
+}
+
+/// `2026-12-21 10:00 UTC` for Unix seconds.
+fn shown_date(seconds: u64) -> String {
+    let time = ledger::time::rfc3339(micros(seconds));
+    format!("{} {} UTC", &time[..10], &time[11..16])
 }
 
 /// Unix seconds as microseconds.

@@ -3,7 +3,8 @@
 //! parameters are frankenstein's method structs, serialised as the Bot API expects.
 
 use frankenstein::methods::{
-    AnswerCallbackQueryParams, AnswerPreCheckoutQueryParams, SendInvoiceParams, SendMessageParams,
+    AnswerCallbackQueryParams, AnswerPreCheckoutQueryParams, CreateInvoiceLinkParams,
+    EditUserStarSubscriptionParams, SendInvoiceParams, SendMessageParams,
 };
 use frankenstein::payments::LabeledPrice;
 use frankenstein::types::{InlineKeyboardButton, InlineKeyboardMarkup, ReplyMarkup};
@@ -26,6 +27,43 @@ pub struct Call {
     /// For a 🎰 `sendDice`: the bet its value settles. The dispatcher sends such a call at
     /// most once, and reports the value (or that it is unknown) back to the core.
     pub spin: Option<Spin>,
+    /// For a `createInvoiceLink`: the message that carries the link to the player once
+    /// Telegram made it. The dispatcher queues it when it marks this call sent.
+    pub then_send: Option<LinkMessage>,
+}
+
+/// A message with one button that opens a link the message does not know yet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct LinkMessage {
+    pub chat: i64,
+    pub text: String,
+    pub button: String,
+}
+
+impl LinkMessage {
+    pub fn encode(&self) -> String {
+        serde_json::to_string(self).expect("a link message always serialises")
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        serde_json::from_str(text).ok()
+    }
+
+    /// The `sendMessage` that shows `url` behind the button.
+    pub fn with_link(&self, url: &str) -> Call {
+        let button = InlineKeyboardButton::builder()
+            .text(self.button.clone())
+            .url(url)
+            .build();
+        let params = SendMessageParams::builder()
+            .chat_id(self.chat)
+            .text(self.text.clone())
+            .reply_markup(ReplyMarkup::InlineKeyboardMarkup(InlineKeyboardMarkup {
+                inline_keyboard: vec![vec![button]],
+            }))
+            .build();
+        call("sendMessage", &params, Some(self.chat), false)
+    }
 }
 
 fn call(method: &'static str, params: &impl Serialize, chat: Option<i64>, urgent: bool) -> Call {
@@ -35,6 +73,7 @@ fn call(method: &'static str, params: &impl Serialize, chat: Option<i64>, urgent
         chat,
         urgent,
         spin: None,
+        then_send: None,
     }
 }
 
@@ -113,6 +152,68 @@ pub fn stars_invoice(
         .prices(vec![LabeledPrice {
             label: title.to_owned(),
             amount: stars,
+        }])
+        .build();
+    call("sendInvoice", &params, Some(chat), false)
+}
+
+/// A Stars subscription (renewed every `period_s` seconds until cancelled): only an
+/// invoice link can carry one, so the link goes to the player in `then_send`.
+pub fn subscription_link(
+    title: &str,
+    description: &str,
+    payload: String,
+    stars: u32,
+    period_s: u32,
+    then_send: LinkMessage,
+) -> Call {
+    let params = CreateInvoiceLinkParams::builder()
+        .title(title)
+        .description(description)
+        .payload(payload)
+        .currency("XTR")
+        .prices(vec![LabeledPrice {
+            label: title.to_owned(),
+            amount: stars,
+        }])
+        .subscription_period(period_s)
+        .build();
+    Call {
+        then_send: Some(then_send),
+        ..call("createInvoiceLink", &params, None, false)
+    }
+}
+
+/// Stops (`canceled`) or restores the renewal of the subscription paid by `charge_id`.
+pub fn edit_subscription(user: u64, charge_id: &str, canceled: bool) -> Call {
+    let params = EditUserStarSubscriptionParams::builder()
+        .user_id(user)
+        .telegram_payment_charge_id(charge_id)
+        .is_canceled(canceled)
+        .build();
+    call("editUserStarSubscription", &params, None, false)
+}
+
+/// An invoice in another currency, through the payment provider: `amount` in the
+/// currency's smallest unit. The provider token is not here: the dispatcher adds it when
+/// it sends, so it is never stored with the outbox.
+pub fn provider_invoice(
+    chat: i64,
+    title: &str,
+    description: &str,
+    payload: String,
+    currency: &str,
+    amount: u32,
+) -> Call {
+    let params = SendInvoiceParams::builder()
+        .chat_id(chat)
+        .title(title)
+        .description(description)
+        .payload(payload)
+        .currency(currency)
+        .prices(vec![LabeledPrice {
+            label: title.to_owned(),
+            amount,
         }])
         .build();
     call("sendInvoice", &params, Some(chat), false)

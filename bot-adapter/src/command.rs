@@ -32,6 +32,17 @@ pub enum FairAction {
     Rotate,
 }
 
+/// What `/vip` was asked to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VipAction {
+    /// `/vip`: the player's status, or a subscription link.
+    Show,
+    /// `/vip cancel`: stop the renewal (VIP lasts until the paid period ends).
+    Cancel,
+    /// `/vip renew`: turn a stopped renewal back on.
+    Renew,
+}
+
 /// A game the `/play` flow offers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PlayGame {
@@ -96,8 +107,12 @@ pub enum PlayerCommand {
     Start,
     Help,
     Balance,
-    /// `/deposit` alone offers a choice; `/deposit N` sends an invoice for N.
-    Deposit(Option<Decimal>),
+    /// `/deposit` alone offers a choice; `/deposit N` sends a Stars invoice for N;
+    /// `/deposit N USD` an invoice in that currency through the payment provider.
+    Deposit {
+        amount: Option<Decimal>,
+        currency: Option<String>,
+    },
     Coinflip {
         stake: Decimal,
         side: Side,
@@ -112,6 +127,7 @@ pub enum PlayerCommand {
     },
     History,
     Fair(FairAction),
+    Vip(VipAction),
     Play(PlayStep),
     PaySupport,
     Privacy,
@@ -150,16 +166,7 @@ pub fn parse(text: &str) -> PlayerCommand {
         "start" => PlayerCommand::Start,
         "help" => PlayerCommand::Help,
         "balance" => PlayerCommand::Balance,
-        "deposit" => match args.as_slice() {
-            [] => PlayerCommand::Deposit(None),
-            [amount] => match amount_arg(amount) {
-                Ok(amount) => PlayerCommand::Deposit(Some(amount)),
-                Err(reply) => PlayerCommand::Usage(reply),
-            },
-            _ => PlayerCommand::Usage(
-                "Type /deposit and a number of Stars, like /deposit 100.".to_owned(),
-            ),
-        },
+        "deposit" => deposit(&args),
         "coinflip" => coinflip(&args),
         "dice" => dice(&args),
         "slots" => match args.as_slice() {
@@ -173,11 +180,55 @@ pub fn parse(text: &str) -> PlayerCommand {
         },
         "history" => PlayerCommand::History,
         "fair" => fair(&args),
+        "vip" => match args.as_slice() {
+            [] => PlayerCommand::Vip(VipAction::Show),
+            [word] if word.eq_ignore_ascii_case("cancel") => PlayerCommand::Vip(VipAction::Cancel),
+            [word] if word.eq_ignore_ascii_case("renew") => PlayerCommand::Vip(VipAction::Renew),
+            _ => PlayerCommand::Usage(
+                "Type /vip to see VIP, /vip cancel to stop its renewal or /vip renew to restore it."
+                    .to_owned(),
+            ),
+        },
         "play" => play(&args),
         "paysupport" => PlayerCommand::PaySupport,
         "privacy" => PlayerCommand::Privacy,
         "cancel" => PlayerCommand::Cancel,
         _ => PlayerCommand::Unknown(shorten(&name)),
+    }
+}
+
+fn deposit(args: &[&str]) -> PlayerCommand {
+    const USAGE: &str = "Type /deposit and a number of Stars, like /deposit 100.";
+    let (amount, currency) = match args {
+        [] => {
+            return PlayerCommand::Deposit {
+                amount: None,
+                currency: None,
+            }
+        }
+        [amount] => (amount, None),
+        [amount, currency] => (amount, Some(currency)),
+        _ => return PlayerCommand::Usage(USAGE.to_owned()),
+    };
+    let amount = match amount_arg(amount) {
+        Ok(amount) => amount,
+        Err(reply) => return PlayerCommand::Usage(reply),
+    };
+    let currency = match currency {
+        None => None,
+        Some(code) if code.len() == 3 && code.chars().all(|c| c.is_ascii_alphabetic()) => {
+            Some(code.to_ascii_uppercase())
+        }
+        Some(code) => {
+            return PlayerCommand::Usage(format!(
+                "'{}' is not a currency: use a code such as USD, like /deposit 5 USD.",
+                shorten(code)
+            ))
+        }
+    };
+    PlayerCommand::Deposit {
+        amount: Some(amount),
+        currency,
     }
 }
 
@@ -305,11 +356,22 @@ mod tests {
     fn commands_parse_with_their_arguments() {
         assert_eq!(parse("/start"), PlayerCommand::Start);
         assert_eq!(parse("/balance@CroupierBot"), PlayerCommand::Balance);
+        let deposit = |amount: Option<&str>, currency: Option<&str>| PlayerCommand::Deposit {
+            amount: amount.map(dec),
+            currency: currency.map(str::to_owned),
+        };
+        assert_eq!(parse("/deposit 100"), deposit(Some("100"), None));
+        assert_eq!(parse("/deposit"), deposit(None, None));
         assert_eq!(
-            parse("/deposit 100"),
-            PlayerCommand::Deposit(Some(dec("100")))
+            parse("/deposit 5.50 usd"),
+            deposit(Some("5.50"), Some("USD"))
         );
-        assert_eq!(parse("/deposit"), PlayerCommand::Deposit(None));
+        assert!(matches!(parse("/deposit 5 US$"), PlayerCommand::Usage(_)));
+        assert!(matches!(parse("/deposit 5 USD x"), PlayerCommand::Usage(_)));
+        assert_eq!(parse("/vip"), PlayerCommand::Vip(VipAction::Show));
+        assert_eq!(parse("/vip Cancel"), PlayerCommand::Vip(VipAction::Cancel));
+        assert_eq!(parse("/vip renew"), PlayerCommand::Vip(VipAction::Renew));
+        assert!(matches!(parse("/vip gold"), PlayerCommand::Usage(_)));
         assert_eq!(
             parse("/coinflip 10 Heads"),
             PlayerCommand::Coinflip {

@@ -52,7 +52,12 @@ pub enum Input {
         payload: String,
         charge_id: String,
         provider_charge_id: String,
+        /// A subscription charge: its first payment or a renewal.
         is_recurring: bool,
+        /// The first payment of a subscription (renewals are recurring but not first).
+        #[serde(default)]
+        is_first_recurring: bool,
+        /// When the subscription this charge pays for ends (Unix seconds).
         subscription_expires: Option<u64>,
     },
     /// A payment was refunded, possibly outside the bot.
@@ -239,6 +244,7 @@ fn succeeded(from: From, payment: &SuccessfulPayment) -> Input {
         charge_id: payment.telegram_payment_charge_id.clone(),
         provider_charge_id: payment.provider_payment_charge_id.clone(),
         is_recurring: payment.is_recurring.unwrap_or(false),
+        is_first_recurring: payment.is_first_recurring.unwrap_or(false),
         subscription_expires: payment.subscription_expiration_date,
     }
 }

@@ -28,6 +28,7 @@ pub mod money;
 pub mod rejection;
 pub mod session;
 pub mod state;
+pub mod time;
 pub mod wire;
 
 pub use account::{Account, Posting};

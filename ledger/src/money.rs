@@ -164,6 +164,11 @@ impl Currencies {
         self
     }
 
+    /// The codes of the currencies held, in order.
+    pub fn codes(&self) -> impl Iterator<Item = &CurrencyCode> {
+        self.specs.keys()
+    }
+
     pub fn get(&self, code: &CurrencyCode) -> Result<&CurrencySpec, Rejection> {
         self.specs
             .get(code)

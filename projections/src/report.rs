@@ -358,3 +358,14 @@ pub async fn balances_at<S: store::EventStore>(
         })
         .collect())
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_multibyte_character_in_a_day_is_refused_not_a_panic() {
+        for day in ["2020é1-01", "2026-1é-1", "2026-11-20"] {
+            let parsed = super::parse_day(day);
+            assert_eq!(parsed.is_ok(), day == "2026-11-20", "{day}");
+        }
+    }
+}

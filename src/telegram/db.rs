@@ -3,7 +3,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use bot_adapter::call::Call;
+use bot_adapter::call::{Call, LinkMessage};
 use bot_adapter::fair::{self, ServerSeed};
 use bot_adapter::port::{FairState, Rotated, Round};
 use bot_adapter::slots::Spin;
@@ -39,17 +39,22 @@ pub struct HandledUpdate<'a> {
 
 type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
 
+/// Parameters per row of [`outbox_insert`].
+const OUTBOX_PARAMS: usize = 9;
+
 /// `INSERT INTO bot_outbox ... VALUES (...), ...` for `rows` calls, parameters from `$first`.
 fn outbox_insert(first: usize, rows: usize) -> String {
     let values: Vec<String> = (0..rows)
         .map(|row| {
-            let base = first + row * 8;
-            let params: Vec<String> = (base..base + 8).map(|n| format!("${n}")).collect();
+            let base = first + row * OUTBOX_PARAMS;
+            let params: Vec<String> = (base..base + OUTBOX_PARAMS)
+                .map(|n| format!("${n}"))
+                .collect();
             format!("({})", params.join(", "))
         })
         .collect();
     format!(
-        "INSERT INTO bot_outbox (dedupe_key, chat_id, method, params, urgent, created_at, due_at, spin) \
+        "INSERT INTO bot_outbox (dedupe_key, chat_id, method, params, urgent, created_at, due_at, spin, then_send) \
          VALUES {} ON CONFLICT (dedupe_key) DO NOTHING",
         values.join(", ")
     )
@@ -72,17 +77,22 @@ fn bind_calls<'q>(
     now: i64,
 ) -> AnyQuery<'q> {
     for (index, call) in calls.iter().enumerate() {
-        query = query
-            .bind(format!("{origin}:{index}"))
-            .bind(call.chat)
-            .bind(call.method)
-            .bind(call.params.to_string())
-            .bind(i64::from(call.urgent))
-            .bind(now)
-            .bind(now)
-            .bind(call.spin.as_ref().map(Spin::encode));
+        query = bind_call(query, format!("{origin}:{index}"), call, now);
     }
     query
+}
+
+fn bind_call<'q>(query: AnyQuery<'q>, dedupe_key: String, call: &Call, now: i64) -> AnyQuery<'q> {
+    query
+        .bind(dedupe_key)
+        .bind(call.chat)
+        .bind(call.method)
+        .bind(call.params.to_string())
+        .bind(i64::from(call.urgent))
+        .bind(now)
+        .bind(now)
+        .bind(call.spin.as_ref().map(Spin::encode))
+        .bind(call.then_send.as_ref().map(LinkMessage::encode))
 }
 
 /// A queued Bot API call.
@@ -102,10 +112,12 @@ pub struct OutboxRow {
     pub last_error: Option<String>,
     /// For a 🎰 `sendDice`: the encoded [`Spin`] its value settles.
     pub spin: Option<String>,
+    /// For a `createInvoiceLink`: the encoded [`LinkMessage`] that shows the link.
+    pub then_send: Option<String>,
 }
 
 const OUTBOX_COLUMNS: &str =
-    "id, dedupe_key, chat_id, method, params, state, attempts, created_at, due_at, last_error, spin";
+    "id, dedupe_key, chat_id, method, params, state, attempts, created_at, due_at, last_error, spin, then_send";
 
 fn outbox_row(row: &sqlx::any::AnyRow) -> Result<OutboxRow, sqlx::Error> {
     Ok(OutboxRow {
@@ -120,6 +132,7 @@ fn outbox_row(row: &sqlx::any::AnyRow) -> Result<OutboxRow, sqlx::Error> {
         due_at: row.try_get("due_at")?,
         last_error: row.try_get("last_error")?,
         spin: row.try_get("spin")?,
+        then_send: row.try_get("then_send")?,
     })
 }
 
@@ -256,6 +269,27 @@ impl BotDb {
             .bind(id)
             .execute(&self.pool)
             .await?;
+        Ok(())
+    }
+
+    /// Marks a call sent and queues `then` in the same transaction, keyed after it: the
+    /// message that needed the call's answer. Sent again only if this call is.
+    pub async fn mark_sent_then(&self, call: &OutboxRow, then: &Call) -> Result<(), BotDbError> {
+        let now = now_micros();
+        let mut tx = self.pool.begin().await?;
+        let marked = sqlx::query("UPDATE bot_outbox SET state = 'sent', sent_at = $1, lease_until = 0 WHERE id = $2 AND state = 'pending'")
+            .bind(now)
+            .bind(call.id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if marked == 1 {
+            let key = format!("{}:then", call.dedupe_key);
+            bind_call(sqlx::query(&outbox_insert(1, 1)), key, then, now)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bot_adapter::call::LinkMessage;
 /// The Bot API client.
 pub use frankenstein::client_reqwest::Bot as Api;
 use frankenstein::response::MethodResponse;
@@ -220,9 +221,52 @@ impl Outlet {
     }
 }
 
+/// Secrets some calls need and the outbox never stores: they are added to a call's
+/// parameters just before it is sent.
+#[derive(Clone, Default)]
+pub struct Secrets {
+    /// `TELEGRAM_PROVIDER_TOKEN`, for invoices in other currencies than Stars.
+    pub provider_token: Option<Arc<str>>,
+}
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shown = self.provider_token.as_ref().map(|_| "<hidden>");
+        f.debug_struct("Secrets")
+            .field("provider_token", &shown)
+            .finish()
+    }
+}
+
+impl Secrets {
+    /// `call` with the secrets it needs, `None` when it needs none; `Err` says what is
+    /// missing (such a call can never succeed here).
+    pub fn fill(&self, call: &OutboxRow) -> Result<Option<OutboxRow>, &'static str> {
+        if call.method != "sendInvoice" {
+            return Ok(None);
+        }
+        let Ok(mut params) = serde_json::from_str::<serde_json::Value>(&call.params) else {
+            return Ok(None);
+        };
+        if params.get("currency").and_then(serde_json::Value::as_str) == Some("XTR") {
+            return Ok(None);
+        }
+        let token = self
+            .provider_token
+            .as_deref()
+            .ok_or("no payment provider token is configured (TELEGRAM_PROVIDER_TOKEN)")?;
+        params["provider_token"] = serde_json::Value::from(token);
+        Ok(Some(OutboxRow {
+            params: params.to_string(),
+            ..call.clone()
+        }))
+    }
+}
+
 pub struct Dispatcher {
     pub db: BotDb,
     pub outlet: Outlet,
+    pub secrets: Secrets,
     pub limits: Limits,
     pub wake: Arc<Notify>,
     /// Settles the bets of 🎰 spins whose outcome is recorded.
@@ -335,8 +379,13 @@ impl Dispatcher {
             }
             tried += 1;
             let outlet = self.outlet.clone();
+            let secrets = self.secrets.clone();
             in_flight.spawn(async move {
-                let sent = outlet.send(&call).await;
+                let sent = match secrets.fill(&call) {
+                    Ok(Some(filled)) => outlet.send(&filled).await,
+                    Ok(None) => outlet.send(&call).await,
+                    Err(missing) => Sent::Permanent(missing.to_owned()),
+                };
                 (call, sent)
             });
         }
@@ -362,7 +411,23 @@ impl Dispatcher {
             return self.settle_spin(call, sent).await;
         }
         match sent {
-            Sent::Ok(_) => self.db.mark_sent(call.id).await,
+            Sent::Ok(result) => match call.then_send.as_deref().map(LinkMessage::parse) {
+                None => self.db.mark_sent(call.id).await,
+                Some(then) => {
+                    let link = result.as_ref().and_then(serde_json::Value::as_str);
+                    match (then, link) {
+                        (Some(then), Some(link)) => {
+                            self.db.mark_sent_then(call, &then.with_link(link)).await
+                        }
+                        _ => {
+                            tracing::warn!(id = call.id, method = %call.method, "outbox: the answer carried no link to pass on");
+                            self.db
+                                .mark_dead(call.id, "the answer carried no link to pass on")
+                                .await
+                        }
+                    }
+                }
+            },
             Sent::TooMany(seconds) => {
                 tracing::info!(id = call.id, seconds, "outbox: 429, waiting as told");
                 let until = Instant::now() + Duration::from_secs(seconds);

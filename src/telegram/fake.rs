@@ -325,6 +325,16 @@ fn answer(inner: &mut Inner, method: &str, params: &Value) -> Result<Value, &'st
         "getMe" => {
             json!({ "id": 1, "is_bot": true, "first_name": "Croupier", "username": "croupier_bot" })
         }
+        "createInvoiceLink" => {
+            if params.get("payload").and_then(Value::as_str).is_none() {
+                return Err("Bad Request: payload is empty");
+            }
+            inner.next_message_id += 1;
+            json!(format!(
+                "https://t.me/$fakeInvoice{}",
+                inner.next_message_id
+            ))
+        }
         "getStarTransactions" => star_transactions(inner, params)?,
         "refundStarPayment" => {
             refund_star_payment(inner, params);

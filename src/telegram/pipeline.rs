@@ -23,7 +23,7 @@ use store::{EventStore, GroupCommit, GroupCommitConfig};
 use tokio::sync::Notify;
 
 use super::db::{now_micros, BotDb, BotDbError, HandledUpdate};
-use super::dispatcher::{Dispatcher, Limits, Outlet, Spins};
+use super::dispatcher::{Dispatcher, Limits, Outlet, Secrets, Spins};
 use super::port::LedgerPort;
 
 /// What happened to an update.
@@ -65,9 +65,14 @@ pub fn payload_signer(token: &str) -> PayloadSigner {
     PayloadSigner::new(&hasher.finalize())
 }
 
+/// The default settings of the bot of `token`.
+pub fn bot_config(token: &str) -> Config {
+    Config::new(payload_signer(token))
+}
+
 /// The bot of `token`, with the default rules.
 pub fn bot(token: &str) -> Bot {
-    Bot::new(Config::new(payload_signer(token)))
+    Bot::new(bot_config(token))
 }
 
 pub fn unix_now() -> u64 {
@@ -99,6 +104,7 @@ impl<S: EventStore> Pipeline<S> {
         Dispatcher {
             db: self.port.db.clone(),
             outlet: outlet.into(),
+            secrets: Secrets::default(),
             limits,
             wake: self.outbox_wake.clone(),
             spins: Arc::new(self.clone()),

@@ -223,6 +223,7 @@ fn succeeded(from: From, payment: &tl::types::MessageActionPaymentSentMe) -> Inp
         provider_charge_id: charge.provider_charge_id.clone(),
         // The Bot API's is_recurring covers the first payment of a subscription too.
         is_recurring: payment.recurring_init || payment.recurring_used,
+        is_first_recurring: payment.recurring_init,
         subscription_expires: payment
             .subscription_until_date
             .and_then(|date| u64::try_from(date).ok()),

@@ -5,7 +5,8 @@
 //! (`refunded_payment`), the ledger already has it and nothing changes.
 //!
 //! `croupier payments reconcile`: Telegram's Stars transactions against the ledger's
-//! Stars deposits (the `deposits` read model, brought up to the head of the log).
+//! Stars charges: deposits (the `deposits` read model, brought up to the head of the log)
+//! and VIP subscription charges (read from the log).
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -37,7 +38,7 @@ pub async fn refund(database: &Database, url: &str, charge: &str) -> anyhow::Res
         .context("cannot open the bot's tables")?;
     let method = PaymentMethod::telegram_stars();
     let Some(stream) = db.deposit_stream(method.as_str(), charge).await? else {
-        eprintln!("error: no Stars deposit with charge id '{charge}'");
+        eprintln!("error: no Stars payment with charge id '{charge}'");
         return Ok(ExitCode::from(2));
     };
     let player = player::player_of(&stream).context("the deposit's stream names no player")?;
@@ -52,11 +53,16 @@ async fn refund_on<S: EventStore>(
 ) -> anyhow::Result<ExitCode> {
     let charge = external_ref.as_str().to_owned();
     let state = player::load(&store, player).await?;
-    let deposit = state
-        .deposits
-        .get(&external_ref)
-        .context("the deposit is not in the player's stream")?
-        .clone();
+    // A VIP subscription charge is refunded the same way; it takes revenue back from the
+    // house instead of cash from the player.
+    let (paid, currency, what) = match (
+        state.deposits.get(&external_ref),
+        state.subscriptions.get(&external_ref),
+    ) {
+        (Some(deposit), _) => (deposit.amount, deposit.currency.clone(), "deposit"),
+        (None, Some(charge)) => (charge.amount, charge.currency.clone(), "VIP payment"),
+        (None, None) => anyhow::bail!("the charge is not in the player's stream"),
+    };
     let writer = GroupCommit::start(store, Ledger::default(), GroupCommitConfig::default());
     let request = Request {
         idempotency_key: IdempotencyKey::new(format!("staff:refund:{charge}"))
@@ -83,10 +89,10 @@ async fn refund_on<S: EventStore>(
         }
     }
     let user = u64::try_from(player.get()).context("player ids are positive")?;
-    let amount = show(&deposit.amount.to_string(), deposit.currency.as_str());
+    let amount = show(&paid.to_string(), currency.as_str());
     let balance = outcome
         .balances
-        .get(deposit.currency.as_str())
+        .get(currency.as_str())
         .map_or("0", String::as_str);
     let calls = [
         call::refund_stars(user, &charge),
@@ -94,8 +100,8 @@ async fn refund_on<S: EventStore>(
         call::message(
             player.get(),
             format!(
-                "↩️ Your deposit of {amount} is being refunded to you. Your balance: {}.",
-                show(balance, deposit.currency.as_str())
+                "↩️ Your {what} of {amount} is being refunded to you. Your balance: {}.",
+                show(balance, currency.as_str())
             ),
         ),
     ];
@@ -115,6 +121,52 @@ pub struct ReportAs {
     pub json: bool,
     /// Only discrepancies dated this UTC day (`YYYY-MM-DD`) or later.
     pub since: Option<String>,
+}
+
+/// The Stars subscription charges (VIP) in the log. They are house revenue, not
+/// deposits, so the deposits read model does not hold them; Telegram lists them among
+/// its transactions all the same.
+async fn subscription_charges(url: &str) -> anyhow::Result<Vec<LedgerDeposit>> {
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(url).await?;
+    let rows = sqlx::query(
+        "SELECT stream_id, event_type, schema_version, payload FROM ledger_events \
+         WHERE event_type IN ('subscription_paid', 'subscription_refunded') ORDER BY position",
+    )
+    .fetch_all(&pool)
+    .await?;
+    pool.close().await;
+    let mut charges: Vec<LedgerDeposit> = Vec::new();
+    for row in rows {
+        use sqlx::Row;
+        let stream: String = row.try_get("stream_id")?;
+        let event_type: String = row.try_get("event_type")?;
+        let version: i64 = row.try_get("schema_version")?;
+        let payload: Vec<u8> = row.try_get("payload")?;
+        let version = u16::try_from(version).context("a schema version out of range")?;
+        let event = store::codec::decode(&event_type, version, &payload)
+            .with_context(|| format!("cannot read an event of {stream}"))?;
+        match event {
+            ledger::Event::SubscriptionPaid(e) if e.method == PaymentMethod::telegram_stars() => {
+                charges.push(LedgerDeposit {
+                    charge_id: e.external_ref.to_string(),
+                    player: e.player.get(),
+                    amount: e.amount,
+                    currency: e.currency.to_string(),
+                    refunded: false,
+                    credited_at: projections::time::rfc3339(e.at.as_micros()),
+                });
+            }
+            ledger::Event::SubscriptionRefunded(e) => {
+                let charge = e.external_ref.as_str();
+                if let Some(paid) = charges.iter_mut().find(|c| c.charge_id == charge) {
+                    paid.refunded = true;
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(charges)
 }
 
 pub async fn reconcile(
@@ -150,7 +202,7 @@ pub async fn reconcile(
     let projector = Projector::connect(url).await?;
     with_store!(database, s => projector.catch_up(s, BATCH_SIZE, |_| {}).await)?;
     let method = PaymentMethod::telegram_stars();
-    let ledger = projector
+    let mut ledger = projector
         .deposits(&projections::report::Days::default())
         .await?
         .into_iter()
@@ -172,6 +224,7 @@ pub async fn reconcile(
             })
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
+    ledger.extend(subscription_charges(url).await?);
 
     let result = reconcile::reconcile(&transactions, &ledger, report.since.as_deref());
     if report.json {
@@ -200,7 +253,7 @@ pub async fn reconcile(
 fn print_reconciliation(result: &Reconciliation, pages: u32) {
     let t = &result.telegram;
     println!(
-        "Telegram: {} transactions in {pages} pages ({} payments, {} refunds, {} other); ledger: {} Stars deposits; {} payments agree",
+        "Telegram: {} transactions in {pages} pages ({} payments, {} refunds, {} other); ledger: {} Stars charges (deposits and VIP); {} payments agree",
         t.transactions, t.payments, t.refunds, t.other, result.ledger_deposits, result.agreed
     );
     if result.discrepancies.is_empty() {

@@ -1450,6 +1450,26 @@ async fn vip_flow(url: &str, dir: Option<Scratch>) {
         String::from_utf8_lossy(&verified.stdout)
     );
     assert_eq!(house(url, "house:subscriptions").await, "250");
+
+    // Telegram lists subscription charges among its Stars transactions: they reconcile.
+    fake.add_star_payment("charge-v", PLAYER, 3_000);
+    fake.add_star_payment("sub-1", PLAYER, 250);
+    fake.add_star_payment("sub-2", PLAYER, 250);
+    fake.add_star_refund("sub-2", PLAYER, 250);
+    let (code, out, err) = reconcile(url, &fake.url(), &[]).await;
+    assert_eq!(code, Some(0), "{out}{err}");
+
+    // Staff may refund a subscription charge: revenue goes back, cash is untouched.
+    let refunded = croupier(url, &["payments", "refund", "sub-1"]);
+    assert!(
+        refunded.status.success(),
+        "{}",
+        String::from_utf8_lossy(&refunded.stdout)
+    );
+    assert_eq!(events(url, "subscription_refunded").await, 2);
+    let verified = croupier(url, &["audit", "verify"]);
+    assert!(verified.status.success());
+    assert_eq!(house(url, "house:subscriptions").await, "0");
     let report = croupier(url, &["report", "liabilities", "--format", "json"]);
     let liabilities: Value = serde_json::from_slice(&report.stdout).unwrap();
     let cash = liabilities[0]["total"].as_str().unwrap();
@@ -1471,4 +1491,85 @@ async fn vip_is_a_subscription_link_whose_charges_are_house_revenue_on_postgres(
 ) {
     let url = common::database_url(&pool).await;
     vip_flow(&url, None).await;
+}
+
+/// Deposits in another currency go through the payment provider: the invoice is in minor
+/// units, the provider token reaches Telegram but never the outbox table, and the credit
+/// is in that currency.
+#[tokio::test]
+async fn a_deposit_in_dollars_goes_through_the_provider_whose_token_is_never_stored() {
+    const PROVIDER_TOKEN: &str = "284685063:TEST:c2VjcmV0LXByb3ZpZGVy";
+    let (url, dir) = sqlite_url();
+    let fake = FakeTelegram::start(TOKEN).await.unwrap();
+    let mut server = Server::start_with(
+        &url,
+        &fake,
+        Some(dir),
+        &[
+            "--provider-token",
+            PROVIDER_TOKEN,
+            "--provider-currencies",
+            "usd",
+        ],
+    );
+    assert_eq!(server.post(&text(1, 1, "/deposit 5 GBP")).await, 200);
+    let refused = wait_for_text(&fake, "I cannot take GBP").await;
+    assert!(refused.contains("/deposit 5 USD"), "{refused}");
+    assert_eq!(server.post(&text(2, 2, "/deposit 5.505 USD")).await, 200);
+    wait_for_text(&fake, "at most 2 decimals").await;
+
+    assert_eq!(server.post(&text(3, 3, "/deposit 5.50 usd")).await, 200);
+    assert!(
+        fake.wait_for(WAIT, |_| !fake.succeeded("sendInvoice").is_empty())
+            .await
+    );
+    let invoice = fake.succeeded("sendInvoice").pop().unwrap();
+    assert_eq!(invoice["currency"], "USD");
+    assert_eq!(
+        invoice["prices"][0]["amount"], 550,
+        "cents, as Telegram counts"
+    );
+    assert_eq!(invoice["provider_token"], PROVIDER_TOKEN);
+    let payload = invoice["payload"].as_str().unwrap().to_owned();
+
+    let query = |update_id: i64, amount: u64| {
+        json!({ "update_id": update_id, "pre_checkout_query": {
+            "id": format!("pcq-{update_id}"), "from": user(), "currency": "USD",
+            "total_amount": amount, "invoice_payload": payload,
+        }})
+    };
+    assert_eq!(server.post(&query(4, 550)).await, 200);
+    assert_eq!(server.post(&query(5, 5_500)).await, 200);
+    let answered = answers(&fake, 2).await;
+    assert_eq!(answered[0]["ok"], true);
+    assert_eq!(
+        answered[1]["ok"], false,
+        "another amount than the invoice's"
+    );
+
+    let paid = json!({ "update_id": 6, "message": {
+        "message_id": 6, "date": 1_700_000_000, "chat": chat(), "from": user(),
+        "successful_payment": {
+            "currency": "USD", "total_amount": 550, "invoice_payload": payload,
+            "telegram_payment_charge_id": "tg-usd-1", "provider_payment_charge_id": "stripe-1",
+        },
+    }});
+    assert_eq!(server.post(&paid).await, 200);
+    assert_eq!(server.post(&paid).await, 200);
+    let credited = wait_for_text(&fake, "Received 5.50 USD").await;
+    assert!(credited.contains("Your balance: 5.50 USD"), "{credited}");
+    assert!(server.stop().await.success());
+
+    assert_eq!(events(&url, "deposited").await, 1);
+    let stored = count(
+        &url,
+        &format!("SELECT COUNT(*) FROM bot_outbox WHERE params LIKE '%{PROVIDER_TOKEN}%'"),
+    )
+    .await;
+    assert_eq!(
+        stored, 0,
+        "the provider token is never written to the outbox"
+    );
+    let verified = croupier(&url, &["audit", "verify"]);
+    assert!(verified.status.success());
 }

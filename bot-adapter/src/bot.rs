@@ -549,6 +549,7 @@ impl Bot {
             .filter(|a| *a <= max)
             .and_then(|a| {
                 (a * Decimal::from(10u64.pow(spec.scale)))
+                    .normalize()
                     .to_string()
                     .parse::<u32>()
                     .ok()

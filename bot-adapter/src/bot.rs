@@ -1317,6 +1317,7 @@ fn help() -> String {
         "/dice 10 50 — win when the roll is under 50",
         "/slots 10 — Telegram's 🎰: three sevens pay 20x",
         "/play — choose a game and a stake with buttons",
+        "/vip — VIP subscription: stakes up to 5000 ⭐",
         "/history — your latest activity",
         "/fair — seeds and nonces; every roll can be checked",
         "/paysupport — payment help, /privacy — what is stored",

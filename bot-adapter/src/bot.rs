@@ -208,14 +208,14 @@ impl Bot {
                     total_amount: *total_amount,
                     charge_id,
                 };
-                match subscription_expires {
-                    Some(until) => {
-                        let renewal = *is_recurring && !*is_first_recurring;
-                        self.subscription_paid(port, &origin, paid, *until, renewal, now)
-                            .await
-                    }
-                    None => self.payment(port, &origin, paid, now).await,
-                }
+                let paying = match subscription_expires {
+                    Some(until) => Paying::Subscription {
+                        until: *until,
+                        renewal: *is_recurring && !*is_first_recurring,
+                    },
+                    None => Paying::Deposit,
+                };
+                self.payment(port, &origin, paid, paying, now).await
             }
             Input::PaymentRefunded {
                 from,
@@ -573,7 +573,7 @@ impl Bot {
             &spec.positive(amount).unwrap_or(amount).to_string(),
             code.as_str(),
         );
-        call::provider_invoice(
+        call::invoice(
             ctx.chat,
             &format!("{shown} for Croupier"),
             "Credits your Croupier balance in this currency.",
@@ -729,13 +729,15 @@ impl Bot {
         })
     }
 
-    /// Money arrived: credit the payer, once per charge, whatever the payload says (a
-    /// charge is real money; the payload only helped decide whether to accept it).
+    /// Money arrived, once per charge whatever the payload says (a charge is real money;
+    /// the payload only helped decide whether to accept it): a deposit credits the
+    /// payer; a subscription charge is house revenue that makes the payer VIP.
     async fn payment<P: Port>(
         &self,
         port: &P,
         origin: &str,
         paid: Paid<'_>,
+        paying: Paying,
         now: u64,
     ) -> Result<Vec<Call>, PortError> {
         let Some(player) = player_id(paid.from.user) else {
@@ -758,62 +760,19 @@ impl Bot {
             Ok(charge) => charge,
             Err(reply) => return Ok(vec![ctx.say(reply)]),
         };
-        let verdict = ctx
-            .submit(
+        let (suffix, command, what) = match paying {
+            Paying::Deposit => (
                 "deposit",
                 Command::Deposit {
                     player,
                     amount,
-                    currency: code.clone(),
+                    currency: code,
                     method,
                     external_ref,
                 },
-            )
-            .await?;
-        let text = match verdict {
-            Verdict::Accepted { balances, .. } => format!(
-                "✅ Received {}. Your balance: {}. Play with /coinflip 10 heads.",
-                show(&amount.to_string(), currency),
-                shown_balance(&balances, currency)
+                "payment",
             ),
-            Verdict::Rejected { message, .. } => format!("Your payment arrived but could not be credited: {message}. Please write to /paysupport."),
-            Verdict::Conflict { .. } => "Your payment arrived but could not be credited. Please write to /paysupport.".to_owned(),
-        };
-        Ok(vec![ctx.say(text)])
-    }
-
-    /// A subscription charge (the first payment or a renewal) arrived: house revenue,
-    /// recorded once per charge, that makes the player VIP until `until` (Unix seconds).
-    async fn subscription_paid<P: Port>(
-        &self,
-        port: &P,
-        origin: &str,
-        paid: Paid<'_>,
-        until: u64,
-        renewal: bool,
-        now: u64,
-    ) -> Result<Vec<Call>, PortError> {
-        let Some(player) = player_id(paid.from.user) else {
-            return Ok(Vec::new());
-        };
-        let ctx = Ctx {
-            port,
-            player,
-            chat: paid.from.chat,
-            origin,
-            now,
-        };
-        let Charge {
-            code,
-            amount,
-            method,
-            external_ref,
-        } = match self.charge(&paid) {
-            Ok(charge) => charge,
-            Err(reply) => return Ok(vec![ctx.say(reply)]),
-        };
-        let verdict = ctx
-            .submit(
+            Paying::Subscription { until, renewal } => (
                 "subscription",
                 Command::PaySubscription {
                     player,
@@ -824,20 +783,25 @@ impl Bot {
                     until: ledger::Timestamp::from_micros(micros(until)),
                     renewal,
                 },
-            )
-            .await?;
-        let text = match verdict {
-            Verdict::Accepted { .. } if renewal => format!(
-                "⭐ Your VIP is renewed until {}. Thank you!",
-                shown_date(until)
+                "VIP payment",
             ),
-            Verdict::Accepted { .. } => format!(
+        };
+        let text = match (ctx.submit(suffix, command).await?, paying) {
+            (Verdict::Accepted { balances, .. }, Paying::Deposit) => format!(
+                "✅ Received {}. Your balance: {}. Play with /coinflip 10 heads.",
+                show(&amount.to_string(), currency),
+                shown_balance(&balances, currency)
+            ),
+            (Verdict::Accepted { .. }, Paying::Subscription { until, renewal: true }) => {
+                format!("⭐ Your VIP is renewed until {}. Thank you!", shown_date(until))
+            }
+            (Verdict::Accepted { .. }, Paying::Subscription { until, .. }) => format!(
                 "⭐ Welcome to VIP! Until {} you may stake up to {}. /vip cancel stops the renewal.",
                 shown_date(until),
                 show(&self.config.vip.stake_max.to_string(), "XTR")
             ),
-            Verdict::Rejected { message, .. } => format!("Your VIP payment arrived but could not be recorded: {message}. Please write to /paysupport."),
-            Verdict::Conflict { .. } => "Your VIP payment arrived but could not be recorded. Please write to /paysupport.".to_owned(),
+            (Verdict::Rejected { message, .. }, _) => format!("Your {what} arrived but could not be recorded: {message}. Please write to /paysupport."),
+            (Verdict::Conflict { .. }, _) => format!("Your {what} arrived but could not be recorded. Please write to /paysupport."),
         };
         Ok(vec![ctx.say(text)])
     }
@@ -1249,6 +1213,17 @@ struct Paid<'a> {
     currency: &'a str,
     total_amount: u64,
     charge_id: &'a str,
+}
+
+/// What a payment pays for.
+#[derive(Debug, Clone, Copy)]
+enum Paying {
+    Deposit,
+    /// A subscription charge paying until `until` (Unix seconds).
+    Subscription {
+        until: u64,
+        renewal: bool,
+    },
 }
 
 /// A payment as the ledger counts it.

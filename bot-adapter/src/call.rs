@@ -143,15 +143,29 @@ pub fn stars_invoice(
     payload: String,
     stars: u32,
 ) -> Call {
+    invoice(chat, title, description, payload, "XTR", stars)
+}
+
+/// An invoice with one price, `amount` in the currency's smallest unit (whole Stars for
+/// XTR). Other currencies go through the payment provider, whose token is not here: the
+/// dispatcher adds it when it sends, so it is never stored with the outbox.
+pub fn invoice(
+    chat: i64,
+    title: &str,
+    description: &str,
+    payload: String,
+    currency: &str,
+    amount: u32,
+) -> Call {
     let params = SendInvoiceParams::builder()
         .chat_id(chat)
         .title(title)
         .description(description)
         .payload(payload)
-        .currency("XTR")
+        .currency(currency)
         .prices(vec![LabeledPrice {
             label: title.to_owned(),
-            amount: stars,
+            amount,
         }])
         .build();
     call("sendInvoice", &params, Some(chat), false)
@@ -192,31 +206,6 @@ pub fn edit_subscription(user: u64, charge_id: &str, canceled: bool) -> Call {
         .is_canceled(canceled)
         .build();
     call("editUserStarSubscription", &params, None, false)
-}
-
-/// An invoice in another currency, through the payment provider: `amount` in the
-/// currency's smallest unit. The provider token is not here: the dispatcher adds it when
-/// it sends, so it is never stored with the outbox.
-pub fn provider_invoice(
-    chat: i64,
-    title: &str,
-    description: &str,
-    payload: String,
-    currency: &str,
-    amount: u32,
-) -> Call {
-    let params = SendInvoiceParams::builder()
-        .chat_id(chat)
-        .title(title)
-        .description(description)
-        .payload(payload)
-        .currency(currency)
-        .prices(vec![LabeledPrice {
-            label: title.to_owned(),
-            amount,
-        }])
-        .build();
-    call("sendInvoice", &params, Some(chat), false)
 }
 
 pub fn refund_stars(user: u64, charge_id: &str) -> Call {

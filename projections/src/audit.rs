@@ -24,7 +24,8 @@ use store::event::Hash;
 use store::hash::{self, GENESIS};
 use store::{codec, EventStore, Metadata, StoredEvent};
 
-use crate::projector::{amount, Day, Finance, ProjectionError, Projector};
+use crate::models::{Day, Finance};
+use crate::projector::{amount, ProjectionError, Projector};
 use crate::report::Days;
 
 /// A head as an auditor publishes it: `POS:HEX`.
@@ -400,16 +401,13 @@ async fn compare(
         }
         projected.insert((row.day, row.currency), (day, row.active_players));
     }
-    let active = verifier.finance.active_players();
     let replayed: BTreeMap<_, _> = verifier
         .finance
-        .days
-        .iter()
-        .map(|(key, day)| {
-            (
-                key.clone(),
-                (day.clone(), active.get(key).copied().unwrap_or(0)),
-            )
+        .days()
+        .map(|((day, currency), activity)| {
+            let players = i64::try_from(activity.players.len()).unwrap_or(i64::MAX);
+            let key = (day.to_owned(), currency.to_owned());
+            (key, (activity.totals.clone(), players))
         })
         .collect();
     if let Some((key, from_table, from_log)) = first_difference(&projected, &replayed) {

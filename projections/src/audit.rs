@@ -25,6 +25,7 @@ use store::hash::{self, GENESIS};
 use store::{codec, EventStore, Metadata, StoredEvent};
 
 use crate::models::{Day, Finance};
+use crate::pages::Pages;
 use crate::projector::{amount, ProjectionError, Projector};
 use crate::report::Days;
 
@@ -301,11 +302,11 @@ pub async fn verify<S: EventStore>(
     const BATCH_SIZE: u32 = 10_000;
     let mut verifier = Verifier::new(expected_head);
     let mut position = 0;
-    loop {
-        let batch = store.read_all(position, BATCH_SIZE).await?;
-        let Some(last) = batch.last() else { break };
-        position = last.position;
-        if let Err(finding) = verifier.feed(&batch) {
+    // The next page is read while this one is checked.
+    let mut pages = Pages::read(store, 0, None, BATCH_SIZE, Ok);
+    while let Some(page) = pages.next().await? {
+        position = page.last;
+        if let Err(finding) = verifier.feed(&page.content) {
             return Ok(Err(finding));
         }
         progress(position);

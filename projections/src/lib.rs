@@ -7,6 +7,7 @@ pub mod audit;
 mod bulk;
 pub mod export;
 mod models;
+mod pages;
 pub mod projector;
 pub mod report;
 pub mod time;

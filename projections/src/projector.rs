@@ -7,8 +7,8 @@
 //! each batch begins by moving the checkpoints from the position it read them at, and a
 //! runner that finds them moved rolls back and starts again from the new position.
 //!
-//! A batch is folded in memory and written with a few multi-row statements per table (see
-//! [`crate::models`]).
+//! A batch is decoded while the one before it is written (see [`crate::pages`]), folded in
+//! memory and written with a few multi-row statements per table (see [`crate::models`]).
 //! The SQL serves both backends (sqlx's `Any` driver). Amounts are stored as decimal
 //! strings and added up here, with `rust_decimal`.
 
@@ -22,6 +22,7 @@ use store::{codec, EventStore, StoreError, StoredEvent};
 
 use crate::bulk::{Dialect, Writer};
 use crate::models::{self, Batch};
+use crate::pages::Pages;
 
 /// The read models this projector maintains, by checkpoint name.
 pub const PROJECTIONS: [&str; 6] = [
@@ -117,19 +118,18 @@ impl Projector {
         // Known after each batch this runner commits; read again only when a claim fails
         // (another runner, a reset or a rebuild moved the checkpoints).
         let mut position = self.position().await?;
+        let mut pages = Pages::read(store, position, None, batch_size, decode);
         loop {
-            let events = store.read_all(position, batch_size).await?;
-            let Some(last) = events.last() else {
+            let Some(page) = pages.next().await? else {
                 return Ok(position);
             };
-            let (last, recorded_at) = (last.position, last.recorded_at);
             let mut tx = self.pool.begin().await?;
             // Claim the batch first: this also makes concurrent runners wait here.
             let claimed = sqlx::query(
                 "UPDATE projection_checkpoints SET position = $1, updated_at = $2 WHERE position = $3",
             )
-            .bind(to_i64(last))
-            .bind(recorded_at)
+            .bind(to_i64(page.last))
+            .bind(page.recorded_at)
             .bind(to_i64(position))
             .execute(&mut *tx)
             .await?
@@ -137,13 +137,13 @@ impl Projector {
             if claimed != PROJECTIONS.len() as u64 {
                 tx.rollback().await?;
                 position = self.position().await?;
+                pages = Pages::read(store, position, None, batch_size, decode);
                 continue;
             }
-            let batch = decode(events)?;
-            self.apply(&mut tx, &PROJECTIONS, &batch, "").await?;
+            self.apply(&mut tx, &PROJECTIONS, &page.content, "").await?;
             tx.commit().await?;
-            progress(last);
-            position = last;
+            progress(page.last);
+            position = page.last;
         }
     }
 
@@ -210,19 +210,13 @@ impl Projector {
             sqlx::query(&create).execute(&self.pool).await?;
         }
         let mut position = 0;
-        while position < target {
-            let events = store.read_all(position, batch_size).await?;
-            let events: Vec<_> = events
-                .into_iter()
-                .take_while(|e| e.position <= target)
-                .collect();
-            let Some(last) = events.last() else { break };
-            let next = last.position;
-            let batch = decode(events)?;
+        let mut pages = Pages::read(store, 0, Some(target), batch_size, decode);
+        while let Some(page) = pages.next().await? {
             let mut tx = self.pool.begin().await?;
-            self.apply(&mut tx, &names, &batch, "_shadow").await?;
+            self.apply(&mut tx, &names, &page.content, "_shadow")
+                .await?;
             tx.commit().await?;
-            position = next;
+            position = page.last;
             progress(position, target);
         }
         // The swap. Claiming the checkpoint rows makes a live runner finish its batch
@@ -237,16 +231,10 @@ impl Projector {
                 .fetch_one(&mut *tx)
                 .await?;
         let live = live.map_or(0, to_u64);
-        while position < live {
-            let events = store.read_all(position, batch_size).await?;
-            let events: Vec<_> = events
-                .into_iter()
-                .take_while(|e| e.position <= live)
-                .collect();
-            let Some(last) = events.last() else { break };
-            position = last.position;
-            let batch = decode(events)?;
-            self.apply(&mut tx, &names, &batch, "_shadow").await?;
+        let mut pages = Pages::read(store, position, Some(live), batch_size, decode);
+        while let Some(page) = pages.next().await? {
+            self.apply(&mut tx, &names, &page.content, "_shadow")
+                .await?;
         }
         for table in &tables {
             for statement in [

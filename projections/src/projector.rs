@@ -17,6 +17,7 @@ use std::str::FromStr;
 use ledger::session;
 use rust_decimal::Decimal;
 use sqlx::any::AnyPoolOptions;
+use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
 use sqlx::{AnyConnection, AnyPool, Row};
 use store::{codec, EventStore, StoreError, StoredEvent};
 
@@ -74,6 +75,8 @@ pub struct Checkpoint {
 pub struct Projector {
     pool: AnyPool,
     dialect: Dialect,
+    /// On PostgreSQL, the connection a rebuild copies new rows into its shadow tables by.
+    copy: Option<PgPool>,
 }
 
 impl Projector {
@@ -86,7 +89,15 @@ impl Projector {
             .connect(url)
             .await?;
         let dialect = Dialect::of(pool.acquire().await?.backend_name());
-        Ok(Self { pool, dialect })
+        let copy = match dialect {
+            Dialect::Postgres => Some(PgPoolOptions::new().max_connections(1).connect_lazy(url)?),
+            Dialect::Sqlite => None,
+        };
+        Ok(Self {
+            pool,
+            dialect,
+            copy,
+        })
     }
 
     pub fn pool(&self) -> &AnyPool {
@@ -140,7 +151,8 @@ impl Projector {
                 pages = Pages::read(store, position, None, batch_size, decode);
                 continue;
             }
-            self.apply(&mut tx, &PROJECTIONS, &page.content, "").await?;
+            self.apply(&mut tx, None, &PROJECTIONS, &page.content, "")
+                .await?;
             tx.commit().await?;
             progress(page.last);
             position = page.last;
@@ -213,8 +225,16 @@ impl Projector {
         let mut pages = Pages::read(store, 0, Some(target), batch_size, decode);
         while let Some(page) = pages.next().await? {
             let mut tx = self.pool.begin().await?;
-            self.apply(&mut tx, &names, &page.content, "_shadow")
+            let mut copy = match &self.copy {
+                Some(pool) => Some(pool.begin().await?),
+                None => None,
+            };
+            let suffix = "_shadow";
+            self.apply(&mut tx, copy.as_deref_mut(), &names, &page.content, suffix)
                 .await?;
+            if let Some(copy) = copy {
+                copy.commit().await?;
+            }
             tx.commit().await?;
             position = page.last;
             progress(position, target);
@@ -233,7 +253,7 @@ impl Projector {
         let live = live.map_or(0, to_u64);
         let mut pages = Pages::read(store, position, Some(live), batch_size, decode);
         while let Some(page) = pages.next().await? {
-            self.apply(&mut tx, &names, &page.content, "_shadow")
+            self.apply(&mut tx, None, &names, &page.content, "_shadow")
                 .await?;
         }
         for table in &tables {
@@ -250,15 +270,17 @@ impl Projector {
     }
 
     /// Applies `batch` to the projections named, in their tables named with `suffix`
-    /// (`""` for the live tables, `"_shadow"` while rebuilding).
+    /// (`""` for the live tables, `"_shadow"` while rebuilding), new rows copied through
+    /// `copy` if given.
     async fn apply(
         &self,
         conn: &mut AnyConnection,
+        copy: Option<&mut PgConnection>,
         names: &[&str],
         batch: &Batch,
         suffix: &str,
     ) -> Result<(), ProjectionError> {
-        let mut writer = Writer::new(conn, self.dialect, suffix);
+        let mut writer = Writer::new(conn, self.dialect, suffix, copy);
         for name in names {
             models::apply(name, &mut writer, batch).await?;
         }

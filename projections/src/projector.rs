@@ -49,6 +49,11 @@ const TABLES: [&str; 7] = [
 /// Events per transaction when catching up.
 pub const BATCH_SIZE: u32 = 5_000;
 
+/// Events per transaction when rebuilding: larger, since nobody waits for the shadow
+/// tables, and a batch's writes cost less per event the more events share them (a bet
+/// placed and settled in one batch is written once). Beyond this, measured, no faster.
+pub const REBUILD_BATCH_SIZE: u32 = 25_000;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ProjectionError {
     #[error("database error")]

@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::str::FromStr;
 
-use ledger::{BetStatus, CurrencyCode, Event, PlayerId, PlayerState};
+use ledger::{Account, BetStatus, CurrencyCode, Event, PlayerId, PlayerState};
 use rust_decimal::Decimal;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -103,7 +103,7 @@ pub struct Verifier {
     last_key: Option<[u8; 16]>,
     payments: HashSet<(String, String)>,
     /// Every account but player cash, per currency, from the postings.
-    house: BTreeMap<(String, String), Decimal>,
+    house: HashMap<Account, HashMap<CurrencyCode, Decimal>>,
 }
 
 impl Verifier {
@@ -119,7 +119,7 @@ impl Verifier {
             keys: HashMap::new(),
             last_key: None,
             payments: HashSet::new(),
-            house: BTreeMap::new(),
+            house: HashMap::new(),
         }
     }
 
@@ -148,7 +148,10 @@ impl Verifier {
                 self.expected_head_seen = true;
             }
         }
-        let version = self.versions.entry(stored.stream.clone()).or_insert(0);
+        let version = match self.versions.get_mut(stored.stream.as_str()) {
+            Some(version) => version,
+            None => self.versions.entry(stored.stream.clone()).or_insert(0),
+        };
         if stored.version != *version + 1 {
             return Err(finding(format!(
                 "stream version {} follows version {}",
@@ -201,11 +204,22 @@ impl Verifier {
             .map_err(|e| finding(e.to_string()))?;
         self.finance.add(&event);
         for posting in event.postings() {
-            if !matches!(posting.account, ledger::Account::PlayerCash(_)) {
-                *self
-                    .house
-                    .entry((posting.account.to_string(), posting.currency.to_string()))
-                    .or_default() += posting.amount;
+            if matches!(posting.account, Account::PlayerCash(_)) {
+                continue;
+            }
+            // Looked up before anything is cloned: most postings go to known accounts.
+            if !self.house.contains_key(&posting.account) {
+                self.house.insert(posting.account.clone(), HashMap::new());
+            }
+            let currencies = self
+                .house
+                .get_mut(&posting.account)
+                .expect("inserted above");
+            match currencies.get_mut(&posting.currency) {
+                Some(balance) => *balance += posting.amount,
+                None => {
+                    currencies.insert(posting.currency.clone(), posting.amount);
+                }
             }
         }
         Ok(())
@@ -226,8 +240,14 @@ impl Verifier {
     }
 
     /// House, clearing and external accounts, recomputed from the events alone.
-    pub fn house(&self) -> &BTreeMap<(String, String), Decimal> {
-        &self.house
+    pub fn house(&self) -> BTreeMap<(String, String), Decimal> {
+        let mut house = BTreeMap::new();
+        for (account, currencies) in &self.house {
+            for (currency, balance) in currencies {
+                house.insert((account.to_string(), currency.to_string()), *balance);
+            }
+        }
+        house
     }
 
     /// The checks that need the whole log, and the summary.
@@ -371,7 +391,7 @@ async fn compare(
     for (account, currency, balance) in projector.house_accounts().await? {
         house.insert((account, currency), amount(balance)?);
     }
-    if &house != verifier.house() {
+    if house != verifier.house() {
         return Ok(Err(Finding {
             position,
             stream: "house".to_owned(),

@@ -323,7 +323,9 @@ pub async fn verify<S: EventStore>(
     let mut verifier = Verifier::new(expected_head);
     let mut position = 0;
     // The next page is read while this one is checked.
-    let mut pages = Pages::read(store, 0, None, BATCH_SIZE, Ok);
+    let mut pages = Pages::read(store, 0, None, BATCH_SIZE, |events: Vec<StoredEvent>| {
+        Ok(events)
+    });
     while let Some(page) = pages.next().await? {
         position = page.last;
         if let Err(finding) = verifier.feed(&page.content) {

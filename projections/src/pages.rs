@@ -2,11 +2,57 @@
 //! pages (and prepares them, say decodes them) while the current one is checked or
 //! written. Reading and the work on what was read then overlap instead of taking turns.
 
-use store::{EventStore, StoredEvent};
+use std::future::Future;
+
+use store::{EventBody, EventStore, StoreError, StoredEvent};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::projector::ProjectionError;
+
+/// What a page holds: whole events (an audit checks their hashes), or their bodies (the
+/// read models need no more).
+pub(crate) trait Logged: Send + Sized + 'static {
+    fn read<S: EventStore>(
+        store: &S,
+        after: u64,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<Self>, StoreError>> + Send;
+    fn position(&self) -> u64;
+    fn recorded_at(&self) -> i64;
+}
+
+impl Logged for StoredEvent {
+    fn read<S: EventStore>(
+        store: &S,
+        after: u64,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<Self>, StoreError>> + Send {
+        store.read_all(after, limit)
+    }
+    fn position(&self) -> u64 {
+        self.position
+    }
+    fn recorded_at(&self) -> i64 {
+        self.recorded_at
+    }
+}
+
+impl Logged for EventBody {
+    fn read<S: EventStore>(
+        store: &S,
+        after: u64,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<Self>, StoreError>> + Send {
+        store.read_bodies(after, limit)
+    }
+    fn position(&self) -> u64 {
+        self.position
+    }
+    fn recorded_at(&self) -> i64 {
+        self.recorded_at
+    }
+}
 
 /// Pages read ahead: one ready and one being read while the consumer works.
 const AHEAD: usize = 1;
@@ -28,14 +74,15 @@ pub(crate) struct Page<T> {
 }
 
 impl<T: Send + 'static> Pages<T> {
-    /// Reads the events after `after` up to `until` (the head, when `None`), `size` per
-    /// page, and passes each page to `prepare`. Stops after the first error.
-    pub(crate) fn read<S: EventStore>(
+    /// Reads the events (or their bodies, as `prepare` takes) after `after` up to `until`
+    /// (the head, when `None`), `size` per page, and passes each page to `prepare`.
+    /// Stops after the first error.
+    pub(crate) fn read<S: EventStore, E: Logged>(
         store: &S,
         after: u64,
         until: Option<u64>,
         size: u32,
-        prepare: impl Fn(Vec<StoredEvent>) -> Result<T, ProjectionError> + Send + Sync + 'static,
+        prepare: impl Fn(Vec<E>) -> Result<T, ProjectionError> + Send + Sync + 'static,
     ) -> Self {
         let (sender, pages) = mpsc::channel(AHEAD);
         let store = store.clone();
@@ -43,14 +90,14 @@ impl<T: Send + 'static> Pages<T> {
         let reader = tokio::spawn(async move {
             let mut position = after;
             while until.is_none_or(|until| position < until) {
-                let page = match store.read_all(position, size).await {
+                let page = match E::read(&store, position, size).await {
                     Ok(mut events) => {
                         if let Some(until) = until {
-                            events.retain(|e| e.position <= until);
+                            events.retain(|e| e.position() <= until);
                         }
                         let Some(last) = events.last() else { break };
-                        position = last.position;
-                        let recorded_at = last.recorded_at;
+                        position = last.position();
+                        let recorded_at = last.recorded_at();
                         // Off the async workers: a page takes tens of milliseconds to
                         // decode, which would hold up the tasks that write.
                         let prepare = prepare.clone();

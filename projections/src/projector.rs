@@ -19,7 +19,7 @@ use rust_decimal::Decimal;
 use sqlx::any::AnyPoolOptions;
 use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
 use sqlx::{AnyConnection, AnyPool, Row};
-use store::{codec, EventStore, StoreError, StoredEvent};
+use store::{codec, EventBody, EventStore, StoreError};
 
 use crate::bulk::{Dialect, Writer};
 use crate::models::{self, Batch};
@@ -303,7 +303,7 @@ impl Projector {
 }
 
 /// Decodes the events the read models use; events of other streams are left out.
-fn decode(events: Vec<StoredEvent>) -> Result<Batch, ProjectionError> {
+fn decode(events: Vec<EventBody>) -> Result<Batch, ProjectionError> {
     let mut batch = Batch::default();
     for stored in events {
         let unreadable = |e: codec::DecodeError| ProjectionError::Unreadable {

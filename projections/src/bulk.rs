@@ -8,17 +8,20 @@
 //!   makes binding quadratic in the number of parameters (a 500-row statement binds
 //!   hundreds of times slower per row than a 1-row one). Anonymous `?` are bound by index.
 //! - While a rebuild fills its shadow tables on PostgreSQL, new rows go in with `COPY`
-//!   (on a connection of its own: sqlx's `Any` driver has no COPY), about twice as fast
-//!   as multi-row INSERTs there. Shadow tables are read by no one but the rebuild until
-//!   they are swapped in, so their new rows need not commit with the rest of the batch.
+//!   (sqlx's `Any` driver has no COPY), about twice as fast as multi-row INSERTs there,
+//!   sent by a [`Copier`] on a connection of its own while the batch's other statements
+//!   run. Shadow tables are read by no one but the rebuild until they are swapped in, so
+//!   their new rows need not commit in the same transaction as the rest of the batch.
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use sqlx::any::{AnyArguments, AnyRow};
-use sqlx::postgres::PgConnection;
+use sqlx::postgres::PgPool;
 use sqlx::query::Query;
-use sqlx::{Any, AnyConnection};
+use sqlx::{Any, AnyConnection, Postgres, Transaction};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
 
 /// Rows per statement at most: beyond this, bigger statements stop paying (measured on
 /// both backends) and only cost memory.
@@ -138,8 +141,8 @@ pub(crate) struct Writer<'c> {
     conn: &'c mut AnyConnection,
     dialect: Dialect,
     suffix: &'c str,
-    /// Where new rows are copied instead, if anywhere.
-    copy: Option<&'c mut PgConnection>,
+    /// What copies new rows instead, if anything.
+    copier: Option<&'c Copier>,
 }
 
 impl<'c> Writer<'c> {
@@ -147,13 +150,13 @@ impl<'c> Writer<'c> {
         conn: &'c mut AnyConnection,
         dialect: Dialect,
         suffix: &'c str,
-        copy: Option<&'c mut PgConnection>,
+        copier: Option<&'c Copier>,
     ) -> Self {
         Self {
             conn,
             dialect,
             suffix,
-            copy,
+            copier,
         }
     }
 
@@ -189,8 +192,9 @@ impl<'c> Writer<'c> {
         if rows.is_empty() {
             return Ok(());
         }
-        if let Some(copy) = self.copy.as_deref_mut() {
-            return copy_in(copy, table, self.suffix, &rows).await;
+        if let Some(copier) = self.copier {
+            copier.copy(table, self.suffix, &rows);
+            return Ok(());
         }
         self.statements(table, "", rows).await
     }
@@ -301,35 +305,89 @@ fn bind<'q>(
     query
 }
 
-/// Bytes of COPY data sent at a time.
-const COPY_CHUNK: usize = 1 << 20;
+/// Sends `COPY ... FROM STDIN`s on a PostgreSQL connection of its own, in the order they
+/// are given, while the caller goes on with its other statements; [`Copier::commit`]
+/// waits for them and commits them. The first failure fails every later copy and the
+/// commit, which then rolls back.
+pub(crate) struct Copier {
+    jobs: mpsc::UnboundedSender<Job>,
+    task: JoinHandle<()>,
+}
 
-/// `COPY ... FROM STDIN` of `rows`, in PostgreSQL's text format.
-async fn copy_in(
-    conn: &mut PgConnection,
-    table: &Table,
-    suffix: &str,
-    rows: &[Values<'_>],
-) -> Result<(), sqlx::Error> {
-    let statement = format!(
-        "COPY {}{suffix} ({}) FROM STDIN",
-        table.name,
-        table.all_columns()
-    );
-    let mut copy = conn.copy_in_raw(&statement).await?;
-    let mut data = String::with_capacity(COPY_CHUNK + 4096);
-    for row in rows {
-        copy_line(&mut data, row);
-        if data.len() >= COPY_CHUNK {
-            copy.send(data.as_bytes()).await?;
-            data.clear();
+enum Job {
+    Copy { statement: String, data: String },
+    Commit(oneshot::Sender<Result<(), sqlx::Error>>),
+}
+
+impl Copier {
+    pub(crate) fn start(pool: &PgPool) -> Self {
+        let (jobs, queue) = mpsc::unbounded_channel();
+        let task = tokio::spawn(copy_jobs(pool.clone(), queue));
+        Self { jobs, task }
+    }
+
+    /// Queues the COPY of `rows` into `table` (named with `suffix`).
+    fn copy(&self, table: &Table, suffix: &str, rows: &[Values<'_>]) {
+        let statement = format!(
+            "COPY {}{suffix} ({}) FROM STDIN",
+            table.name,
+            table.all_columns()
+        );
+        let mut data = String::new();
+        for row in rows {
+            copy_line(&mut data, row);
+        }
+        // Refused only once the task has ended, which `commit` reports.
+        let _ = self.jobs.send(Job::Copy { statement, data });
+    }
+
+    /// Waits for every copy queued so far and commits them.
+    pub(crate) async fn commit(&self) -> Result<(), sqlx::Error> {
+        let (done, result) = oneshot::channel();
+        self.jobs
+            .send(Job::Commit(done))
+            .map_err(|_| sqlx::Error::PoolClosed)?;
+        result.await.map_err(|_| sqlx::Error::PoolClosed)?
+    }
+}
+
+impl Drop for Copier {
+    /// A rebuild that stops early stops its copies; their transaction rolls back.
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The copier's task: each batch's copies in a transaction, committed when asked.
+async fn copy_jobs(pool: PgPool, mut queue: mpsc::UnboundedReceiver<Job>) {
+    let mut tx: Option<Transaction<'static, Postgres>> = None;
+    let mut failed: Option<sqlx::Error> = None;
+    while let Some(job) = queue.recv().await {
+        match job {
+            Job::Copy { statement, data } if failed.is_none() => {
+                let copied = async {
+                    let tx = match &mut tx {
+                        Some(tx) => tx,
+                        None => tx.insert(pool.begin().await?),
+                    };
+                    let mut copy = tx.copy_in_raw(&statement).await?;
+                    copy.send(data.as_bytes()).await?;
+                    copy.finish().await
+                };
+                failed = copied.await.err();
+            }
+            Job::Copy { .. } => {}
+            Job::Commit(done) => {
+                let result = match (failed.take(), tx.take()) {
+                    (None, Some(tx)) => tx.commit().await,
+                    (None, None) => Ok(()),
+                    // Dropping the transaction rolls it back.
+                    (Some(e), _) => Err(e),
+                };
+                let _ = done.send(result);
+            }
         }
     }
-    if !data.is_empty() {
-        copy.send(data.as_bytes()).await?;
-    }
-    copy.finish().await?;
-    Ok(())
 }
 
 /// One row of COPY text: tab-separated, `\N` for NULL, backslash escapes.

@@ -17,18 +17,20 @@ use std::str::FromStr;
 use ledger::session;
 use rust_decimal::Decimal;
 use sqlx::any::AnyPoolOptions;
-use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::{AnyConnection, AnyPool, Row};
 use store::{codec, EventBody, EventStore, StoreError};
 
-use crate::bulk::{Dialect, Writer};
+use crate::bulk::{Copier, Dialect, Writer};
 use crate::models::{self, Batch};
 use crate::pages::Pages;
 
-/// The read models this projector maintains, by checkpoint name.
+/// The read models this projector maintains, by checkpoint name, in the order a batch
+/// is applied to them: bets first, which makes the most rows, so that a rebuild on
+/// PostgreSQL copies those while it writes the others (they are independent).
 pub const PROJECTIONS: [&str; 6] = [
-    "balances",
     "bets",
+    "balances",
     "deposits",
     "finance_daily",
     "house",
@@ -190,28 +192,24 @@ impl Projector {
         batch_size: u32,
         mut progress: impl FnMut(u64, u64),
     ) -> Result<u64, ProjectionError> {
-        let names: Vec<&str> = if names.is_empty() {
-            PROJECTIONS.to_vec()
-        } else {
-            let mut chosen = Vec::new();
-            for name in names {
-                let known = PROJECTIONS.iter().find(|p| **p == name.as_str());
-                chosen
-                    .push(*known.ok_or_else(|| ProjectionError::UnknownProjection {
-                        name: name.clone(),
-                    })?);
-            }
-            chosen
-        };
+        if let Some(unknown) = names.iter().find(|n| !PROJECTIONS.contains(&n.as_str())) {
+            return Err(ProjectionError::UnknownProjection {
+                name: unknown.clone(),
+            });
+        }
+        // In the order batches are applied, each once however often it was named.
+        let names: Vec<&str> = PROJECTIONS
+            .into_iter()
+            .filter(|p| names.is_empty() || names.iter().any(|n| n == p))
+            .collect();
         let tables: Vec<&str> = names.iter().flat_map(|n| tables_of(n)).copied().collect();
         // The live tables first reach the head, so that the swap never moves them back.
         let target = self.catch_up(store, batch_size, |_| {}).await?;
-        let postgres = self.pool.acquire().await?.backend_name() == "PostgreSQL";
         for table in &tables {
             sqlx::query(&format!("DROP TABLE IF EXISTS {table}_shadow"))
                 .execute(&self.pool)
                 .await?;
-            let create = if postgres {
+            let create = if self.dialect == Dialect::Postgres {
                 format!("CREATE TABLE {table}_shadow (LIKE {table} INCLUDING ALL)")
             } else {
                 // SQLite keeps each table's CREATE statement; the first mention of the
@@ -228,22 +226,20 @@ impl Projector {
         }
         let mut position = 0;
         let mut pages = Pages::read(store, 0, Some(target), batch_size, decode);
+        let copier = self.copy.as_ref().map(Copier::start);
         while let Some(page) = pages.next().await? {
             let mut tx = self.pool.begin().await?;
-            let mut copy = match &self.copy {
-                Some(pool) => Some(pool.begin().await?),
-                None => None,
-            };
             let suffix = "_shadow";
-            self.apply(&mut tx, copy.as_deref_mut(), &names, &page.content, suffix)
+            self.apply(&mut tx, copier.as_ref(), &names, &page.content, suffix)
                 .await?;
-            if let Some(copy) = copy {
-                copy.commit().await?;
+            if let Some(copier) = &copier {
+                copier.commit().await?;
             }
             tx.commit().await?;
             position = page.last;
             progress(position, target);
         }
+        drop(copier);
         // The swap. Claiming the checkpoint rows makes a live runner finish its batch
         // first (and wait for this one); whatever it added since is applied to the shadow
         // tables here, so they are exactly at the checkpoints when they become live.
@@ -275,17 +271,17 @@ impl Projector {
     }
 
     /// Applies `batch` to the projections named, in their tables named with `suffix`
-    /// (`""` for the live tables, `"_shadow"` while rebuilding), new rows copied through
-    /// `copy` if given.
+    /// (`""` for the live tables, `"_shadow"` while rebuilding), new rows copied by
+    /// `copier` if given.
     async fn apply(
         &self,
         conn: &mut AnyConnection,
-        copy: Option<&mut PgConnection>,
+        copier: Option<&Copier>,
         names: &[&str],
         batch: &Batch,
         suffix: &str,
     ) -> Result<(), ProjectionError> {
-        let mut writer = Writer::new(conn, self.dialect, suffix, copy);
+        let mut writer = Writer::new(conn, self.dialect, suffix, copier);
         for name in names {
             models::apply(name, &mut writer, batch).await?;
         }

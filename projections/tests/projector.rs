@@ -419,6 +419,18 @@ async fn a_rebuild_swaps_in_fresh_tables<S: Url>(store: S) {
     assert_eq!(seen.last(), Some(&(8, 8)), "progress reaches the target");
     assert_eq!(projector.balances().await.unwrap(), good.0);
     assert_ne!(house(&projector).await, good.1, "house was not rebuilt");
+    // A name given twice is rebuilt once (each batch used to be applied to its shadow
+    // table once per mention, and the swap then failed).
+    sqlx::query("UPDATE proj_balances SET balance = '999' WHERE player = 7")
+        .execute(projector.pool())
+        .await
+        .unwrap();
+    let twice = ["balances".to_owned(), "balances".to_owned()];
+    projector
+        .rebuild(&store, &twice, 3, |_, _| {})
+        .await
+        .unwrap();
+    assert_eq!(projector.balances().await.unwrap(), good.0);
     // All of them, twice (the second time from tables that were themselves swapped in).
     for _ in 0..2 {
         projector

@@ -12,7 +12,7 @@ use ledger::{
     Command, CurrencyCode, Event, Ledger, PaymentMethod, PlayerId, PlayerState, Timestamp,
 };
 use projections::audit::{verify, Projections};
-use projections::projector::{Projector, BATCH_SIZE};
+use projections::projector::{Projector, BATCH_SIZE, REBUILD_BATCH_SIZE};
 use rust_decimal::Decimal;
 use store::append::{now_micros, Chain};
 use store::{Append, ClaimedDeposit, DepositRef, EventStore, Metadata, WriteTx};
@@ -121,7 +121,7 @@ async fn measure<S: EventStore>(
     progress(&format!("{backend}: rebuilding every projection"));
     let started = Instant::now();
     projector
-        .rebuild(&store, &[], BATCH_SIZE, |_, _| {})
+        .rebuild(&store, &[], REBUILD_BATCH_SIZE, |_, _| {})
         .await?;
     let rebuild_events_per_s = per_second(events, started);
     progress(&format!("{backend}: audit verify"));

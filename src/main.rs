@@ -252,10 +252,10 @@ enum ProjectionsCommand {
     /// Rebuild projections from the log into shadow tables and swap them in atomically;
     /// readers keep the old tables until the swap. All of them when no name is given.
     Rebuild {
-        /// balances, bets, deposits, finance_daily or house.
+        /// balances, bets, deposits, finance_daily, house or sessions.
         names: Vec<String>,
         /// Events per transaction.
-        #[arg(long, default_value_t = projections::projector::BATCH_SIZE,
+        #[arg(long, default_value_t = projections::projector::REBUILD_BATCH_SIZE,
               value_parser = clap::value_parser!(u32).range(1..=100_000))]
         batch_size: u32,
     },

@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::str::FromStr;
 
-use ledger::{BetStatus, CurrencyCode, Event, PlayerId, PlayerState};
+use ledger::{Account, BetStatus, CurrencyCode, Event, PlayerId, PlayerState};
 use rust_decimal::Decimal;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -24,7 +24,9 @@ use store::event::Hash;
 use store::hash::{self, GENESIS};
 use store::{codec, EventStore, Metadata, StoredEvent};
 
-use crate::projector::{amount, Day, Finance, ProjectionError, Projector};
+use crate::models::{Day, Finance};
+use crate::pages::Pages;
+use crate::projector::{amount, ProjectionError, Projector};
 use crate::report::Days;
 
 /// A head as an auditor publishes it: `POS:HEX`.
@@ -101,7 +103,7 @@ pub struct Verifier {
     last_key: Option<[u8; 16]>,
     payments: HashSet<(String, String)>,
     /// Every account but player cash, per currency, from the postings.
-    house: BTreeMap<(String, String), Decimal>,
+    house: HashMap<Account, HashMap<CurrencyCode, Decimal>>,
 }
 
 impl Verifier {
@@ -117,7 +119,7 @@ impl Verifier {
             keys: HashMap::new(),
             last_key: None,
             payments: HashSet::new(),
-            house: BTreeMap::new(),
+            house: HashMap::new(),
         }
     }
 
@@ -146,7 +148,10 @@ impl Verifier {
                 self.expected_head_seen = true;
             }
         }
-        let version = self.versions.entry(stored.stream.clone()).or_insert(0);
+        let version = match self.versions.get_mut(stored.stream.as_str()) {
+            Some(version) => version,
+            None => self.versions.entry(stored.stream.clone()).or_insert(0),
+        };
         if stored.version != *version + 1 {
             return Err(finding(format!(
                 "stream version {} follows version {}",
@@ -205,11 +210,22 @@ impl Verifier {
             .map_err(|e| finding(e.to_string()))?;
         self.finance.add(&event);
         for posting in event.postings() {
-            if !matches!(posting.account, ledger::Account::PlayerCash(_)) {
-                *self
-                    .house
-                    .entry((posting.account.to_string(), posting.currency.to_string()))
-                    .or_default() += posting.amount;
+            if matches!(posting.account, Account::PlayerCash(_)) {
+                continue;
+            }
+            // Looked up before anything is cloned: most postings go to known accounts.
+            if !self.house.contains_key(&posting.account) {
+                self.house.insert(posting.account.clone(), HashMap::new());
+            }
+            let currencies = self
+                .house
+                .get_mut(&posting.account)
+                .expect("inserted above");
+            match currencies.get_mut(&posting.currency) {
+                Some(balance) => *balance += posting.amount,
+                None => {
+                    currencies.insert(posting.currency.clone(), posting.amount);
+                }
             }
         }
         Ok(())
@@ -230,8 +246,14 @@ impl Verifier {
     }
 
     /// House, clearing and external accounts, recomputed from the events alone.
-    pub fn house(&self) -> &BTreeMap<(String, String), Decimal> {
-        &self.house
+    pub fn house(&self) -> BTreeMap<(String, String), Decimal> {
+        let mut house = BTreeMap::new();
+        for (account, currencies) in &self.house {
+            for (currency, balance) in currencies {
+                house.insert((account.to_string(), currency.to_string()), *balance);
+            }
+        }
+        house
     }
 
     /// The checks that need the whole log, and the summary.
@@ -306,11 +328,13 @@ pub async fn verify<S: EventStore>(
     const BATCH_SIZE: u32 = 10_000;
     let mut verifier = Verifier::new(expected_head);
     let mut position = 0;
-    loop {
-        let batch = store.read_all(position, BATCH_SIZE).await?;
-        let Some(last) = batch.last() else { break };
-        position = last.position;
-        if let Err(finding) = verifier.feed(&batch) {
+    // The next page is read while this one is checked.
+    let mut pages = Pages::read(store, 0, None, BATCH_SIZE, |events: Vec<StoredEvent>| {
+        Ok(events)
+    });
+    while let Some(page) = pages.next().await? {
+        position = page.last;
+        if let Err(finding) = verifier.feed(&page.content) {
             return Ok(Err(finding));
         }
         progress(position);
@@ -375,7 +399,7 @@ async fn compare(
     for (account, currency, balance) in projector.house_accounts().await? {
         house.insert((account, currency), amount(balance)?);
     }
-    if &house != verifier.house() {
+    if house != verifier.house() {
         return Ok(Err(Finding {
             position,
             stream: "house".to_owned(),
@@ -406,16 +430,13 @@ async fn compare(
         }
         projected.insert((row.day, row.currency), (day, row.active_players));
     }
-    let active = verifier.finance.active_players();
     let replayed: BTreeMap<_, _> = verifier
         .finance
-        .days
-        .iter()
-        .map(|(key, day)| {
-            (
-                key.clone(),
-                (day.clone(), active.get(key).copied().unwrap_or(0)),
-            )
+        .days()
+        .map(|((day, currency), activity)| {
+            let players = i64::try_from(activity.players.len()).unwrap_or(i64::MAX);
+            let key = (day.to_owned(), currency.to_owned());
+            (key, (activity.totals.clone(), players))
         })
         .collect();
     if let Some((key, from_table, from_log)) = first_difference(&projected, &replayed) {

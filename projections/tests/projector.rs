@@ -4,9 +4,11 @@
 
 mod common;
 
+use ledger::session::SessionEvent;
 use ledger::Ledger;
+use ledger::Timestamp;
 use projections::projector::Projector;
-use projections::report::{BalanceRow, LiabilityRow};
+use projections::report::{BalanceRow, Days, LiabilityRow, SessionRow};
 use store::{EventStore, GroupCommit, GroupCommitConfig, OutcomeKind, Submission};
 
 /// The URL of the database a test store is on, for the projector's own pool.
@@ -417,6 +419,18 @@ async fn a_rebuild_swaps_in_fresh_tables<S: Url>(store: S) {
     assert_eq!(seen.last(), Some(&(8, 8)), "progress reaches the target");
     assert_eq!(projector.balances().await.unwrap(), good.0);
     assert_ne!(house(&projector).await, good.1, "house was not rebuilt");
+    // A name given twice is rebuilt once (each batch used to be applied to its shadow
+    // table once per mention, and the swap then failed).
+    sqlx::query("UPDATE proj_balances SET balance = '999' WHERE player = 7")
+        .execute(projector.pool())
+        .await
+        .unwrap();
+    let twice = ["balances".to_owned(), "balances".to_owned()];
+    projector
+        .rebuild(&store, &twice, 3, |_, _| {})
+        .await
+        .unwrap();
+    assert_eq!(projector.balances().await.unwrap(), good.0);
     // All of them, twice (the second time from tables that were themselves swapped in).
     for _ in 0..2 {
         projector
@@ -450,7 +464,135 @@ async fn a_rebuild_swaps_in_fresh_tables<S: Url>(store: S) {
         .contains("unknown projection 'nonsense'"));
 }
 
+/// Appends one conversation session's events to its stream, as the bot does.
+async fn append_session<S: EventStore>(store: &S, stream: &str, events: Vec<SessionEvent>) {
+    let events = events.iter().map(store::codec::encode_session).collect();
+    store::append(store, stream, store::ExpectedVersion::Any, events)
+        .await
+        .unwrap();
+}
+
+async fn sessions_give_known_answers_at_any_batch_size<S: Url>(store: S) {
+    use ledger::session::{
+        Flow, SessionBet, SessionEvent::*, SessionExpired, SessionMoved, SessionStarted,
+    };
+    let at = |second: i64| Timestamp::from_micros(1_795_000_000_000_000 + second * 1_000_000);
+    let moved = |to: Flow, second| {
+        Moved(SessionMoved {
+            from: Flow::Idle,
+            to,
+            cause: format!("cb:{second}"),
+            at: at(second),
+        })
+    };
+    let bet = |stake: i64, payout: i64, second| {
+        Bet(SessionBet {
+            bet_id: format!("b{second}"),
+            game: "dice:50".to_owned(),
+            stake: stake.into(),
+            payout: payout.into(),
+            at: at(second),
+        })
+    };
+    let start = |second| {
+        Started(SessionStarted {
+            chat: 100,
+            player: 7,
+            at: at(second),
+        })
+    };
+    // Sessions and money interleaved in the log, a session's events spread over several
+    // appends (so over batch boundaries).
+    append_session(
+        &store,
+        "session-100-7-1",
+        vec![start(0), moved(Flow::ChoosingGame, 1)],
+    )
+    .await;
+    submit_all(&store, &HISTORY[..2]).await;
+    let stake = Flow::ChoosingStake {
+        game: "dice:50".to_owned(),
+    };
+    append_session(
+        &store,
+        "session-100-7-1",
+        vec![moved(stake, 2), bet(10, 0, 3)],
+    )
+    .await;
+    append_session(&store, "session-100-7-2", vec![start(6)]).await;
+    append_session(&store, "session-100-7-1", vec![bet(5, 9, 4)]).await;
+    submit_all(&store, &HISTORY[2..4]).await;
+    let expired = Expired(SessionExpired {
+        last_activity: at(4),
+        at: at(5),
+    });
+    append_session(&store, "session-100-7-1", vec![expired]).await;
+    append_session(
+        &store,
+        "session-100-7-2",
+        vec![moved(Flow::ChoosingGame, 7)],
+    )
+    .await;
+    let time = |second| Some(projections::time::rfc3339(at(second).as_micros()));
+    let expected = [
+        SessionRow {
+            stream: "session-100-7-1".to_owned(),
+            chat: 100,
+            player: 7,
+            state: "choosing_stake".to_owned(),
+            status: "expired".to_owned(),
+            started_at: time(0).unwrap(),
+            last_activity_at: time(4).unwrap(),
+            ended_at: time(5),
+            play_started_at: time(3),
+            bets: 2,
+            wagered: "15".to_owned(),
+            won: "9".to_owned(),
+        },
+        SessionRow {
+            stream: "session-100-7-2".to_owned(),
+            chat: 100,
+            player: 7,
+            state: "choosing_game".to_owned(),
+            status: "active".to_owned(),
+            started_at: time(6).unwrap(),
+            last_activity_at: time(7).unwrap(),
+            ended_at: None,
+            play_started_at: None,
+            bets: 0,
+            wagered: "0".to_owned(),
+            won: "0".to_owned(),
+        },
+    ];
+    let projector = Projector::connect(&store.url().await).await.unwrap();
+    let all = Days::default();
+    for batch_size in [1, 2, 3, 5, 100] {
+        projector.reset().await.unwrap();
+        projector
+            .catch_up(&store, batch_size, |_| {})
+            .await
+            .unwrap();
+        assert_eq!(
+            projector.sessions(&all).await.unwrap(),
+            expected,
+            "batch size {batch_size}"
+        );
+    }
+    for batch_size in [1, 4, 100] {
+        projector
+            .rebuild(&store, &["sessions".to_owned()], batch_size, |_, _| {})
+            .await
+            .unwrap();
+        assert_eq!(
+            projector.sessions(&all).await.unwrap(),
+            expected,
+            "rebuilt, batch size {batch_size}"
+        );
+    }
+}
+
 on_both_backends!(
+    sessions_give_known_answers_at_any_batch_size,
     a_fixed_history_gives_known_answers,
     a_rebuild_equals_incremental_catch_up,
     two_runners_at_once_count_nothing_twice,

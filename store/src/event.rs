@@ -58,6 +58,23 @@ pub struct StoredEvent {
     pub hash: Hash,
 }
 
+/// An event as the read models need it: where it is and what it says, without the
+/// metadata and hashes that only an audit checks (see [`EventStore::read_bodies`]).
+///
+/// [`EventStore::read_bodies`]: crate::EventStore::read_bodies
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventBody {
+    pub position: u64,
+    pub stream: String,
+    pub version: u64,
+    pub event_type: String,
+    pub schema_version: u16,
+    /// MessagePack with field names.
+    pub payload: Vec<u8>,
+    /// Commit time, microseconds since the Unix epoch.
+    pub recorded_at: i64,
+}
+
 /// The newest event of the log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Head {

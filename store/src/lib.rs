@@ -26,7 +26,9 @@ use std::future::Future;
 
 pub use append::{append, ExpectedVersion};
 pub use error::{AppendError, StoreError};
-pub use event::{Append, ClaimedDeposit, DepositRef, Head, Metadata, NewEvent, StoredEvent};
+pub use event::{
+    Append, ClaimedDeposit, DepositRef, EventBody, Head, Metadata, NewEvent, StoredEvent,
+};
 pub use group_commit::{GroupCommit, GroupCommitConfig, Submission};
 pub use outcome::{EventRef, Outcome, OutcomeKind};
 pub use postgres::PgStore;
@@ -56,6 +58,14 @@ pub trait EventStore: Clone + Send + Sync + 'static {
         after_position: u64,
         limit: u32,
     ) -> impl Future<Output = Result<Vec<StoredEvent>, StoreError>> + Send;
+
+    /// The same events as [`EventStore::read_all`] without their metadata and hashes:
+    /// what the read models need, read for about a third less.
+    fn read_bodies(
+        &self,
+        after_position: u64,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<EventBody>, StoreError>> + Send;
 
     /// Appends a batch sealed for `expected_head` (`None` for an empty log) in one
     /// statement, if the head is still that one, by position and hash: the fast path of

@@ -15,7 +15,7 @@ use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 use sqlx::{Connection, Postgres, Row, Transaction};
 use tokio::sync::watch;
 
-use crate::event::{Append, DepositRef, Head, StoredEvent};
+use crate::event::{Append, DepositRef, EventBody, Head, StoredEvent};
 use crate::record::CommandRecord;
 use crate::rows::{self, to_i64, to_u64};
 use crate::{EventStore, StoreError, WriteTx};
@@ -190,6 +190,22 @@ impl EventStore for PgStore {
     ) -> Result<Vec<StoredEvent>, StoreError> {
         let mut conn = self.pool.acquire().await?;
         read_after(&mut conn, after_position, limit).await
+    }
+
+    async fn read_bodies(
+        &self,
+        after_position: u64,
+        limit: u32,
+    ) -> Result<Vec<EventBody>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {} FROM ledger_events WHERE position > $1 ORDER BY position LIMIT $2",
+            rows::BODY_COLUMNS
+        ))
+        .bind(to_i64(after_position))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(rows::body).collect()
     }
 
     async fn append_if_head(

@@ -2,7 +2,7 @@
 
 use sqlx::{ColumnIndex, Decode, Row, Type};
 
-use crate::event::{Head, StoredEvent};
+use crate::event::{EventBody, Head, StoredEvent};
 use crate::record::CommandRecord;
 use crate::StoreError;
 
@@ -55,13 +55,36 @@ where
     })
 }
 
+/// The columns of an [`EventBody`]; an event's are these and its metadata and hashes.
+pub(crate) const BODY_COLUMNS: &str =
+    "position, stream_id, version, event_type, schema_version, payload, recorded_at";
+
 pub(crate) fn event<R: LedgerRow>(row: &R) -> Result<StoredEvent, StoreError>
+where
+    for<'r> &'r str: ColumnIndex<R>,
+{
+    let body = body(row)?;
+    Ok(StoredEvent {
+        metadata: row.bytes("metadata")?,
+        prev_hash: hash32(body.position, row.bytes("prev_hash")?)?,
+        hash: hash32(body.position, row.bytes("hash")?)?,
+        position: body.position,
+        stream: body.stream,
+        version: body.version,
+        event_type: body.event_type,
+        schema_version: body.schema_version,
+        payload: body.payload,
+        recorded_at: body.recorded_at,
+    })
+}
+
+pub(crate) fn body<R: LedgerRow>(row: &R) -> Result<EventBody, StoreError>
 where
     for<'r> &'r str: ColumnIndex<R>,
 {
     let position = to_u64(row.int("position")?);
     let schema_version = row.int("schema_version")?;
-    Ok(StoredEvent {
+    Ok(EventBody {
         position,
         stream: row.text("stream_id")?,
         version: to_u64(row.int("version")?),
@@ -71,10 +94,7 @@ where
             problem: format!("schema version {schema_version} out of range"),
         })?,
         payload: row.bytes("payload")?,
-        metadata: row.bytes("metadata")?,
         recorded_at: row.int("recorded_at")?,
-        prev_hash: hash32(position, row.bytes("prev_hash")?)?,
-        hash: hash32(position, row.bytes("hash")?)?,
     })
 }
 

@@ -15,7 +15,7 @@ use sqlx::sqlite::{
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, Transaction};
 use tokio::sync::watch;
 
-use crate::event::{Append, DepositRef, Head, StoredEvent};
+use crate::event::{Append, DepositRef, EventBody, Head, StoredEvent};
 use crate::hash::GENESIS;
 use crate::record::CommandRecord;
 use crate::rows::{self, to_i64, to_u64};
@@ -101,6 +101,22 @@ impl EventStore for SqliteStore {
     ) -> Result<Vec<StoredEvent>, StoreError> {
         let mut conn = self.pool.acquire().await?;
         read_after(&mut conn, after_position, limit).await
+    }
+
+    async fn read_bodies(
+        &self,
+        after_position: u64,
+        limit: u32,
+    ) -> Result<Vec<EventBody>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {} FROM ledger_events WHERE position > ?1 ORDER BY position LIMIT ?2",
+            rows::BODY_COLUMNS
+        ))
+        .bind(to_i64(after_position))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(rows::body).collect()
     }
 
     async fn append_if_head(

@@ -568,3 +568,41 @@ fn bench_replay_prints_its_ratios() {
     }
     assert_eq!(report["events"], 500);
 }
+
+/// A player whose only money events are subscription charges has no cash: the read
+/// models hold no balance for them, a replay agrees, and the house holds the revenue.
+#[test]
+fn a_subscriber_who_never_deposited_has_no_balance_and_the_audit_agrees() {
+    let scratch = Scratch::new();
+    let url = scratch.url();
+    let paid = r#"{"type":"pay_subscription","idempotency_key":"s1","player":9,"amount":"250","currency":"XTR","method":"telegram_stars","external_ref":"sub_1","until_micros":1900000000000000,"renewal":false}"#;
+    let (code, outcome) = submit(&scratch, paid);
+    assert_eq!(code, 0, "{outcome}");
+    assert_eq!(outcome["events"][0]["type"], "subscription_paid");
+    let verified = croupier(&scratch.0, &["--database-url", &url, "audit", "verify"], "");
+    assert_eq!(
+        verified.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&verified.stdout),
+        String::from_utf8_lossy(&verified.stderr)
+    );
+    let balances = croupier(
+        &scratch.0,
+        &[
+            "--database-url",
+            &url,
+            "report",
+            "balances",
+            "--format",
+            "json",
+        ],
+        "",
+    );
+    let balances: Value = serde_json::from_slice(&balances.stdout).unwrap();
+    assert_eq!(
+        balances,
+        serde_json::json!([]),
+        "no cash row for a subscriber"
+    );
+}

@@ -56,7 +56,7 @@ pub async fn verify(
                     summary.head.as_deref().unwrap_or("none (empty log)")
                 );
                 if summary.projections_checked {
-                    println!("the balances and house projections equal a replay of the log");
+                    println!("the balances, house and finance_daily projections equal a replay of the log");
                 } else {
                     println!("the projections were not compared: they are not at the head replayed (the log moved on, or the replica's projections lag); run it again");
                 }

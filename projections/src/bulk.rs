@@ -166,14 +166,8 @@ impl<'c> Writer<'c> {
         table: &Table,
         keys: Vec<Values<'_>>,
     ) -> Result<Vec<AnyRow>, sqlx::Error> {
-        let width = table.key.len();
         let mut found = Vec::new();
-        let mut keys = keys.into_iter().peekable();
-        while keys.peek().is_some() {
-            let chunk: Vec<_> = keys
-                .by_ref()
-                .take(self.dialect.rows_per_statement(width))
-                .collect();
+        for chunk in chunks(keys, self.dialect.rows_per_statement(table.key.len())) {
             let sql = select_sql(table, self.suffix, self.dialect, chunk.len());
             let rows = bind(sqlx::query(&sql), chunk)
                 .fetch_all(&mut *self.conn)
@@ -230,12 +224,7 @@ impl<'c> Writer<'c> {
         rows: Vec<Values<'_>>,
     ) -> Result<(), sqlx::Error> {
         let width = table.width();
-        let mut rows = rows.into_iter().peekable();
-        while rows.peek().is_some() {
-            let chunk: Vec<_> = rows
-                .by_ref()
-                .take(self.dialect.rows_per_statement(width))
-                .collect();
+        for chunk in chunks(rows, self.dialect.rows_per_statement(width)) {
             let mut sql = format!(
                 "INSERT INTO {}{} ({}) VALUES ",
                 table.name,
@@ -250,6 +239,15 @@ impl<'c> Writer<'c> {
         }
         Ok(())
     }
+}
+
+/// `items` in order, `size` at a time: one statement's worth each.
+fn chunks<T>(items: Vec<T>, size: usize) -> impl Iterator<Item = Vec<T>> {
+    let mut items = items.into_iter().peekable();
+    std::iter::from_fn(move || {
+        items.peek()?;
+        Some(items.by_ref().take(size).collect())
+    })
 }
 
 /// The rows of `table` with one of `keys` keys: a join of the keys with the table, which

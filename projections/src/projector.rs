@@ -37,17 +37,6 @@ pub const PROJECTIONS: [&str; 6] = [
     "sessions",
 ];
 
-/// The tables of the read models.
-const TABLES: [&str; 7] = [
-    "proj_balances",
-    "proj_house",
-    "proj_bets",
-    "proj_deposits",
-    "proj_finance_daily",
-    "proj_finance_active",
-    "proj_sessions",
-];
-
 /// Events per transaction when catching up.
 pub const BATCH_SIZE: u32 = 5_000;
 
@@ -175,7 +164,7 @@ impl Projector {
         sqlx::query("UPDATE projection_checkpoints SET position = 0, updated_at = 0")
             .execute(&mut *tx)
             .await?;
-        for table in TABLES {
+        for table in PROJECTIONS.into_iter().flat_map(tables_of) {
             sqlx::query(&format!("DELETE FROM {table}"))
                 .execute(&mut *tx)
                 .await?;
@@ -232,8 +221,7 @@ impl Projector {
         let copier = self.copy.as_ref().map(Copier::start);
         while let Some(page) = pages.next().await? {
             let mut tx = self.pool.begin().await?;
-            let suffix = "_shadow";
-            self.apply(&mut tx, copier.as_ref(), &names, &page.content, suffix)
+            self.apply(&mut tx, copier.as_ref(), &names, &page.content, "_shadow")
                 .await?;
             if let Some(copier) = &copier {
                 copier.commit().await?;
@@ -250,11 +238,7 @@ impl Projector {
         sqlx::query("UPDATE projection_checkpoints SET updated_at = updated_at")
             .execute(&mut *tx)
             .await?;
-        let live: Option<i64> =
-            sqlx::query_scalar("SELECT min(position) FROM projection_checkpoints")
-                .fetch_one(&mut *tx)
-                .await?;
-        let live = live.map_or(0, to_u64);
+        let live = checkpoints_position(&mut *tx).await?;
         let mut pages = Pages::read(store, position, Some(live), batch_size, decode);
         while let Some(page) = pages.next().await? {
             self.apply(&mut tx, None, &names, &page.content, "_shadow")
@@ -293,12 +277,19 @@ impl Projector {
 
     /// The position every projection has reached.
     async fn position(&self) -> Result<u64, ProjectionError> {
-        let position: Option<i64> =
-            sqlx::query_scalar("SELECT min(position) FROM projection_checkpoints")
-                .fetch_one(&self.pool)
-                .await?;
-        Ok(position.map_or(0, to_u64))
+        checkpoints_position(&self.pool).await
     }
+}
+
+/// The position every projection has reached, read by `executor`.
+async fn checkpoints_position<'e>(
+    executor: impl sqlx::Executor<'e, Database = sqlx::Any>,
+) -> Result<u64, ProjectionError> {
+    let position: Option<i64> =
+        sqlx::query_scalar("SELECT min(position) FROM projection_checkpoints")
+            .fetch_one(executor)
+            .await?;
+    Ok(position.map_or(0, to_u64))
 }
 
 /// Decodes the events the read models use; events of other streams are left out.

@@ -169,70 +169,42 @@ async fn two_runners_at_once_count_nothing_twice<S: Url>(store: S) {
 }
 
 async fn the_audit_compares_the_projections_with_a_replay<S: Url>(store: S) {
-    use projections::audit::verify;
+    use projections::audit::{verify, Projections};
     submit_all(&store, &HISTORY).await;
     let projector = Projector::connect(&store.url().await).await.unwrap();
-    let summary = verify(
-        &store,
-        None,
-        projections::audit::Projections::CatchUpAndCompare(&projector),
-        |_| {},
-    )
-    .await
-    .unwrap()
-    .unwrap();
-    assert!(summary.projections_checked);
+    let check = || {
+        verify(
+            &store,
+            None,
+            Projections::CatchUpAndCompare(&projector),
+            |_| {},
+        )
+    };
+    let edit = |sql: &'static str| sqlx::query(sql).execute(projector.pool());
+    assert!(check().await.unwrap().unwrap().projections_checked);
     // Someone edits a read model: the audit names the player.
-    sqlx::query("UPDATE proj_balances SET balance = '999' WHERE player = 8")
-        .execute(projector.pool())
+    edit("UPDATE proj_balances SET balance = '999' WHERE player = 8")
         .await
         .unwrap();
-    let finding = verify(
-        &store,
-        None,
-        projections::audit::Projections::CatchUpAndCompare(&projector),
-        |_| {},
-    )
-    .await
-    .unwrap()
-    .unwrap_err();
+    let finding = check().await.unwrap().unwrap_err();
     assert_eq!(
         (finding.position, finding.stream.as_str()),
         (8, "player-8"),
         "{finding}"
     );
     assert!(finding.problem.contains("holds cash 999"), "{finding}");
-    sqlx::query("UPDATE proj_balances SET balance = '30' WHERE player = 8")
-        .execute(projector.pool())
+    edit("UPDATE proj_balances SET balance = '30' WHERE player = 8")
         .await
         .unwrap();
-    sqlx::query("UPDATE proj_house SET balance = '6' WHERE account = 'house:gaming'")
-        .execute(projector.pool())
+    edit("UPDATE proj_house SET balance = '6' WHERE account = 'house:gaming'")
         .await
         .unwrap();
-    let finding = verify(
-        &store,
-        None,
-        projections::audit::Projections::CatchUpAndCompare(&projector),
-        |_| {},
-    )
-    .await
-    .unwrap()
-    .unwrap_err();
+    let finding = check().await.unwrap().unwrap_err();
     assert_eq!(finding.stream, "house", "{finding}");
     // Put back; then a finance total is edited: the audit names the table and the day.
     projector.reset().await.unwrap();
-    let check = || {
-        verify(
-            &store,
-            None,
-            projections::audit::Projections::CatchUpAndCompare(&projector),
-            |_| {},
-        )
-    };
     assert!(check().await.unwrap().unwrap().projections_checked);
-    sqlx::query("UPDATE proj_finance_daily SET bets = bets + 1 WHERE currency = 'XTR'")
-        .execute(projector.pool())
+    edit("UPDATE proj_finance_daily SET bets = bets + 1 WHERE currency = 'XTR'")
         .await
         .unwrap();
     let finding = check().await.unwrap().unwrap_err();
@@ -241,12 +213,9 @@ async fn the_audit_compares_the_projections_with_a_replay<S: Url>(store: S) {
         finding.problem.contains("the events add up to"),
         "{finding}"
     );
-    sqlx::query(
-        "UPDATE proj_finance_daily SET bets = bets - 1, ggr = '12345' WHERE currency = 'XTR'",
-    )
-    .execute(projector.pool())
-    .await
-    .unwrap();
+    edit("UPDATE proj_finance_daily SET bets = bets - 1, ggr = '12345' WHERE currency = 'XTR'")
+        .await
+        .unwrap();
     let finding = check().await.unwrap().unwrap_err();
     assert!(
         finding.problem.contains("not its stakes less its payouts"),

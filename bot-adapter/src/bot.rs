@@ -18,7 +18,7 @@ use crate::command::{self, FairAction, PlayGame, PlayStep, PlayerCommand, VipAct
 use crate::fair;
 use crate::games::{Game, Rules, StakeRefused, Terms};
 use crate::payload::{Order, OrderKind, PayloadSigner};
-use crate::port::{Port, PortError, Verdict};
+use crate::port::{Port, PortError, Standing, Subscription, Verdict};
 use crate::slots::{self, Spin};
 use crate::update::{From, Input};
 
@@ -463,15 +463,18 @@ impl Bot {
     }
 
     async fn balance<P: Port>(&self, ctx: &Ctx<'_, P>) -> Result<Call, PortError> {
-        let balances = ctx.port.balances(ctx.player).await?;
+        let Standing {
+            balances,
+            subscription,
+        } = ctx.port.standing(ctx.player).await?;
         let text = if balances.is_empty() {
             "Your balance is 0 ⭐. Top up with /deposit 100.".to_owned()
         } else {
             let shown: Vec<String> = balances.iter().map(|(c, a)| show(a, c)).collect();
             format!("Your balance: {}.", shown.join(", "))
         };
-        let text = match self.vip_until(ctx).await? {
-            Some(until) => format!("{text} ⭐ VIP until {}.", shown_date(until)),
+        let text = match self.holding(subscription, ctx.now) {
+            Some(s) => format!("{text} ⭐ VIP until {}.", shown_date(s.until)),
             None => text,
         };
         Ok(ctx.say(text))
@@ -580,8 +583,7 @@ impl Bot {
             show(&plan.stake_max.to_string(), "XTR"),
             show(&self.config.rules.stake_max.to_string(), "XTR")
         );
-        let current = ctx.port.subscription(ctx.player).await?;
-        let active = current.filter(|s| s.until.saturating_add(plan.grace_s) > ctx.now);
+        let active = self.active_vip(ctx).await?;
         let user = ctx.user();
         Ok(match (action, active) {
             (VipAction::Show, Some(s)) => vec![ctx.say(format!(
@@ -623,12 +625,18 @@ impl Bot {
         })
     }
 
-    /// Until when (Unix seconds) the player's VIP holds, if it holds now.
-    async fn vip_until<P: Port>(&self, ctx: &Ctx<'_, P>) -> Result<Option<u64>, PortError> {
-        let current = ctx.port.subscription(ctx.player).await?;
-        Ok(current
-            .map(|s| s.until)
-            .filter(|until| until.saturating_add(self.config.vip.grace_s) > ctx.now))
+    /// The player's subscription, if their VIP holds now.
+    async fn active_vip<P: Port>(
+        &self,
+        ctx: &Ctx<'_, P>,
+    ) -> Result<Option<Subscription>, PortError> {
+        let standing = ctx.port.standing(ctx.player).await?;
+        Ok(self.holding(standing.subscription, ctx.now))
+    }
+
+    /// `subscription` if VIP holds at `now`: within its paid period or the grace after.
+    fn holding(&self, subscription: Option<Subscription>, now: u64) -> Option<Subscription> {
+        subscription.filter(|s| s.until.saturating_add(self.config.vip.grace_s) > now)
     }
 
     /// `Err` carries the reason shown to the payer.
@@ -875,7 +883,7 @@ impl Bot {
         };
         let rules = &self.config.rules;
         // The ledger is asked about VIP only when the stake needs it.
-        let vip = stake > rules.stake_max && self.vip_until(ctx).await?.is_some();
+        let vip = stake > rules.stake_max && self.active_vip(ctx).await?.is_some();
         let stake_max = if vip {
             self.config.vip.stake_max
         } else {

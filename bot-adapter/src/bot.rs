@@ -18,7 +18,7 @@ use crate::command::{self, FairAction, PlayGame, PlayStep, PlayerCommand, VipAct
 use crate::fair;
 use crate::games::{Game, Rules, StakeRefused, Terms};
 use crate::payload::{Order, OrderKind, PayloadSigner};
-use crate::port::{Port, PortError, Verdict};
+use crate::port::{Port, PortError, Standing, Subscription, Verdict};
 use crate::slots::{self, Spin};
 use crate::update::{From, Input};
 
@@ -146,6 +146,11 @@ impl<P: Port> Ctx<'_, P> {
             .await
     }
 
+    /// The player's Telegram user id.
+    fn user(&self) -> u64 {
+        u64::try_from(self.player.get()).expect("player ids are positive")
+    }
+
     fn say(&self, text: impl Into<String>) -> Call {
         call::message(self.chat, text)
     }
@@ -224,16 +229,13 @@ impl Bot {
                 total_amount,
                 ..
             } => {
-                self.refunded(
-                    port,
-                    *from,
-                    &origin,
-                    charge_id,
+                let paid = Paid {
+                    from: *from,
                     currency,
-                    *total_amount,
-                    now,
-                )
-                .await
+                    total_amount: *total_amount,
+                    charge_id,
+                };
+                self.refunded(port, &origin, paid, now).await
             }
             Input::Dice { .. } | Input::Ignored { .. } => Ok(Vec::new()),
         }
@@ -461,15 +463,18 @@ impl Bot {
     }
 
     async fn balance<P: Port>(&self, ctx: &Ctx<'_, P>) -> Result<Call, PortError> {
-        let balances = ctx.port.balances(ctx.player).await?;
+        let Standing {
+            balances,
+            subscription,
+        } = ctx.port.standing(ctx.player).await?;
         let text = if balances.is_empty() {
             "Your balance is 0 ⭐. Top up with /deposit 100.".to_owned()
         } else {
             let shown: Vec<String> = balances.iter().map(|(c, a)| show(a, c)).collect();
             format!("Your balance: {}.", shown.join(", "))
         };
-        let text = match self.vip_until(ctx).await? {
-            Some(until) => format!("{text} ⭐ VIP until {}.", shown_date(until)),
+        let text = match self.holding(subscription, ctx.now) {
+            Some(s) => format!("{text} ⭐ VIP until {}.", shown_date(s.until)),
             None => text,
         };
         Ok(ctx.say(text))
@@ -504,18 +509,11 @@ impl Bot {
             ))
             }
         };
-        let order = Order {
-            kind: OrderKind::Deposit,
-            player: u64::try_from(ctx.player.get()).expect("player ids are positive"),
-            total_amount: u64::from(stars),
-            currency: "XTR".to_owned(),
-            expires: ctx.now + self.config.invoice_ttl_s,
-        };
         call::stars_invoice(
             ctx.chat,
             &format!("{stars} Stars for Croupier"),
             "Credits your Croupier balance. Unspent Stars can be refunded: /paysupport.",
-            self.config.signer.sign(&order),
+            self.payload(ctx, OrderKind::Deposit, u64::from(stars), "XTR"),
             stars,
         )
     }
@@ -543,18 +541,19 @@ impl Bot {
             .get(code)
             .expect("provider currencies are known currencies");
         let max = Decimal::from(self.config.deposit_max);
-        let minor = spec
+        let amount_minor = spec
             .positive(amount)
             .ok()
             .filter(|a| *a <= max)
             .and_then(|a| {
-                (a * Decimal::from(10u64.pow(spec.scale)))
+                let minor = (a * Decimal::from(10u64.pow(spec.scale)))
                     .normalize()
                     .to_string()
                     .parse::<u32>()
-                    .ok()
+                    .ok()?;
+                Some((a, minor))
             });
-        let Some(minor) = minor else {
+        let Some((amount, minor)) = amount_minor else {
             return ctx.say(format!(
                 "Deposits in {code} are from {} to {}, with at most {} decimals; {amount} is not. Try /deposit 5 {code}.",
                 show(&Decimal::new(1, spec.scale).to_string(), code.as_str()),
@@ -562,22 +561,11 @@ impl Bot {
                 spec.scale
             ));
         };
-        let order = Order {
-            kind: OrderKind::Deposit,
-            player: u64::try_from(ctx.player.get()).expect("player ids are positive"),
-            total_amount: u64::from(minor),
-            currency: code.to_string(),
-            expires: ctx.now + self.config.invoice_ttl_s,
-        };
-        let shown = show(
-            &spec.positive(amount).unwrap_or(amount).to_string(),
-            code.as_str(),
-        );
         call::invoice(
             ctx.chat,
-            &format!("{shown} for Croupier"),
+            &format!("{} for Croupier", show(&amount.to_string(), code.as_str())),
             "Credits your Croupier balance in this currency.",
-            self.config.signer.sign(&order),
+            self.payload(ctx, OrderKind::Deposit, u64::from(minor), code.as_str()),
             code.as_str(),
             minor,
         )
@@ -595,27 +583,19 @@ impl Bot {
             show(&plan.stake_max.to_string(), "XTR"),
             show(&self.config.rules.stake_max.to_string(), "XTR")
         );
-        let current = ctx.port.subscription(ctx.player).await?;
-        let active = current.filter(|s| s.until.saturating_add(plan.grace_s) > ctx.now);
-        let user = u64::try_from(ctx.player.get()).expect("player ids are positive");
+        let active = self.active_vip(ctx).await?;
+        let user = ctx.user();
         Ok(match (action, active) {
             (VipAction::Show, Some(s)) => vec![ctx.say(format!(
                 "⭐ You are VIP until {}: {perk}. It renews every 30 days unless you type /vip cancel.",
                 shown_date(s.until)
             ))],
             (VipAction::Show, None) => {
-                let order = Order {
-                    kind: OrderKind::Subscription,
-                    player: user,
-                    total_amount: u64::from(plan.stars),
-                    currency: "XTR".to_owned(),
-                    expires: ctx.now + self.config.invoice_ttl_s,
-                };
                 let price = show(&plan.stars.to_string(), "XTR");
                 vec![call::subscription_link(
                     "Croupier VIP",
                     &format!("VIP for 30 days, renewed monthly: {perk}. Cancel any time with /vip cancel."),
-                    self.config.signer.sign(&order),
+                    self.payload(ctx, OrderKind::Subscription, u64::from(plan.stars), "XTR"),
                     plan.stars,
                     plan.period_s,
                     LinkMessage {
@@ -645,12 +625,18 @@ impl Bot {
         })
     }
 
-    /// Until when (Unix seconds) the player's VIP holds, if it holds now.
-    async fn vip_until<P: Port>(&self, ctx: &Ctx<'_, P>) -> Result<Option<u64>, PortError> {
-        let current = ctx.port.subscription(ctx.player).await?;
-        Ok(current
-            .map(|s| s.until)
-            .filter(|until| until.saturating_add(self.config.vip.grace_s) > ctx.now))
+    /// The player's subscription, if their VIP holds now.
+    async fn active_vip<P: Port>(
+        &self,
+        ctx: &Ctx<'_, P>,
+    ) -> Result<Option<Subscription>, PortError> {
+        let standing = ctx.port.standing(ctx.player).await?;
+        Ok(self.holding(standing.subscription, ctx.now))
+    }
+
+    /// `subscription` if VIP holds at `now`: within its paid period or the grace after.
+    fn holding(&self, subscription: Option<Subscription>, now: u64) -> Option<Subscription> {
+        subscription.filter(|s| s.until.saturating_add(self.config.vip.grace_s) > now)
     }
 
     /// `Err` carries the reason shown to the payer.
@@ -808,25 +794,22 @@ impl Bot {
 
     /// A refund happened (possibly outside the bot): the money is gone, so it is recorded
     /// as a forced refund of that deposit, once.
-    #[allow(clippy::too_many_arguments)]
     async fn refunded<P: Port>(
         &self,
         port: &P,
-        from: From,
         origin: &str,
-        charge_id: &str,
-        currency: &str,
-        total_amount: u64,
+        paid: Paid<'_>,
         now: u64,
     ) -> Result<Vec<Call>, PortError> {
-        let (Some(player), Ok(external_ref)) = (player_id(from.user), ExternalRef::new(charge_id))
+        let (Some(player), Ok(external_ref)) =
+            (player_id(paid.from.user), ExternalRef::new(paid.charge_id))
         else {
             return Ok(Vec::new());
         };
         let ctx = Ctx {
             port,
             player,
-            chat: from.chat,
+            chat: paid.from.chat,
             origin,
             now,
         };
@@ -840,10 +823,11 @@ impl Bot {
                 },
             )
             .await?;
-        let amount = CurrencyCode::new(currency)
-            .ok()
-            .and_then(|code| self.amount_of_minor_units(&code, total_amount))
-            .map_or_else(|| total_amount.to_string(), |a| a.to_string());
+        let currency = paid.currency;
+        let amount = self.charge(&paid).map_or_else(
+            |_| paid.total_amount.to_string(),
+            |charge| charge.amount.to_string(),
+        );
         Ok(match verdict {
             Verdict::Accepted { balances, .. } => vec![ctx.say(format!(
                 "↩️ {} refunded to you. Your balance: {}.",
@@ -852,6 +836,24 @@ impl Bot {
             ))],
             // Already refunded through the bot (`croupier payments refund`): nothing new.
             Verdict::Rejected { .. } | Verdict::Conflict { .. } => Vec::new(),
+        })
+    }
+
+    /// The signed payload of an invoice to `ctx`'s player, payable until the invoice TTL
+    /// has passed.
+    fn payload<P: Port>(
+        &self,
+        ctx: &Ctx<'_, P>,
+        kind: OrderKind,
+        total_amount: u64,
+        currency: &str,
+    ) -> String {
+        self.config.signer.sign(&Order {
+            kind,
+            player: ctx.user(),
+            total_amount,
+            currency: currency.to_owned(),
+            expires: ctx.now + self.config.invoice_ttl_s,
         })
     }
 
@@ -881,7 +883,7 @@ impl Bot {
         };
         let rules = &self.config.rules;
         // The ledger is asked about VIP only when the stake needs it.
-        let vip = stake > rules.stake_max && self.vip_until(ctx).await?.is_some();
+        let vip = stake > rules.stake_max && self.active_vip(ctx).await?.is_some();
         let stake_max = if vip {
             self.config.vip.stake_max
         } else {

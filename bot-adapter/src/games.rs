@@ -3,7 +3,7 @@
 
 use rust_decimal::{Decimal, RoundingStrategy};
 
-use crate::command::Side;
+use crate::command::{Side, DICE_TARGET_MAX, DICE_TARGET_MIN};
 use crate::fair::ROLL_RANGE;
 
 /// Limits and edge, configurable per deployment.
@@ -148,7 +148,12 @@ impl Terms {
         let game = match (game, choice) {
             ("coinflip", "heads") => Game::Coinflip(Side::Heads),
             ("coinflip", "tails") => Game::Coinflip(Side::Tails),
-            ("dice", target) => Game::Dice(target.parse().ok().filter(|t| (2..=98).contains(t))?),
+            ("dice", target) => Game::Dice(
+                target
+                    .parse()
+                    .ok()
+                    .filter(|t| (DICE_TARGET_MIN..=DICE_TARGET_MAX).contains(t))?,
+            ),
             _ => return None,
         };
         Some(Self { game, edge_bps })

@@ -80,6 +80,15 @@ pub struct Subscription {
     pub until: u64,
 }
 
+/// What the ledger holds for a player, as `/balance` and the VIP checks read it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Standing {
+    /// Cash per currency, as decimal strings.
+    pub balances: BTreeMap<String, String>,
+    /// The newest subscription charge not refunded, if any.
+    pub subscription: Option<Subscription>,
+}
+
 /// Where the adapter's inputs come from and its commands go.
 pub trait Port: Send + Sync {
     /// Submits a command; `causation` says which Telegram input caused it.
@@ -89,17 +98,11 @@ pub trait Port: Send + Sync {
         causation: &str,
     ) -> impl Future<Output = Result<Verdict, PortError>> + Send;
 
-    /// Cash per currency.
-    fn balances(
+    /// The player's cash and subscription, from one read of their stream.
+    fn standing(
         &self,
         player: PlayerId,
-    ) -> impl Future<Output = Result<BTreeMap<String, String>, PortError>> + Send;
-
-    /// The player's newest subscription charge not refunded, if any.
-    fn subscription(
-        &self,
-        player: PlayerId,
-    ) -> impl Future<Output = Result<Option<Subscription>, PortError>> + Send;
+    ) -> impl Future<Output = Result<Standing, PortError>> + Send;
 
     /// The newest `limit` money events of a player, newest first.
     fn history(

@@ -2,12 +2,10 @@
 //! inputs that must never reach the ledger, through the core with a port that refuses
 //! every ledger call: odd input gets a helpful reply or is ignored, and never crashes.
 
-use std::collections::BTreeMap;
-
 use bot_adapter::call::Call;
 use bot_adapter::payload::PayloadSigner;
 use bot_adapter::port::{
-    FairState, HistoryLine, Port, PortError, Rotated, Round, Subscription, Verdict,
+    FairState, HistoryLine, Port, PortError, Rotated, Round, Standing, Verdict,
 };
 use bot_adapter::update::{Ignored, Input};
 use bot_adapter::{translate, Bot, Config};
@@ -122,10 +120,7 @@ impl Port for NoLedger {
     async fn submit(&self, _: Request, _: &str) -> Result<Verdict, PortError> {
         refused()
     }
-    async fn balances(&self, _: PlayerId) -> Result<BTreeMap<String, String>, PortError> {
-        refused()
-    }
-    async fn subscription(&self, _: PlayerId) -> Result<Option<Subscription>, PortError> {
+    async fn standing(&self, _: PlayerId) -> Result<Standing, PortError> {
         refused()
     }
     async fn history(&self, _: PlayerId, _: usize) -> Result<Vec<HistoryLine>, PortError> {

@@ -1,11 +1,9 @@
 //! The adapter's [`Port`] over the real ledger: commands go to the process's group-commit
 //! writer, reads come from the player's stream, fair seeds and players from [`BotDb`].
 
-use std::collections::BTreeMap;
-
 use bot_adapter::bot::show;
 use bot_adapter::port::{
-    FairState, HistoryLine, Port, PortError, Rotated, Round, Subscription, Verdict,
+    FairState, HistoryLine, Port, PortError, Rotated, Round, Standing, Subscription, Verdict,
 };
 use ledger::command::Request;
 use ledger::session::{self, Flow, SessionEvent, SessionExpired, SessionStarted, SessionState};
@@ -58,27 +56,23 @@ impl<S: EventStore> Port for LedgerPort<S> {
         })
     }
 
-    async fn balances(&self, player: PlayerId) -> Result<BTreeMap<String, String>, PortError> {
+    async fn standing(&self, player: PlayerId) -> Result<Standing, PortError> {
         let state = player::load(&self.store, player)
             .await
             .map_err(port_error)?;
-        Ok(state
-            .cash
-            .iter()
-            .map(|(currency, amount)| (currency.to_string(), amount.to_string()))
-            .collect())
-    }
-
-    async fn subscription(&self, player: PlayerId) -> Result<Option<Subscription>, PortError> {
-        let state = player::load(&self.store, player)
-            .await
-            .map_err(port_error)?;
-        Ok(state
-            .current_subscription()
-            .map(|(charge, paid)| Subscription {
-                charge_id: charge.to_string(),
-                until: u64::try_from(paid.until.as_micros() / 1_000_000).unwrap_or(0),
-            }))
+        Ok(Standing {
+            balances: state
+                .cash
+                .iter()
+                .map(|(currency, amount)| (currency.to_string(), amount.to_string()))
+                .collect(),
+            subscription: state
+                .current_subscription()
+                .map(|(charge, paid)| Subscription {
+                    charge_id: charge.to_string(),
+                    until: u64::try_from(paid.until.as_micros() / 1_000_000).unwrap_or(0),
+                }),
+        })
     }
 
     async fn history(&self, player: PlayerId, limit: usize) -> Result<Vec<HistoryLine>, PortError> {

@@ -125,17 +125,14 @@ pub struct ReportAs {
 
 /// The Stars subscription charges (VIP) in the log. They are house revenue, not
 /// deposits, so the deposits read model does not hold them; Telegram lists them among
-/// its transactions all the same.
-async fn subscription_charges(url: &str) -> anyhow::Result<Vec<LedgerDeposit>> {
-    sqlx::any::install_default_drivers();
-    let pool = sqlx::AnyPool::connect(url).await?;
+/// its transactions all the same. Read through the projector's pool.
+async fn subscription_charges(pool: &sqlx::AnyPool) -> anyhow::Result<Vec<LedgerDeposit>> {
     let rows = sqlx::query(
         "SELECT stream_id, event_type, schema_version, payload FROM ledger_events \
          WHERE event_type IN ('subscription_paid', 'subscription_refunded') ORDER BY position",
     )
-    .fetch_all(&pool)
+    .fetch_all(pool)
     .await?;
-    pool.close().await;
     let mut charges: Vec<LedgerDeposit> = Vec::new();
     for row in rows {
         use sqlx::Row;
@@ -224,7 +221,7 @@ pub async fn reconcile(
             })
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    ledger.extend(subscription_charges(url).await?);
+    ledger.extend(subscription_charges(projector.pool()).await?);
 
     let result = reconcile::reconcile(&transactions, &ledger, report.since.as_deref());
     if report.json {

@@ -176,9 +176,10 @@ pub async fn run(
     settings: Settings,
 ) -> anyhow::Result<std::process::ExitCode> {
     check_token(&settings.token)?;
-    if let Some(provider) = &settings.provider {
-        check_provider(provider)?;
-    }
+    let provider_currencies = match &settings.provider {
+        Some(provider) => check_provider(provider)?,
+        None => Vec::new(),
+    };
     match settings.transport {
         Transport::Webhook => {
             let secret = settings.secret.as_deref().context(
@@ -197,12 +198,14 @@ pub async fn run(
             }
         }
     }
-    with_store!(database, store => serve_on(store.clone(), settings).await)
+    with_store!(database, store => serve_on(store.clone(), settings, provider_currencies).await)
 }
 
+/// Serves with the provider currencies `run` checked (none without a provider).
 async fn serve_on<S: EventStore>(
     store: S,
     settings: Settings,
+    provider_currencies: Vec<CurrencyCode>,
 ) -> anyhow::Result<std::process::ExitCode> {
     let db = BotDb::connect(&settings.database_url, 32)
         .await
@@ -213,11 +216,10 @@ async fn serve_on<S: EventStore>(
             )
         })?;
     let mut config = pipeline::bot_config(&settings.token);
-    let mut secrets = Secrets::default();
-    if let Some(provider) = &settings.provider {
-        config.provider_currencies = check_provider(provider)?;
-        secrets.provider_token = Some(provider.token.as_str().into());
-    }
+    config.provider_currencies = provider_currencies;
+    let secrets = Secrets {
+        provider_token: settings.provider.as_ref().map(|p| p.token.as_str().into()),
+    };
     let pipeline = Pipeline::start(store, db, Bot::new(config), RateLimit::default());
     let api = dispatcher::api(&settings.api_url, &settings.token, Duration::from_secs(30));
     let (stop_tx, stop_rx) = watch::channel(false);

@@ -119,6 +119,9 @@ pub struct OutboxRow {
 const OUTBOX_COLUMNS: &str =
     "id, dedupe_key, chat_id, method, params, state, attempts, created_at, due_at, last_error, spin, then_send";
 
+/// Marks a pending call (`$2`) sent at `$1`.
+const MARK_SENT: &str = "UPDATE bot_outbox SET state = 'sent', sent_at = $1, lease_until = 0 WHERE id = $2 AND state = 'pending'";
+
 fn outbox_row(row: &sqlx::any::AnyRow) -> Result<OutboxRow, sqlx::Error> {
     Ok(OutboxRow {
         id: row.try_get("id")?,
@@ -264,7 +267,7 @@ impl BotDb {
     }
 
     pub async fn mark_sent(&self, id: i64) -> Result<(), BotDbError> {
-        sqlx::query("UPDATE bot_outbox SET state = 'sent', sent_at = $1, lease_until = 0 WHERE id = $2 AND state = 'pending'")
+        sqlx::query(MARK_SENT)
             .bind(now_micros())
             .bind(id)
             .execute(&self.pool)
@@ -277,7 +280,7 @@ impl BotDb {
     pub async fn mark_sent_then(&self, call: &OutboxRow, then: &Call) -> Result<(), BotDbError> {
         let now = now_micros();
         let mut tx = self.pool.begin().await?;
-        let marked = sqlx::query("UPDATE bot_outbox SET state = 'sent', sent_at = $1, lease_until = 0 WHERE id = $2 AND state = 'pending'")
+        let marked = sqlx::query(MARK_SENT)
             .bind(now)
             .bind(call.id)
             .execute(&mut *tx)
@@ -290,6 +293,16 @@ impl BotDb {
                 .await?;
         }
         tx.commit().await?;
+        Ok(())
+    }
+
+    /// Puts a claimed call back untried (its chat is being paced).
+    pub async fn defer(&self, id: i64, due_at: i64) -> Result<(), BotDbError> {
+        sqlx::query("UPDATE bot_outbox SET due_at = $1, lease_until = 0 WHERE id = $2 AND state = 'pending'")
+            .bind(due_at)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
@@ -650,57 +663,12 @@ impl BotDb {
             terms: row.try_get("terms")?,
         }))
     }
-}
 
-/// A bet's fair inputs as an auditor sees them; `seed` is `None` until revealed.
-#[derive(Debug, Clone)]
-pub struct AuditRound {
-    pub player: i64,
-    pub seed_hash: String,
-    pub seed: Option<ServerSeed>,
-    pub client_seed: String,
-    pub nonce: u64,
-    pub terms: String,
-}
-
-fn parse_seed(hex_seed: &str) -> Result<ServerSeed, BotDbError> {
-    let bytes =
-        hex::decode(hex_seed).map_err(|e| BotDbError::Corrupt(format!("server seed: {e}")))?;
-    bytes
-        .try_into()
-        .map_err(|_| BotDbError::Corrupt("server seed is not 32 bytes".to_owned()))
-}
-
-fn random_bytes<const N: usize>() -> [u8; N] {
-    let mut bytes = [0u8; N];
-    rand::rng().fill_bytes(&mut bytes);
-    bytes
-}
-
-fn to_u64(value: i64) -> u64 {
-    u64::try_from(value).unwrap_or(0)
-}
-
-impl BotDb {
-    /// Puts a claimed call back untried (its chat is being paced).
-    pub async fn defer(&self, id: i64, due_at: i64) -> Result<(), BotDbError> {
-        sqlx::query("UPDATE bot_outbox SET due_at = $1, lease_until = 0 WHERE id = $2 AND state = 'pending'")
-            .bind(due_at)
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-}
-
-impl BotDb {
     /// Closes the pool (before a scratch database is dropped).
     pub async fn close(&self) {
         self.pool.close().await;
     }
-}
 
-impl BotDb {
     /// The stream of the player a payment was credited to (a read of the ledger's
     /// payment index; nothing here writes to the ledger).
     pub async fn deposit_stream(
@@ -717,9 +685,7 @@ impl BotDb {
         .await?;
         Ok(row.map(|r| r.try_get("stream_id")).transpose()?)
     }
-}
 
-impl BotDb {
     /// The highest update id recorded below 2^31 (0 when none): simulations start above
     /// it. (Telegram's ids are 32-bit; anything larger was not understood.)
     pub async fn last_update_id(&self) -> Result<i64, BotDbError> {
@@ -728,9 +694,7 @@ impl BotDb {
             .await?
             .try_get("last")?)
     }
-}
 
-impl BotDb {
     // ---- conversation sessions (a cache of the session streams; the log is the truth) ----
 
     /// The cached state of the current session of (chat, user).
@@ -826,4 +790,33 @@ impl BotDb {
             })
             .collect()
     }
+}
+
+/// A bet's fair inputs as an auditor sees them; `seed` is `None` until revealed.
+#[derive(Debug, Clone)]
+pub struct AuditRound {
+    pub player: i64,
+    pub seed_hash: String,
+    pub seed: Option<ServerSeed>,
+    pub client_seed: String,
+    pub nonce: u64,
+    pub terms: String,
+}
+
+fn parse_seed(hex_seed: &str) -> Result<ServerSeed, BotDbError> {
+    let bytes =
+        hex::decode(hex_seed).map_err(|e| BotDbError::Corrupt(format!("server seed: {e}")))?;
+    bytes
+        .try_into()
+        .map_err(|_| BotDbError::Corrupt("server seed is not 32 bytes".to_owned()))
+}
+
+fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut bytes = [0u8; N];
+    rand::rng().fill_bytes(&mut bytes);
+    bytes
+}
+
+fn to_u64(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or(0)
 }

@@ -3,6 +3,7 @@
 //! off exponentially with jitter on 5xx and network errors, and moves a call to the dead
 //! letters after too many attempts or when it is too old to matter.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -239,24 +240,24 @@ impl std::fmt::Debug for Secrets {
 }
 
 impl Secrets {
-    /// `call` with the secrets it needs, `None` when it needs none; `Err` says what is
-    /// missing (such a call can never succeed here).
-    pub fn fill(&self, call: &OutboxRow) -> Result<Option<OutboxRow>, &'static str> {
+    /// `call` with the secrets it needs (borrowed as it is when it needs none); `Err`
+    /// says what is missing (such a call can never succeed here).
+    pub fn fill<'a>(&self, call: &'a OutboxRow) -> Result<Cow<'a, OutboxRow>, &'static str> {
         if call.method != "sendInvoice" {
-            return Ok(None);
+            return Ok(Cow::Borrowed(call));
         }
         let Ok(mut params) = serde_json::from_str::<serde_json::Value>(&call.params) else {
-            return Ok(None);
+            return Ok(Cow::Borrowed(call));
         };
         if params.get("currency").and_then(serde_json::Value::as_str) == Some("XTR") {
-            return Ok(None);
+            return Ok(Cow::Borrowed(call));
         }
         let token = self
             .provider_token
             .as_deref()
             .ok_or("no payment provider token is configured (TELEGRAM_PROVIDER_TOKEN)")?;
         params["provider_token"] = serde_json::Value::from(token);
-        Ok(Some(OutboxRow {
+        Ok(Cow::Owned(OutboxRow {
             params: params.to_string(),
             ..call.clone()
         }))
@@ -357,7 +358,7 @@ impl Dispatcher {
 
     /// Claims due calls and sends those the pace allows; returns how many were tried.
     async fn round(&self, pace: &mut Pace) -> Result<usize, BotDbError> {
-        let lease = i64::try_from(Duration::from_secs(60).as_micros()).unwrap_or(i64::MAX);
+        let lease = micros(Duration::from_secs(60));
         let claimed = self.db.claim_calls(self.limits.claim_size, lease).await?;
         let mut tried = 0;
         let mut in_flight = tokio::task::JoinSet::new();
@@ -382,8 +383,7 @@ impl Dispatcher {
             let secrets = self.secrets.clone();
             in_flight.spawn(async move {
                 let sent = match secrets.fill(&call) {
-                    Ok(Some(filled)) => outlet.send(&filled).await,
-                    Ok(None) => outlet.send(&call).await,
+                    Ok(filled) => outlet.send(&filled).await,
                     Err(missing) => Sent::Permanent(missing.to_owned()),
                 };
                 (call, sent)
@@ -411,23 +411,23 @@ impl Dispatcher {
             return self.settle_spin(call, sent).await;
         }
         match sent {
-            Sent::Ok(result) => match call.then_send.as_deref().map(LinkMessage::parse) {
-                None => self.db.mark_sent(call.id).await,
-                Some(then) => {
-                    let link = result.as_ref().and_then(serde_json::Value::as_str);
-                    match (then, link) {
-                        (Some(then), Some(link)) => {
-                            self.db.mark_sent_then(call, &then.with_link(link)).await
-                        }
-                        _ => {
-                            tracing::warn!(id = call.id, method = %call.method, "outbox: the answer carried no link to pass on");
-                            self.db
-                                .mark_dead(call.id, "the answer carried no link to pass on")
-                                .await
-                        }
+            Sent::Ok(result) => {
+                let Some(then) = call.then_send.as_deref() else {
+                    return self.db.mark_sent(call.id).await;
+                };
+                let link = result.as_ref().and_then(serde_json::Value::as_str);
+                match (LinkMessage::parse(then), link) {
+                    (Some(then), Some(link)) => {
+                        self.db.mark_sent_then(call, &then.with_link(link)).await
+                    }
+                    _ => {
+                        tracing::warn!(id = call.id, method = %call.method, "outbox: the answer carried no link to pass on");
+                        self.db
+                            .mark_dead(call.id, "the answer carried no link to pass on")
+                            .await
                     }
                 }
-            },
+            }
             Sent::TooMany(seconds) => {
                 tracing::info!(id = call.id, seconds, "outbox: 429, waiting as told");
                 let until = Instant::now() + Duration::from_secs(seconds);

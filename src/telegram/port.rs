@@ -7,7 +7,8 @@ use bot_adapter::port::{
 };
 use ledger::command::Request;
 use ledger::session::{self, Flow, SessionEvent, SessionExpired, SessionStarted, SessionState};
-use ledger::{Event, PlayerId, Timestamp};
+use ledger::{CurrencyCode, Event, PlayerId, Timestamp};
+use rust_decimal::Decimal;
 use store::{
     codec, player, AppendError, EventStore, ExpectedVersion, GroupCommit, OutcomeKind, Submission,
 };
@@ -81,50 +82,44 @@ impl<S: EventStore> Port for LedgerPort<S> {
             .read_stream(&player::stream_of(player), 0)
             .await
             .map_err(port_error)?;
+        let money = |amount: &Decimal, currency: &CurrencyCode| {
+            show(&amount.to_string(), currency.as_str())
+        };
         let mut lines = Vec::new();
         for stored in events.iter().rev().take(limit) {
             let event = codec::decode(&stored.event_type, stored.schema_version, &stored.payload)
                 .map_err(port_error)?;
             let text = match &event {
-                Event::Deposited(e) => format!(
-                    "+{} deposit",
-                    show(&e.amount.to_string(), e.currency.as_str())
-                ),
+                Event::Deposited(e) => format!("+{} deposit", money(&e.amount, &e.currency)),
                 Event::BetPlaced(e) => format!(
                     "−{} {} bet {}",
-                    show(&e.stake.to_string(), e.currency.as_str()),
+                    money(&e.stake, &e.currency),
                     e.game,
                     e.bet_id
                 ),
-                Event::BetSettled(e) => format!(
-                    "+{} settled {}",
-                    show(&e.payout.to_string(), e.currency.as_str()),
-                    e.bet_id
-                ),
+                Event::BetSettled(e) => {
+                    format!("+{} settled {}", money(&e.payout, &e.currency), e.bet_id)
+                }
                 Event::BetVoided(e) => format!(
                     "+{} voided {} ({})",
-                    show(&e.stake.to_string(), e.currency.as_str()),
+                    money(&e.stake, &e.currency),
                     e.bet_id,
                     e.reason
                 ),
-                Event::DepositRefunded(e) => format!(
-                    "−{} refund",
-                    show(&e.amount.to_string(), e.currency.as_str())
-                ),
+                Event::DepositRefunded(e) => format!("−{} refund", money(&e.amount, &e.currency)),
                 Event::Adjusted(e) => format!(
                     "{} adjustment ({})",
-                    show(&e.amount.to_string(), e.currency.as_str()),
+                    money(&e.amount, &e.currency),
                     e.reason
                 ),
                 Event::SubscriptionPaid(e) => format!(
                     "{} VIP {}",
-                    show(&e.amount.to_string(), e.currency.as_str()),
+                    money(&e.amount, &e.currency),
                     if e.renewal { "renewal" } else { "subscription" }
                 ),
-                Event::SubscriptionRefunded(e) => format!(
-                    "{} VIP refund",
-                    show(&e.amount.to_string(), e.currency.as_str())
-                ),
+                Event::SubscriptionRefunded(e) => {
+                    format!("{} VIP refund", money(&e.amount, &e.currency))
+                }
             };
             lines.push(HistoryLine { text });
         }

@@ -1,27 +1,15 @@
 //! The `croupier` command: parses arguments, opens the database, wires the crates
 //! together and turns errors into exit codes. The logic lives in the crates.
 
-mod audit;
-mod bench;
-mod bench_replay;
-mod bench_webhook;
-mod bot_admin;
-mod bot_demo;
-mod chat;
-mod database;
-mod demo;
-mod fair;
-mod payments;
-mod report;
-mod serve;
-mod simulation;
-mod submit;
+mod cmd;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use database::Database;
+use anyhow::Context;
+use cmd::{audit, bot_admin, chat, demo, fair, ledger_demo, payments, report, serve, submit};
+use store::Database;
 
 /// Croupier: an event-sourced, double-entry ledger for Telegram gaming bots.
 #[derive(Parser)]
@@ -63,7 +51,7 @@ enum Command {
     },
     /// Simulated players deposit, play and take refunds through the real bot (a fake
     /// Telegram takes the replies); then a summary and an audit of the whole log.
-    Demo(bot_demo::DemoArgs),
+    Demo(demo::DemoArgs),
     /// Be a player: type /start, /deposit 100, /coinflip 10 heads to the real bot (its
     /// replies go to a fake Telegram in this process); numbers press buttons, `pay` pays.
     Chat(chat::ChatArgs),
@@ -313,11 +301,11 @@ enum LedgerCommand {
 #[derive(Subcommand)]
 enum BenchCommand {
     /// Committed events/s with concurrent players, against a raw multi-row INSERT.
-    Append(bench::AppendArgs),
+    Append(bench::append::AppendArgs),
     /// Rebuild and audit events/s over a generated log, against a raw sequential read.
-    Replay(bench_replay::ReplayArgs),
+    Replay(bench::replay::ReplayArgs),
     /// Webhook updates/s end to end, against a trivial handler; p99 at 1,000 updates/s.
-    Webhook(bench_webhook::WebhookArgs),
+    Webhook(bench::webhook::WebhookArgs),
 }
 
 fn main() -> ExitCode {
@@ -363,14 +351,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     if let Command::Bench { command } = cli.command {
         // The benches work in a scratch database of their own: the configured one is
         // only the server to create it on, and its schema is left alone.
-        let server = Database::connect(&cli.database_url).await?;
+        let server = connect(&cli.database_url).await?;
         return match command {
-            BenchCommand::Append(args) => bench::append(&server, &cli.database_url, args).await,
+            BenchCommand::Append(args) => {
+                bench::append::append(&server, &cli.database_url, args).await
+            }
             BenchCommand::Replay(args) => {
-                bench_replay::replay(&server, &cli.database_url, args).await
+                bench::replay::replay(&server, &cli.database_url, args).await
             }
             BenchCommand::Webhook(args) => {
-                bench_webhook::webhook(&server, &cli.database_url, args).await
+                bench::webhook::webhook(&server, &cli.database_url, args).await
             }
         };
     }
@@ -378,11 +368,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let reads_from_replica = matches!(cli.command, Command::Report { .. } | Command::Audit { .. })
         && cli.read_database_url.is_some();
     let (database, url) = match &cli.read_database_url {
-        Some(replica) if reads_from_replica => (Database::connect(replica).await?, replica.clone()),
-        _ => (
-            Database::open(&cli.database_url).await?,
-            cli.database_url.clone(),
-        ),
+        Some(replica) if reads_from_replica => (connect(replica).await?, replica.clone()),
+        _ => (open(&cli.database_url).await?, cli.database_url.clone()),
     };
     match cli.command {
         Command::Migrate => {
@@ -451,11 +438,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             OutboxCommand::List { dead } => bot_admin::outbox_list(&url, dead).await,
             OutboxCommand::Retry { id, .. } => bot_admin::outbox_retry(&url, id).await,
         },
-        Command::Demo(args) => bot_demo::run(&database, &url, args).await,
+        Command::Demo(args) => demo::run(&database, &url, args).await,
         Command::Chat(args) => chat::run(&database, &url, args).await,
         Command::Ledger {
             command: LedgerCommand::Demo,
-        } => demo::run(&database).await,
+        } => ledger_demo::run(&database).await,
         Command::Projections {
             command: ProjectionsCommand::Status,
         } => report::status(&database, &url).await,
@@ -494,4 +481,23 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         },
     }
+}
+
+/// Connects to the database `url` names, saying which when it cannot.
+async fn connect(url: &str) -> anyhow::Result<Database> {
+    let shown = store::url::redact(url);
+    match Database::connect(url).await {
+        Err(e @ store::StoreError::UnsupportedUrl { .. }) => Err(e.into()),
+        Err(e) if url.starts_with("sqlite:") => Err(e).context(format!("cannot open {shown}")),
+        Err(e) => Err(e).context(format!("cannot connect to {shown}")),
+        Ok(database) => Ok(database),
+    }
+}
+
+/// Connects and applies the migrations.
+async fn open(url: &str) -> anyhow::Result<Database> {
+    let database = connect(url).await?;
+    store::with_store!(&database, s => store::EventStore::migrate(s).await)
+        .with_context(|| format!("cannot migrate {}", store::url::redact(url)))?;
+    Ok(database)
 }

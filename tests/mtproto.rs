@@ -1,7 +1,7 @@
 //! The MTProto transport (feature `mtproto`), without Telegram: no network reaches it
 //! here. What can be checked is checked with constructed TL objects:
 //!
-//! - every recorded Bot API fixture (`bot-adapter/tests/data`) has a TL equivalent
+//! - every recorded Bot API fixture (`bot-adapter/core/tests/data`) has a TL equivalent
 //!   built here, and both translations must give the same `Input`;
 //! - the outbox's Bot API calls become the right TL requests, with a deterministic
 //!   `random_id`; FLOOD_WAIT and CHARGE_ALREADY_REFUNDED are read as the dispatcher needs;
@@ -14,19 +14,19 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use bot_adapter::call::{self, Call};
+use bot_adapter::db::BotDb;
 use bot_adapter::limit::RateLimit;
+use bot_adapter::mtproto::calls::{self, Failure, Outgoing, Request, Unsupported};
+use bot_adapter::mtproto::session::SessionStore;
+use bot_adapter::mtproto::translate::{chat_of, inbox_id, translate};
+use bot_adapter::pipeline::{self, Handled, Pipeline};
 use bot_adapter::update::{From, Input};
-use croupier::telegram::db::BotDb;
-use croupier::telegram::fake::FakeTelegram;
-use croupier::telegram::mtproto::calls::{self, Failure, Outgoing, Request, Unsupported};
-use croupier::telegram::mtproto::session::SessionStore;
-use croupier::telegram::mtproto::translate::{chat_of, inbox_id, translate};
-use croupier::telegram::pipeline::{self, Handled, Pipeline};
 use grammers_mtsender::RpcError;
 use grammers_session::types::{DcOption, PeerAuth, PeerId, PeerInfo, PeerRef, UpdateState};
 use grammers_session::Session;
 use grammers_tl_types as tl;
 use serde_json::{json, Value};
+use simulation::fake::FakeTelegram;
 use store::EventStore;
 
 const PLAYER: i64 = 424_242;
@@ -35,7 +35,7 @@ const TOKEN: &str = "123456:test-token_ABC";
 // ---- fixtures: the same expectations as the webhook's ----
 
 fn data_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("bot-adapter/tests/data")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("bot-adapter/core/tests/data")
 }
 
 fn peer(chat: &Value) -> tl::enums::Peer {

@@ -9,8 +9,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use croupier::telegram::fake::{FakeTelegram, Fault};
 use serde_json::{json, Value};
+use simulation::fake::{FakeTelegram, Fault};
 use sqlx::Row;
 
 const TOKEN: &str = "123456:test-token_ABC";

@@ -1,26 +1,24 @@
-//! The Telegram bot adapter: turns Telegram inputs into ledger commands and replies,
-//! independent of the transport (webhook, long polling, MTProto).
+//! Croupier's Telegram adapter: the pure core ([`bot_core`], re-exported here) and the IO
+//! around it. Updates come in by webhook, long polling or (feature `mtproto`) MTProto;
+//! the [`pipeline`] runs the core on each and records what it decided; the
+//! [`dispatcher`] sends the outbox.
 //!
-//! - [`update`]: Bot API `Update` JSON to [`Input`].
-//! - [`bot`]: [`Bot::handle`], the core: an input in, commands through a [`Port`], calls out.
-//! - [`command`]: what a player typed, parsed.
-//! - [`payload`]: signed invoice payloads; [`fair`]: provably fair rolls; [`games`]: payouts;
-//!   [`slots`]: the 🎰 pay table.
-//! - [`limit`]: the per-player inbound rate limit.
-//! - [`call`]: the Bot API calls the adapter asks for, as data for the outbox.
+//! - [`pipeline`]: an update in, the bot's decision recorded, then the acknowledgement.
+//! - [`ledger_port`]: [`LedgerPort`](ledger_port::LedgerPort), the core's `Port` over
+//!   the ledger and the adapter's tables.
+//! - [`db`]: [`BotDb`](db::BotDb), the adapter's tables (inbox, outbox, players, fair
+//!   seeds and rounds, sessions).
+//! - [`webhook`]: the axum router; [`dispatcher`]: the outbox sender.
+//! - [`reconcile`]: Telegram's Stars transactions against the ledger's deposits.
 
-pub mod bot;
-pub mod call;
-pub mod command;
-pub mod fair;
-pub mod games;
-pub mod limit;
-pub mod payload;
-pub mod port;
-pub mod slots;
-pub mod update;
+pub use bot_core::{bot, call, command, fair, games, limit, payload, port, slots, update};
+pub use bot_core::{translate, Bot, Call, Config, Input, Port, PortError, Translated, Verdict};
 
-pub use bot::{Bot, Config};
-pub use call::Call;
-pub use port::{Port, PortError, Verdict};
-pub use update::{translate, Input, Translated};
+pub mod db;
+pub mod dispatcher;
+pub mod ledger_port;
+#[cfg(feature = "mtproto")]
+pub mod mtproto;
+pub mod pipeline;
+pub mod reconcile;
+pub mod webhook;

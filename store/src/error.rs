@@ -18,6 +18,8 @@ pub enum StoreError {
     CorruptRecord { key: String },
     #[error("invalid database url '{url}': {problem}")]
     Url { url: String, problem: String },
+    #[error("unsupported database url '{url}': use sqlite://PATH or postgres://USER@HOST/DB")]
+    UnsupportedUrl { url: String },
     /// An error several commands share (their batch failed, or their player's stream
     /// could not be read).
     #[error(transparent)]

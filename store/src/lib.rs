@@ -8,6 +8,7 @@
 
 pub mod append;
 pub mod codec;
+pub mod database;
 pub mod error;
 pub mod event;
 pub mod group_commit;
@@ -25,6 +26,7 @@ use std::collections::{HashMap, HashSet};
 use std::future::Future;
 
 pub use append::{append, ExpectedVersion};
+pub use database::Database;
 pub use error::{AppendError, StoreError};
 pub use event::{
     Append, ClaimedDeposit, DepositRef, EventBody, Head, Metadata, NewEvent, StoredEvent,

@@ -1,0 +1,822 @@
+//! The adapter's tables (inbox, outbox, players, fair seeds), one SQL for PostgreSQL and
+//! SQLite through sqlx `Any`. Nothing here touches the ledger's tables.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bot_core::call::{Call, LinkMessage};
+use bot_core::fair::{self, ServerSeed};
+use bot_core::port::{FairState, Rotated, Round};
+use bot_core::slots::Spin;
+use ledger::session::SessionState;
+use rand::RngCore;
+use sqlx::any::AnyPoolOptions;
+use sqlx::{AnyPool, Row};
+
+/// Errors of the adapter's tables: all are infrastructure (retry later).
+#[derive(Debug, thiserror::Error)]
+pub enum BotDbError {
+    #[error("database error: {0}")]
+    Sqlx(#[from] sqlx::Error),
+    #[error("stored data is unreadable: {0}")]
+    Corrupt(String),
+}
+
+/// Microseconds since the epoch.
+pub fn now_micros() -> i64 {
+    let since = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(since.as_micros()).unwrap_or(i64::MAX)
+}
+
+/// An update being recorded as handled: its id, its body and when it arrived (micros).
+#[derive(Debug, Clone, Copy)]
+pub struct HandledUpdate<'a> {
+    pub id: i64,
+    pub body: &'a str,
+    pub received_at: i64,
+}
+
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
+/// Parameters per row of [`outbox_insert`].
+const OUTBOX_PARAMS: usize = 9;
+
+/// `INSERT INTO bot_outbox ... VALUES (...), ...` for `rows` calls, parameters from `$first`.
+fn outbox_insert(first: usize, rows: usize) -> String {
+    let values: Vec<String> = (0..rows)
+        .map(|row| {
+            let base = first + row * OUTBOX_PARAMS;
+            let params: Vec<String> = (base..base + OUTBOX_PARAMS)
+                .map(|n| format!("${n}"))
+                .collect();
+            format!("({})", params.join(", "))
+        })
+        .collect();
+    format!(
+        "INSERT INTO bot_outbox (dedupe_key, chat_id, method, params, urgent, created_at, due_at, spin, then_send) \
+         VALUES {} ON CONFLICT (dedupe_key) DO NOTHING",
+        values.join(", ")
+    )
+}
+
+/// Binds the inbox row's parameters.
+fn bind_update<'q>(query: AnyQuery<'q>, update: &HandledUpdate<'_>, now: i64) -> AnyQuery<'q> {
+    query
+        .bind(update.id)
+        .bind(update.body.to_owned())
+        .bind(update.received_at)
+        .bind(now)
+}
+
+/// Binds the parameters of [`outbox_insert`]: each call keyed `origin:index`.
+fn bind_calls<'q>(
+    mut query: AnyQuery<'q>,
+    origin: &str,
+    calls: &'q [Call],
+    now: i64,
+) -> AnyQuery<'q> {
+    for (index, call) in calls.iter().enumerate() {
+        query = bind_call(query, format!("{origin}:{index}"), call, now);
+    }
+    query
+}
+
+fn bind_call<'q>(query: AnyQuery<'q>, dedupe_key: String, call: &Call, now: i64) -> AnyQuery<'q> {
+    query
+        .bind(dedupe_key)
+        .bind(call.chat)
+        .bind(call.method)
+        .bind(call.params.to_string())
+        .bind(i64::from(call.urgent))
+        .bind(now)
+        .bind(now)
+        .bind(call.spin.as_ref().map(Spin::encode))
+        .bind(call.then_send.as_ref().map(LinkMessage::encode))
+}
+
+/// A queued Bot API call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxRow {
+    pub id: i64,
+    /// Derived from the input that caused the call and its place among its calls:
+    /// stable across retries (MTProto's `random_id` comes from it).
+    pub dedupe_key: String,
+    pub chat_id: Option<i64>,
+    pub method: String,
+    pub params: String,
+    pub state: String,
+    pub attempts: i64,
+    pub created_at: i64,
+    pub due_at: i64,
+    pub last_error: Option<String>,
+    /// For a 🎰 `sendDice`: the encoded [`Spin`] its value settles.
+    pub spin: Option<String>,
+    /// For a `createInvoiceLink`: the encoded [`LinkMessage`] that shows the link.
+    pub then_send: Option<String>,
+}
+
+const OUTBOX_COLUMNS: &str =
+    "id, dedupe_key, chat_id, method, params, state, attempts, created_at, due_at, last_error, spin, then_send";
+
+/// Marks a pending call (`$2`) sent at `$1`.
+const MARK_SENT: &str = "UPDATE bot_outbox SET state = 'sent', sent_at = $1, lease_until = 0 WHERE id = $2 AND state = 'pending'";
+
+fn outbox_row(row: &sqlx::any::AnyRow) -> Result<OutboxRow, sqlx::Error> {
+    Ok(OutboxRow {
+        id: row.try_get("id")?,
+        dedupe_key: row.try_get("dedupe_key")?,
+        chat_id: row.try_get("chat_id")?,
+        method: row.try_get("method")?,
+        params: row.try_get("params")?,
+        state: row.try_get("state")?,
+        attempts: row.try_get("attempts")?,
+        created_at: row.try_get("created_at")?,
+        due_at: row.try_get("due_at")?,
+        last_error: row.try_get("last_error")?,
+        spin: row.try_get("spin")?,
+        then_send: row.try_get("then_send")?,
+    })
+}
+
+/// The adapter's tables in the Croupier database.
+#[derive(Clone)]
+pub struct BotDb {
+    pool: AnyPool,
+    postgres: bool,
+}
+
+impl BotDb {
+    /// Connects to the database at `url`, whose migrations are applied.
+    pub async fn connect(url: &str, connections_max: u32) -> Result<Self, BotDbError> {
+        sqlx::any::install_default_drivers();
+        let pool = AnyPoolOptions::new()
+            .max_connections(connections_max)
+            .connect(url)
+            .await?;
+        Ok(Self {
+            pool,
+            postgres: url.starts_with("postgres"),
+        })
+    }
+
+    /// True when the database answers and the adapter's tables exist.
+    pub async fn ready(&self) -> Result<(), BotDbError> {
+        sqlx::query("SELECT COUNT(*) FROM bot_outbox WHERE id = 0")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    // ---- inbox ----
+
+    /// True when the update was handled before (its calls are queued).
+    pub async fn handled(&self, update_id: i64) -> Result<bool, BotDbError> {
+        Ok(
+            sqlx::query("SELECT 1 AS one FROM bot_inbox WHERE update_id = $1")
+                .bind(update_id)
+                .fetch_optional(&self.pool)
+                .await?
+                .is_some(),
+        )
+    }
+
+    /// Records the update as handled and queues its calls, atomically: one statement on
+    /// PostgreSQL, one transaction on SQLite. Calls are keyed `origin:index`, so handling
+    /// the same input again (a redelivery, the same charge in another update) queues
+    /// nothing new. Returns how many calls were queued.
+    pub async fn finish_update(
+        &self,
+        update: Option<HandledUpdate<'_>>,
+        origin: &str,
+        calls: &[Call],
+    ) -> Result<usize, BotDbError> {
+        const INBOX: &str = "INSERT INTO bot_inbox (update_id, body, received_at, handled_at) \
+                             VALUES ($1, $2, $3, $4) ON CONFLICT (update_id) DO NOTHING";
+        let now = now_micros();
+        if self.postgres {
+            // One statement: the inbox row rides along as a data-modifying CTE.
+            let sql = match update {
+                Some(_) if calls.is_empty() => format!("WITH inbox AS ({INBOX}) SELECT 0"),
+                Some(_) => format!("WITH inbox AS ({INBOX}) {}", outbox_insert(5, calls.len())),
+                None if calls.is_empty() => return Ok(0),
+                None => outbox_insert(1, calls.len()),
+            };
+            let mut query = sqlx::query(&sql);
+            if let Some(update) = &update {
+                query = bind_update(query, update, now);
+            }
+            let result = bind_calls(query, origin, calls, now)
+                .execute(&self.pool)
+                .await?;
+            let queued = if calls.is_empty() {
+                0
+            } else {
+                result.rows_affected()
+            };
+            return Ok(usize::try_from(queued).unwrap_or(usize::MAX));
+        }
+        let mut tx = self.pool.begin().await?;
+        if let Some(update) = &update {
+            bind_update(sqlx::query(INBOX), update, now)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let mut queued = 0;
+        if !calls.is_empty() {
+            let sql = outbox_insert(1, calls.len());
+            queued = bind_calls(sqlx::query(&sql), origin, calls, now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        }
+        tx.commit().await?;
+        Ok(usize::try_from(queued).unwrap_or(usize::MAX))
+    }
+
+    // ---- outbox ----
+
+    /// Leases up to `limit` due calls for `lease_micros`; urgent ones (answers to queries)
+    /// first. Several dispatchers can claim at once: PostgreSQL skips rows others hold.
+    pub async fn claim_calls(
+        &self,
+        limit: i64,
+        lease_micros: i64,
+    ) -> Result<Vec<OutboxRow>, BotDbError> {
+        let now = now_micros();
+        let lock = if self.postgres {
+            " FOR UPDATE SKIP LOCKED"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "UPDATE bot_outbox SET lease_until = $1 WHERE id IN (\
+               SELECT id FROM bot_outbox WHERE state = 'pending' AND due_at <= $2 AND lease_until <= $2 \
+               ORDER BY urgent DESC, id LIMIT $3{lock}) \
+             RETURNING {OUTBOX_COLUMNS}"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(now + lease_micros)
+            .bind(now)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut calls = rows.iter().map(outbox_row).collect::<Result<Vec<_>, _>>()?;
+        calls.sort_by_key(|c| c.id);
+        Ok(calls)
+    }
+
+    pub async fn mark_sent(&self, id: i64) -> Result<(), BotDbError> {
+        sqlx::query(MARK_SENT)
+            .bind(now_micros())
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Marks a call sent and queues `then` in the same transaction, keyed after it: the
+    /// message that needed the call's answer. Sent again only if this call is.
+    pub async fn mark_sent_then(&self, call: &OutboxRow, then: &Call) -> Result<(), BotDbError> {
+        let now = now_micros();
+        let mut tx = self.pool.begin().await?;
+        let marked = sqlx::query(MARK_SENT)
+            .bind(now)
+            .bind(call.id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if marked == 1 {
+            let key = format!("{}:then", call.dedupe_key);
+            bind_call(sqlx::query(&outbox_insert(1, 1)), key, then, now)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Puts a claimed call back untried (its chat is being paced).
+    pub async fn defer(&self, id: i64, due_at: i64) -> Result<(), BotDbError> {
+        sqlx::query("UPDATE bot_outbox SET due_at = $1, lease_until = 0 WHERE id = $2 AND state = 'pending'")
+            .bind(due_at)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Puts a call back for later. `counted` says whether this try counts towards the
+    /// attempt limit (a 429 does not: Telegram told us exactly when to come back).
+    pub async fn retry_later(
+        &self,
+        id: i64,
+        due_at: i64,
+        counted: bool,
+        error: &str,
+    ) -> Result<(), BotDbError> {
+        sqlx::query(
+            "UPDATE bot_outbox SET due_at = $1, lease_until = 0, attempts = attempts + $2, last_error = $3 WHERE id = $4 AND state = 'pending'",
+        )
+        .bind(due_at)
+        .bind(i64::from(counted))
+        .bind(error)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Gives up on a call: operators see it with `outbox list --dead`.
+    pub async fn mark_dead(&self, id: i64, error: &str) -> Result<(), BotDbError> {
+        sqlx::query(
+            "UPDATE bot_outbox SET state = 'dead', lease_until = 0, attempts = attempts + 1, last_error = $1 WHERE id = $2 AND state = 'pending'",
+        )
+        .bind(error)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    // ---- 🎰 spins ----
+
+    /// Marks a spin in flight just before it is sent; false when it is no longer pending
+    /// (another dispatcher took it). From here on it is never sent again.
+    pub async fn begin_spin(&self, id: i64) -> Result<bool, BotDbError> {
+        let result = sqlx::query(
+            "UPDATE bot_outbox SET state = 'in_flight', sent_at = $1, lease_until = 0, attempts = attempts + 1 \
+             WHERE id = $2 AND state = 'pending'",
+        )
+        .bind(now_micros())
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// Records what became of a spin in flight: its value, or (`None`) that it will never
+    /// be known. Does nothing when the spin was voided as an orphan meanwhile.
+    pub async fn end_spin(
+        &self,
+        id: i64,
+        value: Option<i64>,
+        error: Option<&str>,
+    ) -> Result<(), BotDbError> {
+        sqlx::query(
+            "UPDATE bot_outbox SET state = CASE WHEN $1 IS NULL THEN 'void' ELSE 'sent' END, \
+             spin_value = $1, last_error = $2 WHERE id = $3 AND state = 'in_flight'",
+        )
+        .bind(value)
+        .bind(error)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Puts a spin that Telegram refused with a 429 (so did not roll) back in the queue.
+    pub async fn requeue_spin(&self, id: i64, due_at: i64, error: &str) -> Result<(), BotDbError> {
+        sqlx::query(
+            "UPDATE bot_outbox SET state = 'pending', due_at = $1, last_error = $2 WHERE id = $3 AND state = 'in_flight'",
+        )
+        .bind(due_at)
+        .bind(error)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Voids spins in flight since before `cutoff` (micros): their sender stopped (a crash)
+    /// or gave up without recording anything. Returns how many.
+    pub async fn void_orphan_spins(&self, cutoff: i64) -> Result<u64, BotDbError> {
+        // Looked for first: the dispatcher asks on every round, and on SQLite an UPDATE
+        // takes the write lock even when it matches nothing.
+        let orphans = sqlx::query(
+            "SELECT id FROM bot_outbox WHERE spin IS NOT NULL AND spin_settled_at IS NULL \
+             AND state = 'in_flight' AND sent_at < $1 LIMIT 1",
+        )
+        .bind(cutoff)
+        .fetch_optional(&self.pool)
+        .await?;
+        if orphans.is_none() {
+            return Ok(0);
+        }
+        Ok(sqlx::query(
+            "UPDATE bot_outbox SET state = 'void', last_error = 'in flight when its sender stopped: the value is unknown' \
+             WHERE spin IS NOT NULL AND spin_settled_at IS NULL AND state = 'in_flight' AND sent_at < $1",
+        )
+        .bind(cutoff)
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
+    }
+
+    /// Spins whose value is known or known to be lost, and whose bet is not yet settled:
+    /// `(outbox id, spin, value)`.
+    pub async fn unsettled_spins(
+        &self,
+        limit: i64,
+    ) -> Result<Vec<(i64, Spin, Option<i64>)>, BotDbError> {
+        let rows = sqlx::query(
+            "SELECT id, spin, spin_value FROM bot_outbox \
+             WHERE spin IS NOT NULL AND spin_settled_at IS NULL AND state IN ('sent', 'void') \
+             ORDER BY id LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let text: String = row.try_get("spin")?;
+                let spin = Spin::parse(&text)
+                    .ok_or_else(|| BotDbError::Corrupt(format!("spin '{text}'")))?;
+                Ok((row.try_get("id")?, spin, row.try_get("spin_value")?))
+            })
+            .collect()
+    }
+
+    pub async fn spin_settled(&self, id: i64) -> Result<(), BotDbError> {
+        sqlx::query("UPDATE bot_outbox SET spin_settled_at = $1 WHERE id = $2")
+            .bind(now_micros())
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Calls in a state (`pending`, `in_flight`, `sent`, `dead`, `void`), newest first.
+    pub async fn list_calls(&self, state: &str, limit: i64) -> Result<Vec<OutboxRow>, BotDbError> {
+        let sql = format!(
+            "SELECT {OUTBOX_COLUMNS} FROM bot_outbox WHERE state = $1 ORDER BY id DESC LIMIT $2"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(state)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(outbox_row).collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// Sends dead calls again (one id, or all): they become pending with a fresh count.
+    pub async fn retry_dead(&self, id: Option<i64>) -> Result<u64, BotDbError> {
+        let result = sqlx::query(
+            "UPDATE bot_outbox SET state = 'pending', attempts = 0, due_at = $1, created_at = $1, lease_until = 0 \
+             WHERE state = 'dead' AND ($2 < 0 OR id = $2)",
+        )
+        .bind(now_micros())
+        .bind(id.unwrap_or(-1))
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected())
+    }
+
+    /// How many calls are pending (for graceful shutdown and tests).
+    pub async fn pending_calls(&self) -> Result<i64, BotDbError> {
+        Ok(
+            sqlx::query("SELECT COUNT(*) AS n FROM bot_outbox WHERE state = 'pending'")
+                .fetch_one(&self.pool)
+                .await?
+                .try_get("n")?,
+        )
+    }
+
+    // ---- players ----
+
+    pub async fn register(&self, player: i64, chat: i64) -> Result<bool, BotDbError> {
+        let inserted = sqlx::query(
+            "INSERT INTO bot_players (player_id, chat_id, registered_at) VALUES ($1, $2, $3) ON CONFLICT (player_id) DO NOTHING",
+        )
+        .bind(player)
+        .bind(chat)
+        .bind(now_micros())
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(inserted == 1)
+    }
+
+    // ---- provably fair ----
+
+    /// The player's active seed, created (its hash recorded) when missing.
+    async fn active_seed(&self, player: i64) -> Result<(String, ServerSeed, String), BotDbError> {
+        loop {
+            let row = sqlx::query(
+                "SELECT seed_hash, seed, client_seed FROM bot_fair_seeds WHERE player_id = $1 AND revealed_at IS NULL",
+            )
+            .bind(player)
+            .fetch_optional(&self.pool)
+            .await?;
+            if let Some(row) = row {
+                let seed: String = row.try_get("seed")?;
+                return Ok((
+                    row.try_get("seed_hash")?,
+                    parse_seed(&seed)?,
+                    row.try_get("client_seed")?,
+                ));
+            }
+            let client_seed = hex::encode(random_bytes::<6>());
+            self.insert_seed(player, &client_seed).await?;
+        }
+    }
+
+    async fn insert_seed(&self, player: i64, client_seed: &str) -> Result<(), BotDbError> {
+        let seed: ServerSeed = random_bytes();
+        // A concurrent creation loses on the unique active-seed index; the caller reads
+        // whichever won.
+        sqlx::query(
+            "INSERT INTO bot_fair_seeds (seed_hash, player_id, seed, client_seed, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+        )
+        .bind(fair::seed_hash(&seed))
+        .bind(player)
+        .bind(hex::encode(seed))
+        .bind(client_seed)
+        .bind(now_micros())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn rounds_of(&self, seed_hash: &str) -> Result<i64, BotDbError> {
+        Ok(
+            sqlx::query("SELECT COUNT(*) AS n FROM bot_fair_rounds WHERE seed_hash = $1")
+                .bind(seed_hash)
+                .fetch_one(&self.pool)
+                .await?
+                .try_get("n")?,
+        )
+    }
+
+    pub async fn fair_state(&self, player: i64) -> Result<FairState, BotDbError> {
+        let (seed_hash, _, client_seed) = self.active_seed(player).await?;
+        let next_nonce = to_u64(self.rounds_of(&seed_hash).await?);
+        Ok(FairState {
+            seed_hash,
+            client_seed,
+            next_nonce,
+        })
+    }
+
+    /// The fair inputs of `bet`: the first call allocates the next nonce of the active
+    /// seed; later calls return the same.
+    pub async fn fair_round(
+        &self,
+        player: i64,
+        bet: &str,
+        terms: &str,
+    ) -> Result<Round, BotDbError> {
+        for _ in 0..16 {
+            let row = sqlx::query(
+                "SELECT r.seed_hash, s.seed, r.client_seed, r.nonce FROM bot_fair_rounds r \
+                 JOIN bot_fair_seeds s ON s.seed_hash = r.seed_hash WHERE r.bet_id = $1",
+            )
+            .bind(bet)
+            .fetch_optional(&self.pool)
+            .await?;
+            if let Some(row) = row {
+                let seed: String = row.try_get("seed")?;
+                return Ok(Round {
+                    seed: parse_seed(&seed)?,
+                    seed_hash: row.try_get("seed_hash")?,
+                    client_seed: row.try_get("client_seed")?,
+                    nonce: to_u64(row.try_get("nonce")?),
+                });
+            }
+            let (seed_hash, _, client_seed) = self.active_seed(player).await?;
+            // The next nonce of that seed, only while the seed is unrevealed; a race for the
+            // same nonce loses on UNIQUE (seed_hash, nonce) and tries again.
+            sqlx::query(
+                "INSERT INTO bot_fair_rounds (bet_id, player_id, seed_hash, client_seed, nonce, terms, created_at) \
+                 SELECT $1, $2, s.seed_hash, $3, (SELECT COUNT(*) FROM bot_fair_rounds WHERE seed_hash = s.seed_hash), $4, $5 \
+                 FROM bot_fair_seeds s WHERE s.seed_hash = $6 AND s.revealed_at IS NULL \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(bet)
+            .bind(player)
+            .bind(&client_seed)
+            .bind(terms)
+            .bind(now_micros())
+            .bind(&seed_hash)
+            .execute(&self.pool)
+            .await?;
+        }
+        Err(BotDbError::Corrupt(format!(
+            "could not allocate a fair round for bet {bet}"
+        )))
+    }
+
+    pub async fn set_client_seed(
+        &self,
+        player: i64,
+        client_seed: &str,
+    ) -> Result<FairState, BotDbError> {
+        self.active_seed(player).await?;
+        sqlx::query("UPDATE bot_fair_seeds SET client_seed = $1 WHERE player_id = $2 AND revealed_at IS NULL")
+            .bind(client_seed)
+            .bind(player)
+            .execute(&self.pool)
+            .await?;
+        self.fair_state(player).await
+    }
+
+    /// Reveals the active seed and commits to a new one with the same client seed.
+    pub async fn rotate_seed(&self, player: i64) -> Result<Rotated, BotDbError> {
+        let (seed_hash, seed, client_seed) = self.active_seed(player).await?;
+        sqlx::query("UPDATE bot_fair_seeds SET revealed_at = $1 WHERE seed_hash = $2 AND revealed_at IS NULL")
+            .bind(now_micros())
+            .bind(&seed_hash)
+            .execute(&self.pool)
+            .await?;
+        let rounds = to_u64(self.rounds_of(&seed_hash).await?);
+        self.insert_seed(player, &client_seed).await?;
+        Ok(Rotated {
+            revealed_seed: hex::encode(seed),
+            revealed_hash: seed_hash,
+            rounds,
+            next: self.fair_state(player).await?,
+        })
+    }
+
+    /// What `croupier fair verify` needs: the round and, once revealed, its seed.
+    pub async fn round_for_audit(&self, bet: &str) -> Result<Option<AuditRound>, BotDbError> {
+        let row = sqlx::query(
+            "SELECT r.player_id, r.seed_hash, s.seed, s.revealed_at, r.client_seed, r.nonce, r.terms FROM bot_fair_rounds r \
+             JOIN bot_fair_seeds s ON s.seed_hash = r.seed_hash WHERE r.bet_id = $1",
+        )
+        .bind(bet)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let revealed: Option<i64> = row.try_get("revealed_at")?;
+        let seed: String = row.try_get("seed")?;
+        Ok(Some(AuditRound {
+            player: row.try_get("player_id")?,
+            seed_hash: row.try_get("seed_hash")?,
+            seed: if revealed.is_some() {
+                Some(parse_seed(&seed)?)
+            } else {
+                None
+            },
+            client_seed: row.try_get("client_seed")?,
+            nonce: to_u64(row.try_get("nonce")?),
+            terms: row.try_get("terms")?,
+        }))
+    }
+
+    /// Closes the pool (before a scratch database is dropped).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// The stream of the player a payment was credited to (a read of the ledger's
+    /// payment index; nothing here writes to the ledger).
+    pub async fn deposit_stream(
+        &self,
+        method: &str,
+        external_ref: &str,
+    ) -> Result<Option<String>, BotDbError> {
+        let row = sqlx::query(
+            "SELECT stream_id FROM ledger_deposit_refs WHERE method = $1 AND external_ref = $2",
+        )
+        .bind(method)
+        .bind(external_ref)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| r.try_get("stream_id")).transpose()?)
+    }
+
+    /// The highest update id recorded below 2^31 (0 when none): simulations start above
+    /// it. (Telegram's ids are 32-bit; anything larger was not understood.)
+    pub async fn last_update_id(&self) -> Result<i64, BotDbError> {
+        Ok(sqlx::query("SELECT COALESCE(MAX(update_id), 0) AS last FROM bot_inbox WHERE update_id < 2147483647")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("last")?)
+    }
+
+    // ---- conversation sessions (a cache of the session streams; the log is the truth) ----
+
+    /// The cached state of the current session of (chat, user).
+    pub async fn session_snapshot(
+        &self,
+        chat: i64,
+        user: i64,
+    ) -> Result<Option<SessionState>, BotDbError> {
+        let row = sqlx::query("SELECT state FROM bot_sessions WHERE chat_id = $1 AND user_id = $2")
+            .bind(chat)
+            .bind(user)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| {
+            let text: String = row.try_get("state")?;
+            serde_json::from_str(&text)
+                .map_err(|e| BotDbError::Corrupt(format!("session of chat {chat}: {e}")))
+        })
+        .transpose()
+    }
+
+    /// Caches `state` as the current session of its (chat, player), active or not, last
+    /// active at `last_activity` (micros). An older version never replaces a newer one.
+    pub async fn save_session(
+        &self,
+        state: &SessionState,
+        last_activity: i64,
+    ) -> Result<(), BotDbError> {
+        let json = serde_json::to_string(state).expect("session state always serialises");
+        sqlx::query(
+            "INSERT INTO bot_sessions (chat_id, user_id, stream, version, state, last_activity, active) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             ON CONFLICT (chat_id, user_id) DO UPDATE SET stream = excluded.stream, version = excluded.version, \
+               state = excluded.state, last_activity = excluded.last_activity, active = excluded.active \
+             WHERE bot_sessions.stream <> excluded.stream OR bot_sessions.version <= excluded.version",
+        )
+        .bind(state.chat)
+        .bind(state.player)
+        .bind(&state.stream)
+        .bind(i64::try_from(state.version).unwrap_or(i64::MAX))
+        .bind(json)
+        .bind(last_activity)
+        .bind(i64::from(!state.expired))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// A peer seen over MTProto (grammers' `PeerInfo` as JSON), by its Bot API chat id.
+    pub async fn mtproto_peer(&self, peer_id: i64) -> Result<Option<String>, BotDbError> {
+        let row = sqlx::query("SELECT info FROM bot_mtproto_peers WHERE peer_id = $1")
+            .bind(peer_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.try_get("info")).transpose()?)
+    }
+
+    /// Keeps what is known of a peer seen over MTProto.
+    pub async fn save_mtproto_peer(&self, peer_id: i64, info: &str) -> Result<(), BotDbError> {
+        sqlx::query(
+            "INSERT INTO bot_mtproto_peers (peer_id, info, updated_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (peer_id) DO UPDATE SET info = excluded.info, updated_at = excluded.updated_at",
+        )
+        .bind(peer_id)
+        .bind(info)
+        .bind(now_micros())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Active sessions last active before `cutoff` (micros): `(chat, user, last_activity)`.
+    pub async fn idle_sessions(
+        &self,
+        cutoff: i64,
+        limit: i64,
+    ) -> Result<Vec<(i64, i64, i64)>, BotDbError> {
+        let rows = sqlx::query(
+            "SELECT chat_id, user_id, last_activity FROM bot_sessions \
+             WHERE active = 1 AND last_activity < $1 ORDER BY last_activity LIMIT $2",
+        )
+        .bind(cutoff)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    row.try_get("chat_id")?,
+                    row.try_get("user_id")?,
+                    row.try_get("last_activity")?,
+                ))
+            })
+            .collect()
+    }
+}
+
+/// A bet's fair inputs as an auditor sees them; `seed` is `None` until revealed.
+#[derive(Debug, Clone)]
+pub struct AuditRound {
+    pub player: i64,
+    pub seed_hash: String,
+    pub seed: Option<ServerSeed>,
+    pub client_seed: String,
+    pub nonce: u64,
+    pub terms: String,
+}
+
+fn parse_seed(hex_seed: &str) -> Result<ServerSeed, BotDbError> {
+    let bytes =
+        hex::decode(hex_seed).map_err(|e| BotDbError::Corrupt(format!("server seed: {e}")))?;
+    bytes
+        .try_into()
+        .map_err(|_| BotDbError::Corrupt("server seed is not 32 bytes".to_owned()))
+}
+
+fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut bytes = [0u8; N];
+    rand::rng().fill_bytes(&mut bytes);
+    bytes
+}
+
+fn to_u64(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or(0)
+}

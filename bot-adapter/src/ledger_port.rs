@@ -1,0 +1,276 @@
+//! The adapter's [`Port`] over the real ledger: commands go to the process's group-commit
+//! writer, reads come from the player's stream, fair seeds and players from [`BotDb`].
+
+use bot_core::bot::show;
+use bot_core::port::{
+    FairState, HistoryLine, Port, PortError, Rotated, Round, Standing, Subscription, Verdict,
+};
+use ledger::command::Request;
+use ledger::session::{self, Flow, SessionEvent, SessionExpired, SessionStarted, SessionState};
+use ledger::{CurrencyCode, Event, PlayerId, Timestamp};
+use rust_decimal::Decimal;
+use store::{
+    codec, player, AppendError, EventStore, ExpectedVersion, GroupCommit, OutcomeKind, Submission,
+};
+
+use super::db::{now_micros, BotDb, BotDbError};
+
+/// Connects the adapter's core to one database.
+#[derive(Clone)]
+pub struct LedgerPort<S> {
+    pub store: S,
+    pub writer: GroupCommit,
+    pub db: BotDb,
+}
+
+fn port_error(error: impl std::fmt::Display) -> PortError {
+    PortError(error.to_string())
+}
+
+impl From<BotDbError> for PortError {
+    fn from(error: BotDbError) -> Self {
+        port_error(error)
+    }
+}
+
+impl<S: EventStore> Port for LedgerPort<S> {
+    async fn submit(&self, request: Request, causation: &str) -> Result<Verdict, PortError> {
+        let mut submission = Submission::new(request);
+        submission.causation = Some(causation.to_owned());
+        submission.actor = Some("bot".to_owned());
+        let outcome = self
+            .writer
+            .submit(submission)
+            .await
+            .map_err(|e| port_error(format!("{e:#}")))?;
+        Ok(match outcome.kind {
+            OutcomeKind::Accepted => Verdict::Accepted {
+                replayed: outcome.replayed,
+                balances: outcome.balances,
+            },
+            OutcomeKind::Rejected { code, message } => Verdict::Rejected {
+                code,
+                message,
+                balances: outcome.balances,
+            },
+            OutcomeKind::Conflict { field } => Verdict::Conflict { field },
+        })
+    }
+
+    async fn standing(&self, player: PlayerId) -> Result<Standing, PortError> {
+        let state = player::load(&self.store, player)
+            .await
+            .map_err(port_error)?;
+        Ok(Standing {
+            balances: state
+                .cash
+                .iter()
+                .map(|(currency, amount)| (currency.to_string(), amount.to_string()))
+                .collect(),
+            subscription: state
+                .current_subscription()
+                .map(|(charge, paid)| Subscription {
+                    charge_id: charge.to_string(),
+                    until: u64::try_from(paid.until.as_micros() / 1_000_000).unwrap_or(0),
+                }),
+        })
+    }
+
+    async fn history(&self, player: PlayerId, limit: usize) -> Result<Vec<HistoryLine>, PortError> {
+        let events = self
+            .store
+            .read_stream(&player::stream_of(player), 0)
+            .await
+            .map_err(port_error)?;
+        let money = |amount: &Decimal, currency: &CurrencyCode| {
+            show(&amount.to_string(), currency.as_str())
+        };
+        let mut lines = Vec::new();
+        for stored in events.iter().rev().take(limit) {
+            let event = codec::decode(&stored.event_type, stored.schema_version, &stored.payload)
+                .map_err(port_error)?;
+            let text = match &event {
+                Event::Deposited(e) => format!("+{} deposit", money(&e.amount, &e.currency)),
+                Event::BetPlaced(e) => format!(
+                    "−{} {} bet {}",
+                    money(&e.stake, &e.currency),
+                    e.game,
+                    e.bet_id
+                ),
+                Event::BetSettled(e) => {
+                    format!("+{} settled {}", money(&e.payout, &e.currency), e.bet_id)
+                }
+                Event::BetVoided(e) => format!(
+                    "+{} voided {} ({})",
+                    money(&e.stake, &e.currency),
+                    e.bet_id,
+                    e.reason
+                ),
+                Event::DepositRefunded(e) => format!("−{} refund", money(&e.amount, &e.currency)),
+                Event::Adjusted(e) => format!(
+                    "{} adjustment ({})",
+                    money(&e.amount, &e.currency),
+                    e.reason
+                ),
+                Event::SubscriptionPaid(e) => format!(
+                    "{} VIP {}",
+                    money(&e.amount, &e.currency),
+                    if e.renewal { "renewal" } else { "subscription" }
+                ),
+                Event::SubscriptionRefunded(e) => {
+                    format!("{} VIP refund", money(&e.amount, &e.currency))
+                }
+            };
+            lines.push(HistoryLine { text });
+        }
+        Ok(lines)
+    }
+
+    async fn register(&self, player: PlayerId, chat: i64) -> Result<bool, PortError> {
+        Ok(self.db.register(player.get(), chat).await?)
+    }
+
+    async fn fair_state(&self, player: PlayerId) -> Result<FairState, PortError> {
+        Ok(self.db.fair_state(player.get()).await?)
+    }
+
+    async fn fair_round(
+        &self,
+        player: PlayerId,
+        bet: &str,
+        terms: &str,
+    ) -> Result<Round, PortError> {
+        Ok(self.db.fair_round(player.get(), bet, terms).await?)
+    }
+
+    async fn set_client_seed(
+        &self,
+        player: PlayerId,
+        client_seed: &str,
+    ) -> Result<FairState, PortError> {
+        Ok(self.db.set_client_seed(player.get(), client_seed).await?)
+    }
+
+    async fn rotate_seed(&self, player: PlayerId) -> Result<Rotated, PortError> {
+        Ok(self.db.rotate_seed(player.get()).await?)
+    }
+
+    async fn session(&self, chat: i64, player: PlayerId) -> Result<SessionState, PortError> {
+        let now = now_micros();
+        let mut state = match self.db.session_snapshot(chat, player.get()).await? {
+            Some(cached) => Some(self.caught_up(cached).await?),
+            None => None,
+        };
+        let mut number = state.as_ref().map_or(0, SessionState::number);
+        // The last session ended (or there was none): the next one is the one after it,
+        // possibly started already by an input whose handling was cut short.
+        while state.as_ref().is_none_or(|s| s.expired) {
+            number += 1;
+            let stream = session::stream_of(chat, player.get(), number);
+            let found = self.caught_up(SessionState::new(&stream)).await?;
+            if found.version > 0 {
+                state = Some(found);
+                continue;
+            }
+            let started = SessionEvent::Started(SessionStarted {
+                chat,
+                player: player.get(),
+                at: Timestamp::from_micros(now),
+            });
+            match self.extend(&found, &[started], now).await? {
+                Some(started) => state = Some(started),
+                // Another handler started it first: read it on the next turn.
+                None => number -= 1,
+            }
+        }
+        let state = state.expect("the loop ends with a live session");
+        self.db.save_session(&state, now).await?;
+        Ok(state)
+    }
+
+    async fn record_session(
+        &self,
+        session: &SessionState,
+        events: Vec<SessionEvent>,
+    ) -> Result<(), PortError> {
+        self.extend(session, &events, now_micros())
+            .await?
+            .map(|_| ())
+            .ok_or_else(|| {
+                PortError("the session moved meanwhile: handle the input again".to_owned())
+            })
+    }
+}
+
+impl<S: EventStore> LedgerPort<S> {
+    /// `state` with the events of its stream after its version folded in.
+    async fn caught_up(&self, mut state: SessionState) -> Result<SessionState, PortError> {
+        let events = self
+            .store
+            .read_stream(&state.stream, state.version)
+            .await
+            .map_err(port_error)?;
+        for stored in &events {
+            let event =
+                codec::decode_session(&stored.event_type, stored.schema_version, &stored.payload)
+                    .map_err(port_error)?;
+            state.apply(&event);
+        }
+        Ok(state)
+    }
+
+    /// Appends `events` to `session` at the version it was read, and caches the result as
+    /// last active at `last_activity`; `None`, with nothing written, when the stream moved
+    /// meanwhile.
+    async fn extend(
+        &self,
+        session: &SessionState,
+        events: &[SessionEvent],
+        last_activity: i64,
+    ) -> Result<Option<SessionState>, PortError> {
+        let encoded = events.iter().map(codec::encode_session).collect();
+        let expected = ExpectedVersion::Exact(session.version);
+        match store::append(&self.store, &session.stream, expected, encoded).await {
+            Ok(_) => {}
+            Err(AppendError::WrongExpectedVersion { .. }) => return Ok(None),
+            Err(e) => return Err(port_error(e)),
+        }
+        let mut state = session.clone();
+        for event in events {
+            state.apply(event);
+        }
+        self.db.save_session(&state, last_activity).await?;
+        Ok(Some(state))
+    }
+
+    /// Ends the session of (chat, user) if it is still active and was last active at
+    /// `last_activity` (micros) or before; returns its stream and the flow it was left in. `None` when
+    /// the player came back meanwhile, or another sweeper got there first.
+    pub async fn expire_session(
+        &self,
+        chat: i64,
+        user: i64,
+        last_activity: i64,
+    ) -> Result<Option<(String, Flow)>, PortError> {
+        let Some(cached) = self.db.session_snapshot(chat, user).await? else {
+            return Ok(None);
+        };
+        let state = self.caught_up(cached).await?;
+        if state.expired {
+            self.db.save_session(&state, last_activity).await?;
+            return Ok(None);
+        }
+        let expired = SessionEvent::Expired(SessionExpired {
+            last_activity: Timestamp::from_micros(last_activity),
+            at: Timestamp::from_micros(now_micros()),
+        });
+        if self
+            .extend(&state, &[expired], last_activity)
+            .await?
+            .is_none()
+        {
+            return Ok(None);
+        }
+        Ok(Some((state.stream, state.flow)))
+    }
+}

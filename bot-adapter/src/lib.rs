@@ -20,5 +20,9 @@ pub mod ledger_port;
 #[cfg(feature = "mtproto")]
 pub mod mtproto;
 pub mod pipeline;
+pub mod polling;
 pub mod reconcile;
+pub mod settings;
+pub mod staff;
+pub mod sweeper;
 pub mod webhook;

@@ -11,6 +11,9 @@ use std::collections::{HashMap, HashSet};
 use frankenstein::methods::GetStarTransactionsParams;
 use frankenstein::payments::{StarTransaction, TransactionPartner, TransactionType};
 use frankenstein::AsyncTelegramApi;
+use ledger::PaymentMethod;
+use projections::projector::{ProjectionError, Projector};
+use projections::report::Days;
 use projections::time::rfc3339;
 use rust_decimal::Decimal;
 use serde::Serialize;
@@ -50,6 +53,51 @@ pub async fn fetch(
         }
         offset = offset.saturating_add(got);
     }
+}
+
+/// The ledger's side of a reconciliation: every Stars charge it holds, deposits (from
+/// the `deposits` read model, which the caller brings up to the head first) and VIP
+/// subscription charges (from the log).
+pub async fn ledger_charges(projector: &Projector) -> Result<Vec<LedgerDeposit>, ProjectionError> {
+    let stars = PaymentMethod::telegram_stars();
+    let mut charges = projector
+        .deposits(&Days::default())
+        .await?
+        .into_iter()
+        .filter(|d| d.method == stars.as_str())
+        .map(|d| {
+            let amount = d
+                .amount
+                .parse::<Decimal>()
+                .map_err(|_| ProjectionError::NotAnAmount {
+                    value: d.amount.clone(),
+                })?;
+            Ok(LedgerDeposit {
+                charge_id: d.external_ref,
+                player: d.player,
+                amount,
+                currency: d.currency,
+                refunded: d.status == "refunded",
+                credited_at: d.credited_at,
+            })
+        })
+        .collect::<Result<Vec<_>, ProjectionError>>()?;
+    charges.extend(
+        projector
+            .subscription_charges()
+            .await?
+            .into_iter()
+            .filter(|c| c.method == stars.as_str())
+            .map(|c| LedgerDeposit {
+                charge_id: c.external_ref,
+                player: c.player,
+                amount: c.amount,
+                currency: c.currency,
+                refunded: c.refunded,
+                credited_at: c.paid_at,
+            }),
+    );
+    Ok(charges)
 }
 
 /// A Stars deposit as the ledger has it (method `telegram_stars`).

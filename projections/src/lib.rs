@@ -6,8 +6,10 @@
 pub mod audit;
 mod bulk;
 pub mod export;
+pub mod follow;
 mod models;
 mod pages;
 pub mod projector;
 pub mod report;
+pub mod table;
 pub mod time;

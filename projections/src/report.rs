@@ -369,3 +369,64 @@ mod tests {
         }
     }
 }
+
+/// A VIP subscription charge in the log (method `telegram_stars` or another), and whether
+/// it was refunded. Subscription charges are house revenue, not deposits, so no read model
+/// holds them; reconciliation needs them all the same, since Telegram lists them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscriptionChargeRow {
+    pub method: String,
+    pub external_ref: String,
+    pub player: i64,
+    pub amount: Decimal,
+    pub currency: String,
+    pub refunded: bool,
+    /// RFC 3339, UTC.
+    pub paid_at: String,
+}
+
+impl Projector {
+    /// Every subscription charge in the log, in log order, read from the log itself.
+    pub async fn subscription_charges(
+        &self,
+    ) -> Result<Vec<SubscriptionChargeRow>, ProjectionError> {
+        let rows = sqlx::query(
+            "SELECT position, event_type, schema_version, payload FROM ledger_events \
+             WHERE event_type IN ('subscription_paid', 'subscription_refunded') ORDER BY position",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        let mut charges: Vec<SubscriptionChargeRow> = Vec::new();
+        for row in rows {
+            let position: i64 = row.try_get("position")?;
+            let position = u64::try_from(position).unwrap_or_default();
+            let unreadable = |problem: String| ProjectionError::Unreadable { position, problem };
+            let event_type: String = row.try_get("event_type")?;
+            let version: i64 = row.try_get("schema_version")?;
+            let payload: Vec<u8> = row.try_get("payload")?;
+            let version = u16::try_from(version)
+                .map_err(|_| unreadable(format!("schema version {version} out of range")))?;
+            let event = store::codec::decode(&event_type, version, &payload)
+                .map_err(|e| unreadable(e.to_string()))?;
+            match event {
+                ledger::Event::SubscriptionPaid(e) => charges.push(SubscriptionChargeRow {
+                    method: e.method.to_string(),
+                    external_ref: e.external_ref.to_string(),
+                    player: e.player.get(),
+                    amount: e.amount,
+                    currency: e.currency.to_string(),
+                    refunded: false,
+                    paid_at: rfc3339(e.at.as_micros()),
+                }),
+                ledger::Event::SubscriptionRefunded(e) => {
+                    let charge = e.external_ref.as_str();
+                    if let Some(paid) = charges.iter_mut().find(|c| c.external_ref == charge) {
+                        paid.refunded = true;
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(charges)
+    }
+}

@@ -10,7 +10,7 @@ use frankenstein::methods::{DeleteWebhookParams, SetWebhookParams};
 use frankenstein::types::AllowedUpdate;
 use frankenstein::AsyncTelegramApi;
 
-use super::serve::{check_secret, check_token};
+use bot_adapter::settings::{check_secret, check_token};
 
 /// The updates the bot needs; `pre_checkout_query` must be listed or payments fail.
 pub fn allowed_updates() -> Vec<AllowedUpdate> {

@@ -3,8 +3,8 @@
 
 use std::process::ExitCode;
 
-use projections::export::csv_field;
 use projections::projector::{Projector, BATCH_SIZE};
+use projections::table::{self, Table};
 use store::EventStore;
 
 use store::{with_store, Database};
@@ -14,6 +14,16 @@ pub enum Format {
     Table,
     Json,
     Csv,
+}
+
+impl From<Format> for table::Format {
+    fn from(format: Format) -> Self {
+        match format {
+            Format::Table => Self::Table,
+            Format::Json => Self::Json,
+            Format::Csv => Self::Csv,
+        }
+    }
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -151,115 +161,27 @@ pub async fn report(database: &Database, url: &str, request: Request) -> anyhow:
         }
     }
     let days = &request.days;
-    let (table, columns) = match request.report {
-        Report::Balances => (
-            Table::of(projector.balances().await?, balance_cells),
-            COLUMNS_BALANCES,
-        ),
-        Report::Liabilities => (
-            Table::of(projector.liabilities().await?, liability_cells),
-            COLUMNS_LIABILITIES,
-        ),
-        Report::Daily => (
-            Table::of(projector.daily(days).await?, |r| {
-                vec![
-                    r.day.clone(),
-                    r.currency.clone(),
-                    r.deposits.clone(),
-                    r.refunds.clone(),
-                    r.stakes.clone(),
-                    r.payouts.clone(),
-                    r.ggr.clone(),
-                    r.bets.to_string(),
-                    r.active_players.to_string(),
-                ]
-            }),
-            &[
-                "day",
-                "currency",
-                "deposits",
-                "refunds",
-                "stakes",
-                "payouts",
-                "ggr",
-                "bets",
-                "active_players",
-            ][..],
-        ),
-        Report::Deposits => (
-            Table::of(projector.deposits(days).await?, |r| {
-                vec![
-                    r.method.clone(),
-                    r.external_ref.clone(),
-                    r.player.to_string(),
-                    r.amount.clone(),
-                    r.currency.clone(),
-                    r.status.clone(),
-                    r.credited_at.clone(),
-                    r.refunded_at.clone().unwrap_or_default(),
-                ]
-            }),
-            &[
-                "method",
-                "external_ref",
-                "player",
-                "amount",
-                "currency",
-                "status",
-                "credited_at",
-                "refunded_at",
-            ][..],
-        ),
-        Report::Sessions => (
-            Table::of(projector.sessions(days).await?, |r| {
-                vec![
-                    r.stream.clone(),
-                    r.chat.to_string(),
-                    r.player.to_string(),
-                    r.state.clone(),
-                    r.status.clone(),
-                    r.started_at.clone(),
-                    r.last_activity_at.clone(),
-                    r.ended_at.clone().unwrap_or_default(),
-                    r.play_started_at.clone().unwrap_or_default(),
-                    r.bets.to_string(),
-                    r.wagered.clone(),
-                    r.won.clone(),
-                ]
-            }),
-            &[
-                "stream",
-                "chat",
-                "player",
-                "state",
-                "status",
-                "started_at",
-                "last_activity_at",
-                "ended_at",
-                "play_started_at",
-                "bets",
-                "wagered",
-                "won",
-            ][..],
-        ),
-        Report::Bets => (
-            Table::of(projector.bets(days, None).await?, bet_cells),
-            COLUMNS_BETS,
-        ),
+    let table = match request.report {
+        Report::Balances => Table::of(&projector.balances().await?),
+        Report::Liabilities => Table::of(&projector.liabilities().await?),
+        Report::Daily => Table::of(&projector.daily(days).await?),
+        Report::Deposits => Table::of(&projector.deposits(days).await?),
+        Report::Sessions => Table::of(&projector.sessions(days).await?),
+        Report::Bets => Table::of(&projector.bets(days, None).await?),
         Report::Player => {
             let player = requested_player(&request)?;
             let balances = only_player(projector.balances().await?, player);
             if matches!(request.format, Format::Table) {
-                Table::of(balances, balance_cells).print(request.format, COLUMNS_BALANCES);
+                print!("{}", Table::of(&balances).render(table::Format::Table));
                 println!();
-                Table::of(projector.bets(days, Some(player)).await?, bet_cells)
-                    .print(request.format, COLUMNS_BETS);
+                let bets = projector.bets(days, Some(player)).await?;
+                print!("{}", Table::of(&bets).render(table::Format::Table));
                 return Ok(ExitCode::SUCCESS);
             }
-            (Table::of(balances, balance_cells), COLUMNS_BALANCES)
+            Table::of(&balances)
         }
     };
-    table.print(request.format, columns);
+    print!("{}", table.render(request.format.into()));
     Ok(ExitCode::SUCCESS)
 }
 
@@ -286,132 +208,12 @@ async fn report_at(
     at: projections::report::At,
 ) -> anyhow::Result<ExitCode> {
     let balances = with_store!(database, s => projections::report::balances_at(s, at).await)?;
-    let (table, columns) = match request.report {
-        Report::Balances => (Table::of(balances, balance_cells), COLUMNS_BALANCES),
-        Report::Player => {
-            let mine = only_player(balances, requested_player(request)?);
-            (Table::of(mine, balance_cells), COLUMNS_BALANCES)
-        }
-        Report::Liabilities => (
-            Table::of(
-                projections::report::liabilities_of(&balances)?,
-                liability_cells,
-            ),
-            COLUMNS_LIABILITIES,
-        ),
+    let table = match request.report {
+        Report::Balances => Table::of(&balances),
+        Report::Player => Table::of(&only_player(balances, requested_player(request)?)),
+        Report::Liabilities => Table::of(&projections::report::liabilities_of(&balances)?),
         _ => anyhow::bail!("--at works with balances, liabilities and player only"),
     };
-    table.print(request.format, columns);
+    print!("{}", table.render(request.format.into()));
     Ok(ExitCode::SUCCESS)
-}
-
-const COLUMNS_BALANCES: &[&str] = &["player", "currency", "balance", "in_play"];
-const COLUMNS_LIABILITIES: &[&str] = &["currency", "total", "players"];
-const COLUMNS_BETS: &[&str] = &[
-    "player",
-    "bet_id",
-    "game",
-    "currency",
-    "stake",
-    "payout",
-    "status",
-    "placed_at",
-    "closed_at",
-];
-
-fn balance_cells(r: &projections::report::BalanceRow) -> Vec<String> {
-    vec![
-        r.player.to_string(),
-        r.currency.clone(),
-        r.balance.clone(),
-        r.in_play.clone(),
-    ]
-}
-
-fn liability_cells(r: &projections::report::LiabilityRow) -> Vec<String> {
-    vec![r.currency.clone(), r.total.clone(), r.players.to_string()]
-}
-
-fn bet_cells(r: &projections::report::BetRow) -> Vec<String> {
-    vec![
-        r.player.to_string(),
-        r.bet_id.clone(),
-        r.game.clone(),
-        r.currency.clone(),
-        r.stake.clone(),
-        r.payout.clone().unwrap_or_default(),
-        r.status.clone(),
-        r.placed_at.clone(),
-        r.closed_at.clone().unwrap_or_default(),
-    ]
-}
-
-/// A report's rows, as cells for `table` and `csv`, and as JSON.
-struct Table {
-    cells: Vec<Vec<String>>,
-    json: String,
-}
-
-impl Table {
-    fn of<T: serde::Serialize>(rows: Vec<T>, cells: impl Fn(&T) -> Vec<String>) -> Self {
-        Self {
-            cells: rows.iter().map(cells).collect(),
-            json: serde_json::to_string(&rows).expect("report rows always serialise"),
-        }
-    }
-
-    fn print(&self, format: Format, columns: &[&str]) {
-        match format {
-            Format::Json => println!("{}", self.json),
-            Format::Csv => {
-                println!("{}", columns.join(","));
-                for row in &self.cells {
-                    let fields: Vec<String> = row.iter().map(|f| csv_field(f)).collect();
-                    println!("{}", fields.join(","));
-                }
-            }
-            Format::Table => print_table(columns, &self.cells),
-        }
-    }
-}
-
-/// Columns aligned for people: text to the left, amounts and counts to the right.
-pub fn print_table(columns: &[&str], rows: &[Vec<String>]) {
-    let widths: Vec<usize> = columns
-        .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            rows.iter()
-                .map(|r| r[i].len())
-                .chain([c.len()])
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    // A column is right-aligned when every value in it is a number: decided once per
-    // column, not per cell.
-    let numeric: Vec<bool> = (0..columns.len())
-        .map(|i| {
-            rows.iter()
-                .all(|r| r[i].parse::<rust_decimal::Decimal>().is_ok())
-        })
-        .collect();
-    let line = |cells: Vec<&str>| {
-        cells
-            .iter()
-            .enumerate()
-            .map(|(i, cell)| {
-                if numeric[i] {
-                    format!("{cell:>width$}", width = widths[i])
-                } else {
-                    format!("{cell:<width$}", width = widths[i])
-                }
-            })
-            .collect::<Vec<_>>()
-            .join("  ")
-    };
-    println!("{}", line(columns.to_vec()));
-    for row in rows {
-        println!("{}", line(row.iter().map(String::as_str).collect()));
-    }
 }

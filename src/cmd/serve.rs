@@ -11,11 +11,15 @@ use bot_adapter::limit::RateLimit;
 #[cfg(feature = "mtproto")]
 use bot_adapter::mtproto;
 use bot_adapter::pipeline::{self, Pipeline};
+#[cfg(feature = "mtproto")]
+use bot_adapter::settings::{check_mtproto, MtprotoKeys, SettingsError};
+use bot_adapter::settings::{check_provider, check_secret, check_token};
 use bot_adapter::webhook;
-use frankenstein::response::MethodResponse;
+use bot_adapter::{polling, sweeper};
+#[cfg(feature = "mtproto")]
 use frankenstein::AsyncTelegramApi;
-use ledger::{Currencies, CurrencyCode};
-use projections::projector::{Projector, BATCH_SIZE};
+use ledger::CurrencyCode;
+use projections::follow;
 use store::EventStore;
 use tokio::sync::watch;
 
@@ -56,43 +60,6 @@ pub struct ProviderSettings {
     pub currencies: Vec<String>,
 }
 
-/// Checks the provider settings without printing the token: a token of visible ASCII
-/// (BotFather's look like `284685063:TEST:...`), and currencies the ledger knows other
-/// than Stars.
-fn check_provider(provider: &ProviderSettings) -> anyhow::Result<Vec<CurrencyCode>> {
-    let token = &provider.token;
-    anyhow::ensure!(
-        (1..=256).contains(&token.len()) && token.chars().all(|c| c.is_ascii_graphic()),
-        "TELEGRAM_PROVIDER_TOKEN does not look like a provider token (1-256 visible ASCII characters)"
-    );
-    let known = Currencies::default();
-    let mut codes = Vec::new();
-    for text in &provider.currencies {
-        let code = CurrencyCode::new(text.trim().to_ascii_uppercase())
-            .ok()
-            .filter(|code| *code != CurrencyCode::xtr() && known.get(code).is_ok())
-            .with_context(|| {
-                let known: Vec<String> = known
-                    .codes()
-                    .filter(|c| **c != CurrencyCode::xtr())
-                    .map(ToString::to_string)
-                    .collect();
-                format!(
-                    "the provider currency '{text}' is not one the ledger holds ({})",
-                    known.join(", ")
-                )
-            })?;
-        if !codes.contains(&code) {
-            codes.push(code);
-        }
-    }
-    anyhow::ensure!(
-        !codes.is_empty(),
-        "name at least one provider currency (--provider-currencies USD)"
-    );
-    Ok(codes)
-}
-
 /// The MTProto transport's settings as given (checked by `serve`).
 #[cfg_attr(not(feature = "mtproto"), allow(dead_code))]
 pub struct MtprotoSettings {
@@ -101,58 +68,15 @@ pub struct MtprotoSettings {
     pub session_file: Option<std::path::PathBuf>,
 }
 
-/// Checks the webhook secret Telegram accepts: 1-256 of A-Z a-z 0-9 _ -.
-pub fn check_secret(secret: &str) -> anyhow::Result<()> {
-    let ok = (1..=256).contains(&secret.len())
-        && secret
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-    anyhow::ensure!(
-        ok,
-        "TELEGRAM_WEBHOOK_SECRET must be 1-256 characters of A-Z a-z 0-9 _ -"
-    );
-    Ok(())
-}
-
-/// Checks the token's shape (`123456:ABC...`) without ever printing it.
-pub fn check_token(token: &str) -> anyhow::Result<()> {
-    let ok = token.split_once(':').is_some_and(|(id, rest)| {
-        !id.is_empty()
-            && id.chars().all(|c| c.is_ascii_digit())
-            && !rest.is_empty()
-            && rest
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-    });
-    anyhow::ensure!(ok, "TELEGRAM_BOT_TOKEN does not look like a bot token (digits, ':', then letters, digits, _ or -)");
-    Ok(())
-}
-
-/// Checks the MTProto settings without printing the api_hash: api_id a positive number,
-/// api_hash 32 hexadecimal digits (as my.telegram.org gives them), a session file.
 #[cfg(feature = "mtproto")]
-fn check_mtproto(settings: &MtprotoSettings) -> anyhow::Result<(i32, String, std::path::PathBuf)> {
-    let api_id = settings
-        .api_id
-        .as_deref()
-        .context("MTProto needs TELEGRAM_API_ID (--api-id), from my.telegram.org")?;
-    let api_id = api_id
-        .parse::<i32>()
-        .ok()
-        .filter(|id| *id > 0)
-        .with_context(|| format!("TELEGRAM_API_ID must be a positive number, not '{api_id}'"))?;
-    let api_hash = settings
-        .api_hash
-        .clone()
-        .context("MTProto needs TELEGRAM_API_HASH (--api-hash), from my.telegram.org")?;
-    anyhow::ensure!(
-        api_hash.len() == 32 && api_hash.chars().all(|c| c.is_ascii_hexdigit()),
-        "TELEGRAM_API_HASH does not look like an api_hash (32 hexadecimal digits)"
-    );
-    let session_file = settings.session_file.clone().context(
-        "MTProto needs TELEGRAM_SESSION_FILE (--session-file), where the session is kept",
-    )?;
-    Ok((api_id, api_hash, session_file))
+impl MtprotoSettings {
+    fn check(&self) -> Result<MtprotoKeys, SettingsError> {
+        check_mtproto(
+            self.api_id.as_deref(),
+            self.api_hash.as_deref(),
+            self.session_file.as_deref(),
+        )
+    }
 }
 
 /// A bot must not be driven by MTProto and a webhook at once: the Bot API's webhook would
@@ -177,7 +101,7 @@ pub async fn run(
 ) -> anyhow::Result<std::process::ExitCode> {
     check_token(&settings.token)?;
     let provider_currencies = match &settings.provider {
-        Some(provider) => check_provider(provider)?,
+        Some(provider) => check_provider(&provider.token, &provider.currencies)?,
         None => Vec::new(),
     };
     match settings.transport {
@@ -193,7 +117,7 @@ pub async fn run(
             anyhow::bail!("this croupier was built without MTProto; build it with `cargo build --release --features mtproto`");
             #[cfg(feature = "mtproto")]
             {
-                check_mtproto(&settings.mtproto)?;
+                settings.mtproto.check()?;
                 refuse_if_webhook(&settings.api_url, &settings.token).await?;
             }
         }
@@ -233,12 +157,12 @@ async fn serve_on<S: EventStore>(
         ..pipeline.dispatcher(inlet.outlet(), limits)
     };
     let dispatching = tokio::spawn(dispatcher.run(stop_rx.clone(), Duration::from_secs(10)));
-    let sweeping = tokio::spawn(sweep_sessions(
+    let sweeping = tokio::spawn(sweeper::sweep_sessions(
         pipeline.clone(),
         settings.session_timeout,
         stop_rx.clone(),
     ));
-    let projecting = tokio::spawn(project_forever(
+    let projecting = tokio::spawn(follow::project_forever(
         pipeline.port.store.clone(),
         settings.database_url.clone(),
         stop_rx.clone(),
@@ -316,7 +240,11 @@ impl Inlet {
             }),
             #[cfg(feature = "mtproto")]
             Transport::Mtproto => {
-                let (api_id, api_hash, session_file) = check_mtproto(&settings.mtproto)?;
+                let MtprotoKeys {
+                    api_id,
+                    api_hash,
+                    session_file,
+                } = settings.mtproto.check()?;
                 let mtproto_settings = mtproto::transport::Settings {
                     api_id,
                     api_hash,
@@ -358,7 +286,7 @@ impl Inlet {
             Self::BotApi { api, polling: true } => {
                 let (pipeline, api) = (pipeline.clone(), api.clone());
                 Some(tokio::spawn(async move {
-                    poll(pipeline, api, stop).await;
+                    polling::poll(pipeline, api, stop).await;
                     drop(failed_tx);
                     Ok(())
                 }))
@@ -412,142 +340,4 @@ async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = interrupt.await;
-}
-
-/// The advisory lock key of the projector: one `serve` per database projects at a time.
-const PROJECTOR_LOCK: i64 = 0x0c20_0b1e_5000_0001;
-
-/// Keeps the read models up to the head of the log. On PostgreSQL only the instance
-/// holding a session advisory lock projects; when it dies its session ends, the lock is
-/// released, and another instance takes over. (Two runners at once would still count
-/// nothing twice: every batch claims its checkpoints first.)
-async fn project_forever<S: EventStore>(store: S, url: String, mut stop: watch::Receiver<bool>) {
-    let projector = loop {
-        match Projector::connect(&url).await {
-            Ok(projector) => break projector,
-            Err(error) => {
-                tracing::warn!(error = %error, "projector: cannot connect; retrying");
-                tokio::select! {
-                    _ = stop.changed() => return,
-                    () = tokio::time::sleep(Duration::from_secs(5)) => {}
-                }
-            }
-        }
-    };
-    // Held for as long as this instance projects; dropping it releases the lock.
-    let mut _lock: Option<sqlx::PgConnection> = None;
-    if url.starts_with("postgres") {
-        loop {
-            match try_lock(&url).await {
-                Ok(Some(connection)) => {
-                    tracing::info!("projector: this instance maintains the read models");
-                    _lock = Some(connection);
-                    break;
-                }
-                Ok(None) => {}
-                Err(error) => {
-                    tracing::warn!(error = %error, "projector: cannot take the lock; retrying")
-                }
-            }
-            tokio::select! {
-                _ = stop.changed() => return,
-                () = tokio::time::sleep(Duration::from_secs(2)) => {}
-            }
-        }
-    }
-    let mut commits = store.commits();
-    loop {
-        if let Err(error) = projector.catch_up(&store, BATCH_SIZE, |_| {}).await {
-            tracing::warn!(error = %error, "projector: catch-up failed; retrying");
-        }
-        tokio::select! {
-            _ = stop.changed() => return,
-            _ = commits.changed() => {}
-            () = tokio::time::sleep(Duration::from_secs(1)) => {}
-        }
-    }
-}
-
-async fn try_lock(url: &str) -> Result<Option<sqlx::PgConnection>, sqlx::Error> {
-    use sqlx::Connection;
-    let mut connection = sqlx::PgConnection::connect(url).await?;
-    let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-        .bind(PROJECTOR_LOCK)
-        .fetch_one(&mut connection)
-        .await?;
-    Ok(locked.then_some(connection))
-}
-
-/// Long polling with getUpdates: an update is confirmed (a higher offset is asked for)
-/// only after it has been processed.
-async fn poll<S: EventStore>(
-    pipeline: Pipeline<S>,
-    api: frankenstein::client_reqwest::Bot,
-    mut stop: watch::Receiver<bool>,
-) {
-    let mut offset: i64 = 0;
-    loop {
-        if *stop.borrow() {
-            return;
-        }
-        let params = serde_json::json!({
-            "offset": offset, "timeout": 25, "limit": 100,
-            "allowed_updates": ["message", "edited_message", "callback_query", "pre_checkout_query"],
-        });
-        let request =
-            api.request::<_, MethodResponse<Vec<serde_json::Value>>>("getUpdates", Some(params));
-        let updates = tokio::select! {
-            _ = stop.changed() => return,
-            result = request => result,
-        };
-        let updates = match updates {
-            Ok(response) => response.result,
-            Err(error) => {
-                tracing::warn!(error = %error, "getUpdates failed; retrying");
-                tokio::time::sleep(Duration::from_secs(2)).await;
-                continue;
-            }
-        };
-        if updates.is_empty() {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-        for update in updates {
-            let id = update
-                .get("update_id")
-                .and_then(serde_json::Value::as_i64)
-                .unwrap_or(offset);
-            let body = update.to_string();
-            loop {
-                match pipeline.process(body.as_bytes()).await {
-                    Ok(_) => break,
-                    Err(error) => {
-                        tracing::warn!(error = %error, update_id = id, "update not processed; retrying");
-                        tokio::time::sleep(Duration::from_secs(2)).await;
-                    }
-                }
-            }
-            offset = offset.max(id + 1);
-        }
-    }
-}
-
-/// Expires idle conversation sessions, checking about ten times per timeout (at most
-/// every 5 s, at least every 100 ms).
-async fn sweep_sessions<S: EventStore>(
-    pipeline: Pipeline<S>,
-    timeout: Duration,
-    mut stop: watch::Receiver<bool>,
-) {
-    let every = (timeout / 10).clamp(Duration::from_millis(100), Duration::from_secs(5));
-    while !*stop.borrow() {
-        match pipeline.expire_sessions(timeout).await {
-            Ok(0) => {}
-            Ok(expired) => tracing::info!(expired, "sessions expired"),
-            Err(error) => tracing::warn!(error = %error, "cannot expire sessions"),
-        }
-        tokio::select! {
-            _ = stop.changed() => {}
-            () = tokio::time::sleep(every) => {}
-        }
-    }
 }

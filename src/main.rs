@@ -419,7 +419,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Fair {
             command: FairCommand::Verify { bet_id },
-        } => fair::verify(&database, &url, &bet_id).await,
+        } => fair::verify(&database, &bet_id).await,
         Command::Payments {
             command: PaymentsCommand::Refund { charge_id },
         } => payments::refund(&database, &url, &charge_id).await,

@@ -39,6 +39,7 @@ fn bet(state: &PlayerState, n: u64) -> Command {
         game: GameId::new("coinflip").unwrap(),
         stake: Decimal::ONE,
         currency: CurrencyCode::xtr(),
+        fair: None,
     }
 }
 
@@ -56,6 +57,7 @@ fn append_cpu(c: &mut Criterion) {
                 player: state.player,
                 bet_id: BetId::new(format!("round-{n}")).unwrap(),
                 payout: Decimal::TWO,
+                roll: None,
             };
             let settled = ledger
                 .decide(&state, &settle, Timestamp::default())

@@ -206,6 +206,7 @@ impl Player {
                 } else {
                     stake * Decimal::TWO
                 },
+                roll: None,
             },
             None => {
                 let bet_id = BetId::new(format!("bet-{}", self.seq + 1))?;
@@ -217,6 +218,7 @@ impl Player {
                     game: GameId::new("dice")?,
                     stake,
                     currency: CurrencyCode::xtr(),
+                    fair: None,
                 }
             }
         };

@@ -214,6 +214,7 @@ fn next_command(state: &PlayerState, n: u64, xtr: &CurrencyCode) -> Command {
             game: ledger::GameId::new("dice").expect("a valid game"),
             stake: Decimal::from(1 + n % 5),
             currency: xtr.clone(),
+            fair: None,
         }
     } else {
         let bet_id = ledger::BetId::new(format!("r{}", round - 1)).expect("a valid bet id");
@@ -221,6 +222,7 @@ fn next_command(state: &PlayerState, n: u64, xtr: &CurrencyCode) -> Command {
             player,
             bet_id,
             payout: Decimal::from((n % 3) * 2),
+            roll: None,
         }
     }
 }

@@ -5,7 +5,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use bot_core::call::{Call, LinkMessage};
 use bot_core::fair::{self, ServerSeed};
-use bot_core::port::{FairState, Rotated, Round};
+use bot_core::port::{FairState, Round};
 use bot_core::slots::Spin;
 use ledger::session::SessionState;
 use rand::RngCore;
@@ -498,23 +498,30 @@ impl BotDb {
     }
 
     // ---- provably fair ----
+    //
+    // `bot_fair_seeds` is the secret store: a seed stays here, and only here, until it is
+    // revealed into the log. `bot_fair_rounds` allocates nonces (a bet's fair inputs are
+    // in its `bet_placed`). The ledger port submits the commitments and reveals.
 
-    /// The player's active seed, created (its hash recorded) when missing.
-    async fn active_seed(&self, player: i64) -> Result<(String, ServerSeed, String), BotDbError> {
+    /// The player's active seed, created when missing (its commitment is the caller's:
+    /// `committed` says whether it is known to be in the log).
+    pub async fn active_seed(&self, player: i64) -> Result<ActiveSeed, BotDbError> {
         loop {
             let row = sqlx::query(
-                "SELECT seed_hash, seed, client_seed FROM bot_fair_seeds WHERE player_id = $1 AND revealed_at IS NULL",
+                "SELECT seed_hash, seed, client_seed, committed_at FROM bot_fair_seeds WHERE player_id = $1 AND revealed_at IS NULL",
             )
             .bind(player)
             .fetch_optional(&self.pool)
             .await?;
             if let Some(row) = row {
                 let seed: String = row.try_get("seed")?;
-                return Ok((
-                    row.try_get("seed_hash")?,
-                    parse_seed(&seed)?,
-                    row.try_get("client_seed")?,
-                ));
+                let committed_at: Option<i64> = row.try_get("committed_at")?;
+                return Ok(ActiveSeed {
+                    seed_hash: row.try_get("seed_hash")?,
+                    seed: parse_seed(&seed)?,
+                    client_seed: row.try_get("client_seed")?,
+                    committed: committed_at.is_some(),
+                });
             }
             let client_seed = hex::encode(random_bytes::<6>());
             self.insert_seed(player, &client_seed).await?;
@@ -538,6 +545,18 @@ impl BotDb {
         Ok(())
     }
 
+    /// Notes that the seed's commitment is in the log.
+    pub async fn mark_committed(&self, seed_hash: &str) -> Result<(), BotDbError> {
+        sqlx::query(
+            "UPDATE bot_fair_seeds SET committed_at = $1 WHERE seed_hash = $2 AND committed_at IS NULL",
+        )
+        .bind(now_micros())
+        .bind(seed_hash)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     async fn rounds_of(&self, seed_hash: &str) -> Result<i64, BotDbError> {
         Ok(
             sqlx::query("SELECT COUNT(*) AS n FROM bot_fair_rounds WHERE seed_hash = $1")
@@ -548,27 +567,33 @@ impl BotDb {
         )
     }
 
-    pub async fn fair_state(&self, player: i64) -> Result<FairState, BotDbError> {
-        let (seed_hash, _, client_seed) = self.active_seed(player).await?;
-        let next_nonce = to_u64(self.rounds_of(&seed_hash).await?);
-        Ok(FairState {
-            seed_hash,
-            client_seed,
-            next_nonce,
-        })
+    /// The player's commitment as `/fair` shows it, and whether it is known to be in the
+    /// log.
+    pub async fn fair_state(&self, player: i64) -> Result<(FairState, bool), BotDbError> {
+        let active = self.active_seed(player).await?;
+        let next_nonce = to_u64(self.rounds_of(&active.seed_hash).await?);
+        Ok((
+            FairState {
+                seed_hash: active.seed_hash,
+                client_seed: active.client_seed,
+                next_nonce,
+            },
+            active.committed,
+        ))
     }
 
     /// The fair inputs of `bet`: the first call allocates the next nonce of the active
-    /// seed; later calls return the same.
+    /// seed; later calls return the same. The flag says whether the round's seed is known
+    /// to be committed in the log.
     pub async fn fair_round(
         &self,
         player: i64,
         bet: &str,
         terms: &str,
-    ) -> Result<Round, BotDbError> {
+    ) -> Result<(Round, bool), BotDbError> {
         for _ in 0..16 {
             let row = sqlx::query(
-                "SELECT r.seed_hash, s.seed, r.client_seed, r.nonce FROM bot_fair_rounds r \
+                "SELECT r.seed_hash, s.seed, r.client_seed, r.nonce, s.committed_at FROM bot_fair_rounds r \
                  JOIN bot_fair_seeds s ON s.seed_hash = r.seed_hash WHERE r.bet_id = $1",
             )
             .bind(bet)
@@ -576,14 +601,18 @@ impl BotDb {
             .await?;
             if let Some(row) = row {
                 let seed: String = row.try_get("seed")?;
-                return Ok(Round {
-                    seed: parse_seed(&seed)?,
-                    seed_hash: row.try_get("seed_hash")?,
-                    client_seed: row.try_get("client_seed")?,
-                    nonce: to_u64(row.try_get("nonce")?),
-                });
+                let committed_at: Option<i64> = row.try_get("committed_at")?;
+                return Ok((
+                    Round {
+                        seed: parse_seed(&seed)?,
+                        seed_hash: row.try_get("seed_hash")?,
+                        client_seed: row.try_get("client_seed")?,
+                        nonce: to_u64(row.try_get("nonce")?),
+                    },
+                    committed_at.is_some(),
+                ));
             }
-            let (seed_hash, _, client_seed) = self.active_seed(player).await?;
+            let active = self.active_seed(player).await?;
             // The next nonce of that seed, only while the seed is unrevealed; a race for the
             // same nonce loses on UNIQUE (seed_hash, nonce) and tries again.
             sqlx::query(
@@ -594,10 +623,10 @@ impl BotDb {
             )
             .bind(bet)
             .bind(player)
-            .bind(&client_seed)
+            .bind(&active.client_seed)
             .bind(terms)
             .bind(now_micros())
-            .bind(&seed_hash)
+            .bind(&active.seed_hash)
             .execute(&self.pool)
             .await?;
         }
@@ -606,62 +635,27 @@ impl BotDb {
         )))
     }
 
-    pub async fn set_client_seed(
-        &self,
-        player: i64,
-        client_seed: &str,
-    ) -> Result<FairState, BotDbError> {
+    pub async fn set_client_seed(&self, player: i64, client_seed: &str) -> Result<(), BotDbError> {
         self.active_seed(player).await?;
         sqlx::query("UPDATE bot_fair_seeds SET client_seed = $1 WHERE player_id = $2 AND revealed_at IS NULL")
             .bind(client_seed)
             .bind(player)
             .execute(&self.pool)
             .await?;
-        self.fair_state(player).await
+        Ok(())
     }
 
-    /// Reveals the active seed and commits to a new one with the same client seed.
-    pub async fn rotate_seed(&self, player: i64) -> Result<Rotated, BotDbError> {
-        let (seed_hash, seed, client_seed) = self.active_seed(player).await?;
+    /// Marks `seed` revealed (its reveal is in the log) and creates the player's next
+    /// seed with the same client seed; returns how many rounds the revealed seed decided.
+    pub async fn rotate_seed(&self, player: i64, seed: &ActiveSeed) -> Result<u64, BotDbError> {
         sqlx::query("UPDATE bot_fair_seeds SET revealed_at = $1 WHERE seed_hash = $2 AND revealed_at IS NULL")
             .bind(now_micros())
-            .bind(&seed_hash)
+            .bind(&seed.seed_hash)
             .execute(&self.pool)
             .await?;
-        let rounds = to_u64(self.rounds_of(&seed_hash).await?);
-        self.insert_seed(player, &client_seed).await?;
-        Ok(Rotated {
-            revealed_seed: hex::encode(seed),
-            revealed_hash: seed_hash,
-            rounds,
-            next: self.fair_state(player).await?,
-        })
-    }
-
-    /// What `croupier fair verify` needs: the round and, once revealed, its seed.
-    pub async fn round_for_audit(&self, bet: &str) -> Result<Option<AuditRound>, BotDbError> {
-        let row = sqlx::query(
-            "SELECT r.player_id, r.seed_hash, s.seed, s.revealed_at, r.client_seed, r.nonce, r.terms FROM bot_fair_rounds r \
-             JOIN bot_fair_seeds s ON s.seed_hash = r.seed_hash WHERE r.bet_id = $1",
-        )
-        .bind(bet)
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some(row) = row else { return Ok(None) };
-        let revealed: Option<i64> = row.try_get("revealed_at")?;
-        let seed: String = row.try_get("seed")?;
-        Ok(Some(AuditRound {
-            player: row.try_get("player_id")?,
-            seed_hash: row.try_get("seed_hash")?,
-            seed: if revealed.is_some() {
-                Some(parse_seed(&seed)?)
-            } else {
-                None
-            },
-            client_seed: row.try_get("client_seed")?,
-            nonce: to_u64(row.try_get("nonce")?),
-            terms: row.try_get("terms")?,
-        }))
+        let rounds = to_u64(self.rounds_of(&seed.seed_hash).await?);
+        self.insert_seed(player, &seed.client_seed).await?;
+        Ok(rounds)
     }
 
     /// Closes the pool (before a scratch database is dropped).
@@ -792,15 +786,14 @@ impl BotDb {
     }
 }
 
-/// A bet's fair inputs as an auditor sees them; `seed` is `None` until revealed.
+/// A player's active (unrevealed) seed.
 #[derive(Debug, Clone)]
-pub struct AuditRound {
-    pub player: i64,
+pub struct ActiveSeed {
     pub seed_hash: String,
-    pub seed: Option<ServerSeed>,
+    pub seed: ServerSeed,
     pub client_seed: String,
-    pub nonce: u64,
-    pub terms: String,
+    /// Whether its commitment is known to be in the log.
+    pub committed: bool,
 }
 
 fn parse_seed(hex_seed: &str) -> Result<ServerSeed, BotDbError> {

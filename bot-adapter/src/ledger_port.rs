@@ -5,9 +5,9 @@ use bot_core::bot::show;
 use bot_core::port::{
     FairState, HistoryLine, Port, PortError, Rotated, Round, Standing, Subscription, Verdict,
 };
-use ledger::command::Request;
+use ledger::command::{Command, Request};
 use ledger::session::{self, Flow, SessionEvent, SessionExpired, SessionStarted, SessionState};
-use ledger::{CurrencyCode, Event, PlayerId, Timestamp};
+use ledger::{CurrencyCode, Event, IdempotencyKey, PlayerId, Timestamp};
 use rust_decimal::Decimal;
 use store::{
     codec, player, AppendError, EventStore, ExpectedVersion, GroupCommit, OutcomeKind, Submission,
@@ -120,6 +120,12 @@ impl<S: EventStore> Port for LedgerPort<S> {
                 Event::SubscriptionRefunded(e) => {
                     format!("{} VIP refund", money(&e.amount, &e.currency))
                 }
+                Event::FairSeedCommitted(e) => {
+                    format!("fair seed committed {}…", short(&e.seed_hash))
+                }
+                Event::FairSeedRevealed(e) => {
+                    format!("fair seed revealed {}…", short(&e.seed_hash))
+                }
             };
             lines.push(HistoryLine { text });
         }
@@ -131,7 +137,11 @@ impl<S: EventStore> Port for LedgerPort<S> {
     }
 
     async fn fair_state(&self, player: PlayerId) -> Result<FairState, PortError> {
-        Ok(self.db.fair_state(player.get()).await?)
+        let (state, committed) = self.db.fair_state(player.get()).await?;
+        if !committed {
+            self.commit_seed(player, &state.seed_hash).await?;
+        }
+        Ok(state)
     }
 
     async fn fair_round(
@@ -140,7 +150,12 @@ impl<S: EventStore> Port for LedgerPort<S> {
         bet: &str,
         terms: &str,
     ) -> Result<Round, PortError> {
-        Ok(self.db.fair_round(player.get(), bet, terms).await?)
+        let (round, committed) = self.db.fair_round(player.get(), bet, terms).await?;
+        // The commitment is in the log before the bet that uses the seed is submitted.
+        if !committed {
+            self.commit_seed(player, &round.seed_hash).await?;
+        }
+        Ok(round)
     }
 
     async fn set_client_seed(
@@ -148,11 +163,33 @@ impl<S: EventStore> Port for LedgerPort<S> {
         player: PlayerId,
         client_seed: &str,
     ) -> Result<FairState, PortError> {
-        Ok(self.db.set_client_seed(player.get(), client_seed).await?)
+        self.db.set_client_seed(player.get(), client_seed).await?;
+        self.fair_state(player).await
     }
 
     async fn rotate_seed(&self, player: PlayerId) -> Result<Rotated, PortError> {
-        Ok(self.db.rotate_seed(player.get()).await?)
+        let active = self.db.active_seed(player.get()).await?;
+        if !active.committed {
+            self.commit_seed(player, &active.seed_hash).await?;
+        }
+        // Into the log first: a crash after it replays the same reveal on the retry.
+        let seed = hex::encode(active.seed);
+        self.fair_command(
+            Command::RevealFairSeed {
+                player,
+                seed_hash: active.seed_hash.clone(),
+                seed: seed.clone(),
+            },
+            "fair_seed_already_revealed",
+        )
+        .await?;
+        let rounds = self.db.rotate_seed(player.get(), &active).await?;
+        Ok(Rotated {
+            revealed_seed: seed,
+            revealed_hash: active.seed_hash,
+            rounds,
+            next: self.fair_state(player).await?,
+        })
     }
 
     async fn session(&self, chat: i64, player: PlayerId) -> Result<SessionState, PortError> {
@@ -203,6 +240,45 @@ impl<S: EventStore> Port for LedgerPort<S> {
 }
 
 impl<S: EventStore> LedgerPort<S> {
+    /// Records the commitment to a seed in the log, then notes it in `bot_fair_seeds`.
+    async fn commit_seed(&self, player: PlayerId, seed_hash: &str) -> Result<(), PortError> {
+        self.fair_command(
+            Command::CommitFairSeed {
+                player,
+                seed_hash: seed_hash.to_owned(),
+            },
+            "fair_seed_already_committed",
+        )
+        .await?;
+        Ok(self.db.mark_committed(seed_hash).await?)
+    }
+
+    /// Submits a commitment or a reveal, keyed by the seed so a retry replays it. `done`
+    /// is the rejection that means it is in the log already.
+    async fn fair_command(&self, command: Command, done: &str) -> Result<(), PortError> {
+        let seed_hash = match &command {
+            Command::CommitFairSeed { seed_hash, .. }
+            | Command::RevealFairSeed { seed_hash, .. } => seed_hash.clone(),
+            _ => unreachable!("only fairness facts are submitted here"),
+        };
+        let key = IdempotencyKey::new(format!("fair:{}:{seed_hash}", command.kind()))
+            .map_err(port_error)?;
+        let request = Request {
+            idempotency_key: key,
+            command,
+        };
+        match self.submit(request, "fair").await? {
+            Verdict::Accepted { .. } => Ok(()),
+            Verdict::Rejected { code, .. } if code == done => Ok(()),
+            Verdict::Rejected { code, message, .. } => Err(PortError(format!(
+                "the ledger refused a fairness fact ({code}): {message}"
+            ))),
+            Verdict::Conflict { field } => Err(PortError(format!(
+                "a fairness fact's key was used for another command (field {field})"
+            ))),
+        }
+    }
+
     /// `state` with the events of its stream after its version folded in.
     async fn caught_up(&self, mut state: SessionState) -> Result<SessionState, PortError> {
         let events = self
@@ -273,4 +349,9 @@ impl<S: EventStore> LedgerPort<S> {
         }
         Ok(Some((state.stream, state.flow)))
     }
+}
+
+/// The first 12 hex digits of a seed hash, as the bot shows it.
+fn short(hash: &str) -> &str {
+    hash.get(..12).unwrap_or(hash)
 }

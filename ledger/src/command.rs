@@ -3,6 +3,7 @@
 
 use rust_decimal::Decimal;
 
+use crate::fair::FairBet;
 use crate::fingerprint::Fingerprint;
 use crate::id::{BetId, ExternalRef, GameId, IdempotencyKey, PaymentMethod, PlayerId, Timestamp};
 use crate::money::CurrencyCode;
@@ -31,12 +32,16 @@ pub enum Command {
         game: GameId,
         stake: Decimal,
         currency: CurrencyCode,
+        /// A provably fair bet's inputs, under a seed committed and not yet revealed.
+        fair: Option<FairBet>,
     },
     /// Close an open bet with a payout (zero when lost).
     SettleBet {
         player: PlayerId,
         bet_id: BetId,
         payout: Decimal,
+        /// The roll that decided a provably fair bet.
+        roll: Option<u32>,
     },
     /// Close an open bet and return its stake.
     VoidBet {
@@ -70,6 +75,15 @@ pub enum Command {
         currency: CurrencyCode,
         reason: String,
     },
+    /// Record the commitment to a provably fair seed (its SHA-256, lowercase hex) before
+    /// any bet uses it.
+    CommitFairSeed { player: PlayerId, seed_hash: String },
+    /// Reveal a committed seed (hex), so every bet it decided can be recomputed.
+    RevealFairSeed {
+        player: PlayerId,
+        seed_hash: String,
+        seed: String,
+    },
 }
 
 impl Command {
@@ -83,6 +97,8 @@ impl Command {
             Self::RefundDeposit { .. } => "refund_deposit",
             Self::Adjust { .. } => "adjust",
             Self::PaySubscription { .. } => "pay_subscription",
+            Self::CommitFairSeed { .. } => "commit_fair_seed",
+            Self::RevealFairSeed { .. } => "reveal_fair_seed",
         }
     }
 
@@ -94,12 +110,16 @@ impl Command {
             | Self::VoidBet { player, .. }
             | Self::RefundDeposit { player, .. }
             | Self::Adjust { player, .. }
-            | Self::PaySubscription { player, .. } => *player,
+            | Self::PaySubscription { player, .. }
+            | Self::CommitFairSeed { player, .. }
+            | Self::RevealFairSeed { player, .. } => *player,
         }
     }
 
     /// The command's content in canonical form, for comparing a retried command with the
     /// one first recorded under its key. Decimals are normalised, so `10` equals `10.0`.
+    /// Optional fields are named only when present, so the fingerprint of a command
+    /// without them is the one recorded before they existed.
     pub fn fingerprint(&self) -> Fingerprint {
         let amount = |d: &Decimal| d.normalize().to_string();
         let mut fields: Vec<(&str, String)> = vec![
@@ -140,16 +160,40 @@ impl Command {
                 game,
                 stake,
                 currency,
+                fair,
                 ..
             } => {
                 fields.push(("bet_id", bet_id.to_string()));
                 fields.push(("game", game.to_string()));
                 fields.push(("stake", amount(stake)));
                 fields.push(("currency", currency.to_string()));
+                if let Some(fair) = fair {
+                    fields.push(("fair.seed_hash", fair.seed_hash.clone()));
+                    fields.push(("fair.client_seed", fair.client_seed.clone()));
+                    fields.push(("fair.nonce", fair.nonce.to_string()));
+                    fields.push(("fair.terms", fair.terms.clone()));
+                }
             }
-            Self::SettleBet { bet_id, payout, .. } => {
+            Self::SettleBet {
+                bet_id,
+                payout,
+                roll,
+                ..
+            } => {
                 fields.push(("bet_id", bet_id.to_string()));
                 fields.push(("payout", amount(payout)));
+                if let Some(roll) = roll {
+                    fields.push(("roll", roll.to_string()));
+                }
+            }
+            Self::CommitFairSeed { seed_hash, .. } => {
+                fields.push(("seed_hash", seed_hash.clone()));
+            }
+            Self::RevealFairSeed {
+                seed_hash, seed, ..
+            } => {
+                fields.push(("seed_hash", seed_hash.clone()));
+                fields.push(("seed", seed.clone()));
             }
             Self::VoidBet { bet_id, reason, .. } => {
                 fields.push(("bet_id", bet_id.to_string()));

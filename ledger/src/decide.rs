@@ -6,11 +6,12 @@ use rust_decimal::Decimal;
 use crate::command::Command;
 use crate::event::{
     Adjusted, BetPlaced, BetSettled, BetVoided, DepositRefunded, Deposited, Event,
-    SubscriptionPaid, SubscriptionRefunded,
+    FairSeedCommitted, FairSeedRevealed, SubscriptionPaid, SubscriptionRefunded,
 };
+use crate::fair::{self, FairBet, Terms};
 use crate::id::{ExternalRef, PaymentMethod, Timestamp};
 use crate::money::{Currencies, CurrencyCode};
-use crate::rejection::Rejection;
+use crate::rejection::{FairProblem, Rejection};
 use crate::state::{BetStatus, PlayerState};
 
 /// The ledger's configuration: the currencies it accepts.
@@ -60,6 +61,7 @@ impl Ledger {
                 game,
                 stake,
                 currency,
+                fair,
                 ..
             } => {
                 let stake = self.currencies.get(currency)?.positive(*stake)?;
@@ -67,6 +69,9 @@ impl Ledger {
                     return Err(Rejection::DuplicateBet {
                         bet_id: bet_id.clone(),
                     });
+                }
+                if let Some(fair) = fair {
+                    fair_bet(state, fair, game.as_str())?;
                 }
                 covers(state, currency, stake)?;
                 Event::BetPlaced(BetPlaced {
@@ -77,11 +82,19 @@ impl Ledger {
                     currency: currency.clone(),
                     at: now,
                     postings: vec![],
+                    fair: fair.clone(),
                 })
             }
-            Command::SettleBet { bet_id, payout, .. } => {
+            Command::SettleBet {
+                bet_id,
+                payout,
+                roll,
+                ..
+            } => {
                 let bet = open_bet(state, bet_id)?;
-                let payout = self.currencies.get(&bet.currency)?.non_negative(*payout)?;
+                let spec = self.currencies.get(&bet.currency)?;
+                let payout = spec.non_negative(*payout)?;
+                fair_settlement(bet, *roll, payout, spec.scale)?;
                 Event::BetSettled(BetSettled {
                     player,
                     bet_id: bet_id.clone(),
@@ -90,7 +103,52 @@ impl Ledger {
                     currency: bet.currency.clone(),
                     at: now,
                     postings: vec![],
+                    roll: *roll,
                 })
+            }
+            Command::CommitFairSeed { seed_hash, .. } => {
+                if !fair::is_seed_hash(seed_hash) {
+                    return Err(Rejection::InvalidFair {
+                        problem: FairProblem::SeedHashFormat,
+                    });
+                }
+                if state.fair_seeds.contains_key(seed_hash) {
+                    return Err(Rejection::FairSeedAlreadyCommitted {
+                        seed_hash: seed_hash.clone(),
+                    });
+                }
+                return Ok(vec![Event::FairSeedCommitted(FairSeedCommitted {
+                    player,
+                    seed_hash: seed_hash.clone(),
+                    at: now,
+                })]);
+            }
+            Command::RevealFairSeed {
+                seed_hash, seed, ..
+            } => {
+                let committed =
+                    state
+                        .fair_seeds
+                        .get(seed_hash)
+                        .ok_or_else(|| Rejection::UnknownFairSeed {
+                            seed_hash: seed_hash.clone(),
+                        })?;
+                if committed.revealed.is_some() {
+                    return Err(Rejection::FairSeedAlreadyRevealed {
+                        seed_hash: seed_hash.clone(),
+                    });
+                }
+                if fair::parse_seed(seed).map(|s| fair::seed_hash(&s)).as_ref() != Some(seed_hash) {
+                    return Err(Rejection::FairSeedMismatch {
+                        seed_hash: seed_hash.clone(),
+                    });
+                }
+                return Ok(vec![Event::FairSeedRevealed(FairSeedRevealed {
+                    player,
+                    seed_hash: seed_hash.clone(),
+                    seed: seed.clone(),
+                    at: now,
+                })]);
             }
             Command::VoidBet { bet_id, reason, .. } => {
                 let bet = open_bet(state, bet_id)?;
@@ -233,6 +291,60 @@ fn refund(
     }))
 }
 
+/// A fair bet uses a seed committed and not revealed, a fresh nonce, and terms of its
+/// own game.
+fn fair_bet(state: &PlayerState, bet: &FairBet, game: &str) -> Result<(), Rejection> {
+    let seed = state
+        .fair_seeds
+        .get(&bet.seed_hash)
+        .ok_or_else(|| Rejection::UnknownFairSeed {
+            seed_hash: bet.seed_hash.clone(),
+        })?;
+    if seed.revealed.is_some() {
+        return Err(Rejection::FairSeedAlreadyRevealed {
+            seed_hash: bet.seed_hash.clone(),
+        });
+    }
+    let invalid = |problem| Err(Rejection::InvalidFair { problem });
+    if seed.nonces.contains(&bet.nonce) {
+        return invalid(FairProblem::NonceUsed { nonce: bet.nonce });
+    }
+    if Terms::parse(&bet.terms).is_none_or(|t| t.game_name() != game) {
+        return invalid(FairProblem::Terms {
+            terms: bet.terms.clone(),
+        });
+    }
+    Ok(())
+}
+
+/// A fair bet settles with its roll, and pays what the roll pays under its terms; any
+/// other bet settles without a roll.
+fn fair_settlement(
+    bet: &crate::Bet,
+    roll: Option<u32>,
+    payout: Decimal,
+    scale: u32,
+) -> Result<(), Rejection> {
+    let invalid = |problem| Err(Rejection::InvalidFair { problem });
+    let terms = bet.fair.as_ref().and_then(|f| Terms::parse(&f.terms));
+    match (terms, roll) {
+        (_, Some(roll)) if roll >= fair::ROLL_RANGE => {
+            invalid(FairProblem::RollOutOfRange { roll })
+        }
+        (None, Some(_)) => invalid(FairProblem::RollWithoutFairBet),
+        (Some(_), None) => invalid(FairProblem::RollMissing),
+        (Some(terms), Some(roll)) => {
+            let expected = terms.outcome(bet.stake, roll, scale).payout;
+            if expected == payout.normalize() {
+                Ok(())
+            } else {
+                invalid(FairProblem::Payout { expected })
+            }
+        }
+        (None, None) => Ok(()),
+    }
+}
+
 /// Fills in the postings the event's fields call for.
 fn with_postings(mut event: Event) -> Event {
     let postings = event.expected_postings();
@@ -245,6 +357,7 @@ fn with_postings(mut event: Event) -> Event {
         Event::Adjusted(e) => &mut e.postings,
         Event::SubscriptionPaid(e) => &mut e.postings,
         Event::SubscriptionRefunded(e) => &mut e.postings,
+        Event::FairSeedCommitted(_) | Event::FairSeedRevealed(_) => return event,
     };
     *slot = postings;
     event

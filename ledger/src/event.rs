@@ -6,6 +6,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::account::{Account, Posting};
+use crate::fair::FairBet;
 use crate::id::{BetId, ExternalRef, GameId, PaymentMethod, PlayerId, Timestamp};
 use crate::money::CurrencyCode;
 
@@ -29,6 +30,11 @@ pub struct BetPlaced {
     pub currency: CurrencyCode,
     pub at: Timestamp,
     pub postings: Vec<Posting>,
+    /// A provably fair bet's inputs. Absent from bets of other games and from every bet
+    /// recorded before fairness entered the log (read as `None`), and left out of the
+    /// payload when absent, so such a bet's bytes are what they always were.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fair: Option<FairBet>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,6 +46,9 @@ pub struct BetSettled {
     pub currency: CurrencyCode,
     pub at: Timestamp,
     pub postings: Vec<Posting>,
+    /// The roll (0..10,000) that decided a provably fair bet; absent as `fair` is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub roll: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -107,7 +116,27 @@ pub struct SubscriptionRefunded {
     pub postings: Vec<Posting>,
 }
 
-/// Everything that can happen to a player's money.
+/// The server's commitment to a provably fair seed: its SHA-256, recorded before any bet
+/// uses the seed. No money moves.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FairSeedCommitted {
+    pub player: PlayerId,
+    pub seed_hash: String,
+    pub at: Timestamp,
+}
+
+/// A committed seed revealed (on rotation): from here on anyone can recompute the bets it
+/// decided. No money moves.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FairSeedRevealed {
+    pub player: PlayerId,
+    pub seed_hash: String,
+    /// The seed, as lowercase hex.
+    pub seed: String,
+    pub at: Timestamp,
+}
+
+/// Everything that can happen to a player's money, and the fairness facts of their bets.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     Deposited(Deposited),
@@ -118,6 +147,8 @@ pub enum Event {
     Adjusted(Adjusted),
     SubscriptionPaid(SubscriptionPaid),
     SubscriptionRefunded(SubscriptionRefunded),
+    FairSeedCommitted(FairSeedCommitted),
+    FairSeedRevealed(FairSeedRevealed),
 }
 
 impl Event {
@@ -132,6 +163,8 @@ impl Event {
             Self::Adjusted(_) => "adjusted",
             Self::SubscriptionPaid(_) => "subscription_paid",
             Self::SubscriptionRefunded(_) => "subscription_refunded",
+            Self::FairSeedCommitted(_) => "fair_seed_committed",
+            Self::FairSeedRevealed(_) => "fair_seed_revealed",
         }
     }
 
@@ -145,11 +178,14 @@ impl Event {
             Self::Adjusted(e) => e.player,
             Self::SubscriptionPaid(e) => e.player,
             Self::SubscriptionRefunded(e) => e.player,
+            Self::FairSeedCommitted(e) => e.player,
+            Self::FairSeedRevealed(e) => e.player,
         }
     }
 
-    pub fn currency(&self) -> &CurrencyCode {
-        match self {
+    /// The currency the event moves; `None` for the fairness facts, which move no money.
+    pub fn currency(&self) -> Option<&CurrencyCode> {
+        Some(match self {
             Self::Deposited(e) => &e.currency,
             Self::BetPlaced(e) => &e.currency,
             Self::BetSettled(e) => &e.currency,
@@ -158,7 +194,8 @@ impl Event {
             Self::Adjusted(e) => &e.currency,
             Self::SubscriptionPaid(e) => &e.currency,
             Self::SubscriptionRefunded(e) => &e.currency,
-        }
+            Self::FairSeedCommitted(_) | Self::FairSeedRevealed(_) => return None,
+        })
     }
 
     pub fn at(&self) -> Timestamp {
@@ -171,6 +208,8 @@ impl Event {
             Self::Adjusted(e) => e.at,
             Self::SubscriptionPaid(e) => e.at,
             Self::SubscriptionRefunded(e) => e.at,
+            Self::FairSeedCommitted(e) => e.at,
+            Self::FairSeedRevealed(e) => e.at,
         }
     }
 
@@ -185,15 +224,19 @@ impl Event {
             Self::Adjusted(e) => &e.postings,
             Self::SubscriptionPaid(e) => &e.postings,
             Self::SubscriptionRefunded(e) => &e.postings,
+            Self::FairSeedCommitted(_) | Self::FairSeedRevealed(_) => &[],
         }
     }
 
     /// Whether the event moves a player's own money (cash or stakes in play);
-    /// subscription charges move only house and external money.
+    /// subscription charges move only house and external money, fairness facts none.
     pub fn moves_player_money(&self) -> bool {
         !matches!(
             self,
-            Self::SubscriptionPaid(_) | Self::SubscriptionRefunded(_)
+            Self::SubscriptionPaid(_)
+                | Self::SubscriptionRefunded(_)
+                | Self::FairSeedCommitted(_)
+                | Self::FairSeedRevealed(_)
         )
     }
 
@@ -225,8 +268,9 @@ impl Event {
                 (Account::HouseSubscriptions, -e.amount),
                 (Account::External(e.method.clone()), e.amount),
             ],
+            Self::FairSeedCommitted(_) | Self::FairSeedRevealed(_) => return vec![],
         };
-        let currency = self.currency();
+        let currency = self.currency().expect("money events have a currency");
         legs.into_iter()
             .filter(|(_, amount)| !amount.is_zero())
             .map(|(account, amount)| Posting {

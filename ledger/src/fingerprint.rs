@@ -17,6 +17,14 @@ impl Fingerprint {
         )
     }
 
+    /// The value of one field, if the command has it.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
     /// The first field whose value differs, or that one side lacks; `None` when equal.
     /// A different command type is reported as `type`.
     pub fn first_difference(&self, other: &Fingerprint) -> Option<String> {

@@ -19,6 +19,25 @@ pub enum AmountProblem {
     AboveMaximum { amount_max: Decimal },
 }
 
+/// Why a fair bet, its settlement or a commitment was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FairProblem {
+    /// A seed hash is not 64 lowercase hex digits.
+    SeedHashFormat,
+    /// The terms do not parse, or name another game than the bet.
+    Terms { terms: String },
+    /// The nonce was already used under this seed.
+    NonceUsed { nonce: u64 },
+    /// A roll outside 0..10,000.
+    RollOutOfRange { roll: u32 },
+    /// A roll given for a bet placed without fair inputs.
+    RollWithoutFairBet,
+    /// A fair bet settled without its roll.
+    RollMissing,
+    /// The payout is not what the roll pays under the bet's terms.
+    Payout { expected: Decimal },
+}
+
 /// A command the ledger refuses. Nothing is appended; the refusal itself is recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rejection {
@@ -59,6 +78,25 @@ pub enum Rejection {
         currency: CurrencyCode,
         problem: AmountProblem,
     },
+    /// A seed committed a second time.
+    FairSeedAlreadyCommitted {
+        seed_hash: String,
+    },
+    /// A seed this player never committed to.
+    UnknownFairSeed {
+        seed_hash: String,
+    },
+    /// A seed revealed already: it can be revealed once, and decides no new bet.
+    FairSeedAlreadyRevealed {
+        seed_hash: String,
+    },
+    /// A revealed seed whose SHA-256 is not the commitment.
+    FairSeedMismatch {
+        seed_hash: String,
+    },
+    InvalidFair {
+        problem: FairProblem,
+    },
 }
 
 impl Rejection {
@@ -75,6 +113,11 @@ impl Rejection {
             Self::CurrencyMismatch { .. } => "currency_mismatch",
             Self::UnknownCurrency { .. } => "unknown_currency",
             Self::InvalidAmount { .. } => "invalid_amount",
+            Self::FairSeedAlreadyCommitted { .. } => "fair_seed_already_committed",
+            Self::UnknownFairSeed { .. } => "unknown_fair_seed",
+            Self::FairSeedAlreadyRevealed { .. } => "fair_seed_already_revealed",
+            Self::FairSeedMismatch { .. } => "fair_seed_mismatch",
+            Self::InvalidFair { .. } => "invalid_fair",
         }
     }
 
@@ -142,6 +185,45 @@ impl fmt::Display for Rejection {
                     }
                 }
             }
+            Self::FairSeedAlreadyCommitted { seed_hash } => {
+                write!(f, "seed {seed_hash} is already committed: commit a new seed")
+            }
+            Self::UnknownFairSeed { seed_hash } => write!(
+                f,
+                "seed {seed_hash} is not committed for this player: commit it first"
+            ),
+            Self::FairSeedAlreadyRevealed { seed_hash } => write!(
+                f,
+                "seed {seed_hash} is already revealed: it decides no new bet"
+            ),
+            Self::FairSeedMismatch { seed_hash } => write!(
+                f,
+                "the revealed seed is not 32 bytes of hex whose SHA-256 is {seed_hash}"
+            ),
+            Self::InvalidFair { problem } => match problem {
+                FairProblem::SeedHashFormat => {
+                    f.write_str("invalid seed hash: expected 64 lowercase hex digits")
+                }
+                FairProblem::Terms { terms } => write!(
+                    f,
+                    "invalid fair terms '{terms}': expected coinflip:SIDE:EDGE or dice:TARGET:EDGE for the bet's game"
+                ),
+                FairProblem::NonceUsed { nonce } => {
+                    write!(f, "nonce {nonce} was already used under this seed")
+                }
+                FairProblem::RollOutOfRange { roll } => {
+                    write!(f, "roll {roll} is out of range: expected 0-9999")
+                }
+                FairProblem::RollWithoutFairBet => {
+                    f.write_str("a roll was given for a bet placed without fair inputs")
+                }
+                FairProblem::RollMissing => {
+                    f.write_str("a provably fair bet settles with its roll")
+                }
+                FairProblem::Payout { expected } => {
+                    write!(f, "the roll pays {expected} under the bet's terms")
+                }
+            },
         }
     }
 }

@@ -1,13 +1,14 @@
 //! A player's state, folded from the events of their stream. `apply` checks every
 //! invariant of the ledger and stops on a broken one: a wrong ledger is never recovered.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use rust_decimal::Decimal;
 
 use crate::account::{balanced, Account};
 use crate::event::Event;
+use crate::fair::{self, FairBet, Terms};
 use crate::id::{BetId, ExternalRef, GameId, PaymentMethod, PlayerId, Timestamp};
 use crate::money::CurrencyCode;
 
@@ -34,6 +35,17 @@ pub struct Bet {
     pub stake: Decimal,
     pub currency: CurrencyCode,
     pub status: BetStatus,
+    /// A provably fair bet's inputs.
+    pub fair: Option<FairBet>,
+}
+
+/// A provably fair seed the player's stream committed to.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FairSeed {
+    /// The seed (hex) once revealed.
+    pub revealed: Option<String>,
+    /// The nonces bets used under it.
+    pub nonces: BTreeSet<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,6 +96,8 @@ pub struct PlayerState {
     pub deposits: BTreeMap<ExternalRef, Deposit>,
     /// Subscription charges by charge id.
     pub subscriptions: BTreeMap<ExternalRef, Subscription>,
+    /// Provably fair seeds committed, by their hash.
+    pub fair_seeds: BTreeMap<String, FairSeed>,
 }
 
 impl PlayerState {
@@ -96,6 +110,7 @@ impl PlayerState {
             bets: BTreeMap::new(),
             deposits: BTreeMap::new(),
             subscriptions: BTreeMap::new(),
+            fair_seeds: BTreeMap::new(),
         }
     }
 
@@ -161,6 +176,11 @@ impl PlayerState {
                 );
             }
             Event::BetPlaced(e) => {
+                if let Some(bet) = &e.fair {
+                    if let Some(seed) = self.fair_seeds.get_mut(&bet.seed_hash) {
+                        seed.nonces.insert(bet.nonce);
+                    }
+                }
                 self.bets.insert(
                     e.bet_id.clone(),
                     Bet {
@@ -168,6 +188,7 @@ impl PlayerState {
                         stake: e.stake,
                         currency: e.currency.clone(),
                         status: BetStatus::Open,
+                        fair: e.fair.clone(),
                     },
                 );
             }
@@ -196,8 +217,17 @@ impl PlayerState {
                     charge.refunded = true;
                 }
             }
+            Event::FairSeedCommitted(e) => {
+                self.fair_seeds
+                    .insert(e.seed_hash.clone(), FairSeed::default());
+            }
+            Event::FairSeedRevealed(e) => {
+                if let Some(seed) = self.fair_seeds.get_mut(&e.seed_hash) {
+                    seed.revealed = Some(e.seed.clone());
+                }
+            }
         }
-        if event.moves_player_money() {
+        if let (true, Some(after)) = (event.moves_player_money(), after) {
             self.cash.insert(after.currency.clone(), after.cash);
             self.in_play.insert(after.currency, after.in_play);
         }
@@ -206,8 +236,9 @@ impl PlayerState {
     }
 
     /// Whether `event` may follow this state, and if not, why. Returns the balances the
-    /// event leaves behind, computed with overflow checks.
-    fn check(&self, event: &Event) -> Result<After, String> {
+    /// event leaves behind, computed with overflow checks (`None` for an event that moves
+    /// no money).
+    fn check(&self, event: &Event) -> Result<Option<After>, String> {
         if event.player() != self.player {
             return Err(format!(
                 "event belongs to player {}, not {}",
@@ -237,12 +268,63 @@ impl PlayerState {
                 if self.bets.contains_key(&e.bet_id) {
                     return Err(format!("bet '{}' placed twice", e.bet_id));
                 }
+                if let Some(bet) = &e.fair {
+                    self.check_fair_bet(bet, e.game.as_str())?;
+                }
             }
             Event::BetSettled(e) => {
                 if e.payout < Decimal::ZERO {
                     return Err(format!("payout {} is negative", e.payout));
                 }
                 self.check_open_bet(&e.bet_id, e.stake, &e.currency)?;
+                let fair = self.bets.get(&e.bet_id).is_some_and(|b| b.fair.is_some());
+                match e.roll {
+                    Some(roll) if roll >= fair::ROLL_RANGE => {
+                        return Err(format!("roll {roll} is out of range"))
+                    }
+                    Some(_) if !fair => {
+                        return Err(format!(
+                            "bet '{}' is not fair but settled with a roll",
+                            e.bet_id
+                        ))
+                    }
+                    None if fair => {
+                        return Err(format!("fair bet '{}' settled without its roll", e.bet_id))
+                    }
+                    _ => {}
+                }
+            }
+            Event::FairSeedCommitted(e) => {
+                if !fair::is_seed_hash(&e.seed_hash) {
+                    return Err(format!(
+                        "commitment '{}' is not a SHA-256 in hex",
+                        e.seed_hash
+                    ));
+                }
+                if self.fair_seeds.contains_key(&e.seed_hash) {
+                    return Err(format!("seed {} committed twice", e.seed_hash));
+                }
+                return Ok(None);
+            }
+            Event::FairSeedRevealed(e) => {
+                let seed = self
+                    .fair_seeds
+                    .get(&e.seed_hash)
+                    .ok_or_else(|| format!("seed {} revealed without a commitment", e.seed_hash))?;
+                if seed.revealed.is_some() {
+                    return Err(format!("seed {} revealed twice", e.seed_hash));
+                }
+                if fair::parse_seed(&e.seed)
+                    .map(|s| fair::seed_hash(&s))
+                    .as_ref()
+                    != Some(&e.seed_hash)
+                {
+                    return Err(format!(
+                        "the revealed seed does not hash to its commitment {}",
+                        e.seed_hash
+                    ));
+                }
+                return Ok(None);
             }
             Event::BetVoided(e) => self.check_open_bet(&e.bet_id, e.stake, &e.currency)?,
             Event::DepositRefunded(e) => {
@@ -297,7 +379,7 @@ impl PlayerState {
                 }
             }
         }
-        let currency = event.currency();
+        let currency = event.currency().expect("money events have a currency");
         let (cash_before, in_play_before) = (self.cash(currency), self.in_play(currency));
         let (mut cash, mut in_play) = (cash_before, in_play_before);
         for posting in event.postings() {
@@ -321,11 +403,36 @@ impl PlayerState {
         if in_play < Decimal::ZERO {
             return Err(format!("bets in play would become {in_play} {currency}"));
         }
-        Ok(After {
+        Ok(Some(After {
             currency: currency.clone(),
             cash,
             in_play,
-        })
+        }))
+    }
+
+    /// A fair bet may only use a seed committed before it and not revealed yet, a nonce
+    /// once, and terms of its own game.
+    fn check_fair_bet(&self, bet: &FairBet, game: &str) -> Result<(), String> {
+        let seed = self
+            .fair_seeds
+            .get(&bet.seed_hash)
+            .ok_or_else(|| format!("the bet's seed {} was never committed", bet.seed_hash))?;
+        if seed.revealed.is_some() {
+            return Err(format!(
+                "the bet's seed {} was already revealed",
+                bet.seed_hash
+            ));
+        }
+        if seed.nonces.contains(&bet.nonce) {
+            return Err(format!(
+                "nonce {} used twice under seed {}",
+                bet.nonce, bet.seed_hash
+            ));
+        }
+        if Terms::parse(&bet.terms).is_none_or(|t| t.game_name() != game) {
+            return Err(format!("terms '{}' do not fit a {game} bet", bet.terms));
+        }
+        Ok(())
     }
 
     fn check_open_bet(

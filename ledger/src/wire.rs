@@ -12,6 +12,7 @@ use rust_decimal::Decimal;
 use serde_json::{Map, Value};
 
 use crate::command::{Command, Request};
+use crate::fair::FairBet;
 use crate::id::{IdError, IdempotencyKey, PlayerId};
 
 /// Input that is not a well-formed command. Not a business rejection: nothing is recorded.
@@ -42,8 +43,8 @@ pub fn parse_command(text: &str) -> Result<Request, InputError> {
     let kind = fields.string("type")?;
     let allowed: &[&str] = match kind.as_str() {
         "deposit" => &["amount", "currency", "method", "external_ref"],
-        "place_bet" => &["bet_id", "game", "stake", "currency"],
-        "settle_bet" => &["bet_id", "payout"],
+        "place_bet" => &["bet_id", "game", "stake", "currency", "fair"],
+        "settle_bet" => &["bet_id", "payout", "roll"],
         "void_bet" => &["bet_id", "reason"],
         "refund_deposit" => &["external_ref", "forced"],
         "adjust" => &["amount", "currency", "reason"],
@@ -55,9 +56,11 @@ pub fn parse_command(text: &str) -> Result<Request, InputError> {
             "until_micros",
             "renewal",
         ],
+        "commit_fair_seed" => &["seed_hash"],
+        "reveal_fair_seed" => &["seed_hash", "seed"],
         other => {
             return Err(InputError(format!(
-                "unknown command type '{}': expected deposit, place_bet, settle_bet, void_bet, refund_deposit, adjust or pay_subscription",
+                "unknown command type '{}': expected deposit, place_bet, settle_bet, void_bet, refund_deposit, adjust, pay_subscription, commit_fair_seed or reveal_fair_seed",
                 crate::id::shorten(other)
             )))
         }
@@ -74,52 +77,69 @@ pub fn parse_command(text: &str) -> Result<Request, InputError> {
     }
     let idempotency_key = IdempotencyKey::new(fields.string("idempotency_key")?)?;
     let player = PlayerId::new(fields.integer("player")?)?;
-    let command = match kind.as_str() {
-        "deposit" => Command::Deposit {
-            player,
-            amount: fields.decimal("amount")?,
-            currency: fields.parsed("currency")?,
-            method: fields.parsed("method")?,
-            external_ref: fields.parsed("external_ref")?,
-        },
-        "place_bet" => Command::PlaceBet {
-            player,
-            bet_id: fields.id_text("bet_id")?.parse()?,
-            game: fields.parsed("game")?,
-            stake: fields.decimal("stake")?,
-            currency: fields.parsed("currency")?,
-        },
-        "settle_bet" => Command::SettleBet {
-            player,
-            bet_id: fields.id_text("bet_id")?.parse()?,
-            payout: fields.decimal("payout")?,
-        },
-        "void_bet" => Command::VoidBet {
-            player,
-            bet_id: fields.id_text("bet_id")?.parse()?,
-            reason: fields.reason()?,
-        },
-        "refund_deposit" => Command::RefundDeposit {
-            player,
-            external_ref: fields.parsed("external_ref")?,
-            forced: fields.flag("forced")?,
-        },
-        "pay_subscription" => Command::PaySubscription {
-            player,
-            amount: fields.decimal("amount")?,
-            currency: fields.parsed("currency")?,
-            method: fields.parsed("method")?,
-            external_ref: fields.parsed("external_ref")?,
-            until: crate::Timestamp::from_micros(fields.integer("until_micros")?),
-            renewal: fields.flag("renewal")?,
-        },
-        _ => Command::Adjust {
-            player,
-            amount: fields.decimal("amount")?,
-            currency: fields.parsed("currency")?,
-            reason: fields.reason()?,
-        },
-    };
+    let command =
+        match kind.as_str() {
+            "deposit" => Command::Deposit {
+                player,
+                amount: fields.decimal("amount")?,
+                currency: fields.parsed("currency")?,
+                method: fields.parsed("method")?,
+                external_ref: fields.parsed("external_ref")?,
+            },
+            "place_bet" => Command::PlaceBet {
+                player,
+                bet_id: fields.id_text("bet_id")?.parse()?,
+                game: fields.parsed("game")?,
+                stake: fields.decimal("stake")?,
+                currency: fields.parsed("currency")?,
+                fair: fields.fair()?,
+            },
+            "settle_bet" => Command::SettleBet {
+                player,
+                bet_id: fields.id_text("bet_id")?.parse()?,
+                payout: fields.decimal("payout")?,
+                roll: match fields.0.get("roll") {
+                    None => None,
+                    Some(_) => Some(u32::try_from(fields.integer("roll")?).map_err(|_| {
+                        InputError("error parsing roll: expected 0-9999".to_owned())
+                    })?),
+                },
+            },
+            "commit_fair_seed" => Command::CommitFairSeed {
+                player,
+                seed_hash: fields.string("seed_hash")?,
+            },
+            "reveal_fair_seed" => Command::RevealFairSeed {
+                player,
+                seed_hash: fields.string("seed_hash")?,
+                seed: fields.string("seed")?,
+            },
+            "void_bet" => Command::VoidBet {
+                player,
+                bet_id: fields.id_text("bet_id")?.parse()?,
+                reason: fields.reason()?,
+            },
+            "refund_deposit" => Command::RefundDeposit {
+                player,
+                external_ref: fields.parsed("external_ref")?,
+                forced: fields.flag("forced")?,
+            },
+            "pay_subscription" => Command::PaySubscription {
+                player,
+                amount: fields.decimal("amount")?,
+                currency: fields.parsed("currency")?,
+                method: fields.parsed("method")?,
+                external_ref: fields.parsed("external_ref")?,
+                until: crate::Timestamp::from_micros(fields.integer("until_micros")?),
+                renewal: fields.flag("renewal")?,
+            },
+            _ => Command::Adjust {
+                player,
+                amount: fields.decimal("amount")?,
+                currency: fields.parsed("currency")?,
+                reason: fields.reason()?,
+            },
+        };
     Ok(Request {
         idempotency_key,
         command,
@@ -202,6 +222,18 @@ impl Fields<'_> {
                 "field '{name}' must be true or false, not {}",
                 kind_of(other)
             ))),
+        }
+    }
+
+    /// A place_bet's optional `fair` block: `{"seed_hash","client_seed","nonce","terms"}`.
+    fn fair(&self) -> Result<Option<FairBet>, InputError> {
+        match self.0.get("fair") {
+            None | Some(Value::Null) => Ok(None),
+            Some(value) => serde_json::from_value(value.clone()).map(Some).map_err(|e| {
+                InputError(format!(
+                    "error parsing fair: {e}: expected {{\"seed_hash\",\"client_seed\",\"nonce\",\"terms\"}}"
+                ))
+            }),
         }
     }
 

@@ -36,12 +36,14 @@ fn command() -> impl Strategy<Value = Command> {
                 game: GameId::new("dice").unwrap(),
                 stake: Decimal::from(a),
                 currency: xtr.clone(),
+                fair: None,
             }
         }),
         (bet.clone(), amount.clone()).prop_map(move |(b, a)| Command::SettleBet {
             player,
             bet_id: b,
             payout: Decimal::from(a),
+            roll: None,
         }),
         bet.prop_map(move |b| Command::VoidBet {
             player,

@@ -340,6 +340,7 @@ fn apply_refuses_events_no_decision_could_make() {
             Event::Adjusted(e) => e.postings = postings,
             Event::SubscriptionPaid(e) => e.postings = postings,
             Event::SubscriptionRefunded(e) => e.postings = postings,
+            Event::FairSeedCommitted(_) | Event::FairSeedRevealed(_) => {}
         }
         event
     };

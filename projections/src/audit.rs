@@ -8,15 +8,20 @@
 //! event, no overdraft but a forced refund, a bet closes once, a deposit is refunded
 //! once: see `PlayerState::try_apply`); that an idempotency key names one command only;
 //! that a payment is credited once across all players; that a head published earlier is
-//! still in the chain. At the end: that the bets-in-play account equals the open stakes,
-//! and (when the read models are at the same head) that the balances, house and
-//! finance_daily read models equal what the events add up to.
+//! still in the chain. Provably fair bets: a bet's seed was committed earlier in its
+//! stream and not yet revealed (`try_apply`), a reveal hashes to its commitment, and once
+//! a bet is settled and its seed revealed, its roll is recomputed from the seed, client
+//! seed and nonce, and its payout from the terms (`ledger::fair::recompute`); bets whose
+//! seed is not revealed yet are counted as pending. At the end: that the bets-in-play
+//! account equals the open stakes, and (when the read models are at the same head) that
+//! the balances, house and finance_daily read models equal what the events add up to.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::str::FromStr;
 
-use ledger::{Account, BetStatus, CurrencyCode, Event, PlayerId, PlayerState};
+use ledger::fair::{self, FairBet, ServerSeed};
+use ledger::{Account, BetId, BetStatus, Currencies, CurrencyCode, Event, PlayerId, PlayerState};
 use rust_decimal::Decimal;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -86,6 +91,23 @@ pub struct Summary {
     /// Whether the balances, house and finance_daily projections were compared with the replay (not
     /// when the log moved on during the audit).
     pub projections_checked: bool,
+    /// Provably fair bets recomputed from their revealed seeds, all agreeing.
+    pub fair_verified: u64,
+    /// Provably fair bets settled under a seed not revealed yet: not checkable yet.
+    pub fair_pending: u64,
+}
+
+/// A settled provably fair bet, as the audit recomputes it.
+#[derive(Debug, Clone)]
+struct FairSettlement {
+    position: u64,
+    stream: String,
+    bet_id: BetId,
+    fair: FairBet,
+    stake: Decimal,
+    currency: CurrencyCode,
+    payout: Decimal,
+    roll: Option<u32>,
 }
 
 /// Checks a log fed to it in position order.
@@ -104,6 +126,12 @@ pub struct Verifier {
     payments: HashSet<(String, String)>,
     /// Every account but player cash, per currency, from the postings.
     house: HashMap<Account, HashMap<CurrencyCode, Decimal>>,
+    currencies: Currencies,
+    /// Settled fair bets waiting for their seed's reveal, by player and seed hash.
+    fair_pending: HashMap<(PlayerId, String), Vec<FairSettlement>>,
+    /// Revealed seeds, by player and seed hash.
+    fair_revealed: HashMap<(PlayerId, String), ServerSeed>,
+    fair_verified: u64,
 }
 
 impl Verifier {
@@ -120,6 +148,10 @@ impl Verifier {
             last_key: None,
             payments: HashSet::new(),
             house: HashMap::new(),
+            currencies: Currencies::default(),
+            fair_pending: HashMap::new(),
+            fair_revealed: HashMap::new(),
+            fair_verified: 0,
         }
     }
 
@@ -203,11 +235,50 @@ impl Verifier {
                 )));
             }
         }
-        self.players
+        let state = self
+            .players
             .entry(player)
-            .or_insert_with(|| PlayerState::new(player))
+            .or_insert_with(|| PlayerState::new(player));
+        state
             .try_apply(&event)
             .map_err(|e| finding(e.to_string()))?;
+        match &event {
+            Event::BetSettled(e) => {
+                let fair = state.bets.get(&e.bet_id).and_then(|b| b.fair.clone());
+                if let Some(fair) = fair {
+                    let settled = FairSettlement {
+                        position: stored.position,
+                        stream: stored.stream.clone(),
+                        bet_id: e.bet_id.clone(),
+                        fair,
+                        stake: e.stake,
+                        currency: e.currency.clone(),
+                        payout: e.payout,
+                        roll: e.roll,
+                    };
+                    let key = (player, settled.fair.seed_hash.clone());
+                    match self.fair_revealed.get(&key) {
+                        Some(seed) => {
+                            let seed = *seed;
+                            self.recompute(&seed, &settled)?;
+                        }
+                        None => self.fair_pending.entry(key).or_default().push(settled),
+                    }
+                }
+            }
+            Event::FairSeedRevealed(e) => {
+                // try_apply checked that the seed is hex and hashes to its commitment.
+                let seed = fair::parse_seed(&e.seed).ok_or_else(|| {
+                    finding("the revealed seed is not 32 bytes of hex".to_owned())
+                })?;
+                let key = (player, e.seed_hash.clone());
+                for settled in self.fair_pending.remove(&key).unwrap_or_default() {
+                    self.recompute(&seed, &settled)?;
+                }
+                self.fair_revealed.insert(key, seed);
+            }
+            _ => {}
+        }
         self.finance.add(&event);
         for posting in event.postings() {
             if matches!(posting.account, Account::PlayerCash(_)) {
@@ -228,6 +299,37 @@ impl Verifier {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// Recomputes a settled fair bet from its revealed seed; the finding names the bet's
+    /// settlement.
+    fn recompute(&mut self, seed: &ServerSeed, settled: &FairSettlement) -> Result<(), Finding> {
+        let scale = self
+            .currencies
+            .get(&settled.currency)
+            .map_or(0, |spec| spec.scale);
+        fair::recompute(
+            seed,
+            &settled.fair,
+            settled.stake,
+            scale,
+            settled.roll,
+            settled.payout,
+        )
+        .map_err(|disagreement| Finding {
+            position: settled.position,
+            stream: settled.stream.clone(),
+            problem: format!(
+                "provably fair bet '{}' (seed {}, client seed '{}', nonce {}, terms {}): {disagreement}",
+                settled.bet_id,
+                settled.fair.seed_hash,
+                settled.fair.client_seed,
+                settled.fair.nonce,
+                settled.fair.terms
+            ),
+        })?;
+        self.fair_verified += 1;
         Ok(())
     }
 
@@ -300,6 +402,12 @@ impl Verifier {
                 .to_string()
             }),
             projections_checked: false,
+            fair_verified: self.fair_verified,
+            fair_pending: self
+                .fair_pending
+                .values()
+                .map(|bets| u64::try_from(bets.len()).unwrap_or(u64::MAX))
+                .sum(),
         })
     }
 }

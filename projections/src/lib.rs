@@ -6,6 +6,7 @@
 pub mod audit;
 mod bulk;
 pub mod export;
+pub mod fair;
 pub mod follow;
 mod models;
 mod pages;

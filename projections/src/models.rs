@@ -577,6 +577,10 @@ impl Finance {
     }
 
     pub(crate) fn add(&mut self, event: &Event) {
+        // The fairness facts move no money: they make no one an active player.
+        let Some(currency) = event.currency() else {
+            return;
+        };
         let micros = event.at().as_micros();
         let number = micros.div_euclid(86_400_000_000);
         let (day, days) = match &mut self.last_day {
@@ -593,7 +597,7 @@ impl Finance {
             days.insert(day.to_owned(), BTreeMap::new());
         }
         let currencies = days.get_mut(day).expect("inserted above");
-        let currency = event.currency().as_str();
+        let currency = currency.as_str();
         if !currencies.contains_key(currency) {
             currencies.insert(currency.to_owned(), Activity::default());
         }

@@ -55,6 +55,12 @@ pub async fn verify(
                     summary.players,
                     summary.head.as_deref().unwrap_or("none (empty log)")
                 );
+                if summary.fair_verified + summary.fair_pending > 0 {
+                    println!(
+                        "provably fair bets: {} recomputed from their revealed seeds and agreeing, {} pending (their seed is not revealed yet)",
+                        summary.fair_verified, summary.fair_pending
+                    );
+                }
                 if summary.projections_checked {
                     println!("the balances, house and finance_daily projections equal a replay of the log");
                 } else {

@@ -2,10 +2,18 @@
 //! be added without breaking old events. Each type has a schema version (all are at 1
 //! today); when one changes, its older versions will be upcast here when read, and a
 //! version this build does not know is refused, never guessed at.
+//!
+//! An optional field added with a name is not a change of version: `bet_placed.fair`
+//! and `bet_settled.roll` are left out of the payload when absent (so every event
+//! written before them keeps its bytes and its hash), read as absent from an old event
+//! (serde's default), and ignored by an older build, which reads the event's money as
+//! before. A version is bumped only when an old payload would mean something else under
+//! the new shape (a field renamed, retyped or given a new meaning): then the old version
+//! is read into its old struct here and upcast.
 
 use ledger::event::{
-    Adjusted, BetPlaced, BetSettled, BetVoided, DepositRefunded, Deposited, SubscriptionPaid,
-    SubscriptionRefunded,
+    Adjusted, BetPlaced, BetSettled, BetVoided, DepositRefunded, Deposited, FairSeedCommitted,
+    FairSeedRevealed, SubscriptionPaid, SubscriptionRefunded,
 };
 use ledger::session::SessionEvent;
 use ledger::Event;
@@ -43,6 +51,8 @@ pub fn encode(event: &Event) -> (&'static str, u16, Vec<u8>) {
         Event::Adjusted(e) => to_bytes(e),
         Event::SubscriptionPaid(e) => to_bytes(e),
         Event::SubscriptionRefunded(e) => to_bytes(e),
+        Event::FairSeedCommitted(e) => to_bytes(e),
+        Event::FairSeedRevealed(e) => to_bytes(e),
     };
     (event.event_type(), SCHEMA_VERSION, payload)
 }
@@ -66,6 +76,12 @@ pub fn decode(event_type: &str, version: u16, payload: &[u8]) -> Result<Event, D
             event_type, version, payload,
         )?),
         "subscription_refunded" => Event::SubscriptionRefunded(from_bytes::<SubscriptionRefunded>(
+            event_type, version, payload,
+        )?),
+        "fair_seed_committed" => Event::FairSeedCommitted(from_bytes::<FairSeedCommitted>(
+            event_type, version, payload,
+        )?),
+        "fair_seed_revealed" => Event::FairSeedRevealed(from_bytes::<FairSeedRevealed>(
             event_type, version, payload,
         )?),
         other => return Err(DecodeError::UnknownType(other.to_owned())),
@@ -170,6 +186,128 @@ mod tests {
         value["added_in_a_later_release"] = serde_json::json!("ignored by this build");
         let widened = rmp_serde::to_vec_named(&value).unwrap();
         assert_eq!(decode("deposited", 1, &widened).unwrap(), deposited());
+    }
+
+    fn decided(state: &mut PlayerState, line: &str) -> Event {
+        let request = parse_command(line).unwrap();
+        let event = Ledger::default()
+            .decide(state, &request.command, Timestamp::from_micros(5))
+            .unwrap()
+            .remove(0);
+        state.apply(&event);
+        event
+    }
+
+    #[test]
+    fn fair_events_and_fields_round_trip() {
+        let seed = [3u8; 32];
+        let hash = ledger::fair::seed_hash(&seed);
+        let mut state = PlayerState::new(PlayerId::new(7).unwrap());
+        let lines = [
+            r#"{"type":"deposit","idempotency_key":"k1","player":7,"amount":"100","currency":"XTR","method":"telegram_stars","external_ref":"ch"}"#.to_owned(),
+            format!(r#"{{"type":"commit_fair_seed","idempotency_key":"k2","player":7,"seed_hash":"{hash}"}}"#),
+            format!(r#"{{"type":"place_bet","idempotency_key":"k3","player":7,"bet_id":"b","game":"dice","stake":"10","currency":"XTR","fair":{{"seed_hash":"{hash}","client_seed":"c","nonce":0,"terms":"dice:50:200"}}}}"#),
+        ];
+        let mut events: Vec<Event> = lines.iter().map(|l| decided(&mut state, l)).collect();
+        let roll = ledger::fair::roll(&seed, "c", 0);
+        let payout = ledger::fair::Terms::parse("dice:50:200")
+            .unwrap()
+            .outcome("10".parse().unwrap(), roll, 0)
+            .payout;
+        events.push(decided(
+            &mut state,
+            &format!(r#"{{"type":"settle_bet","idempotency_key":"k4","player":7,"bet_id":"b","payout":"{payout}","roll":{roll}}}"#),
+        ));
+        events.push(decided(
+            &mut state,
+            &format!(r#"{{"type":"reveal_fair_seed","idempotency_key":"k5","player":7,"seed_hash":"{hash}","seed":"{}"}}"#, hex::encode(seed)),
+        ));
+        for event in &events {
+            let (event_type, version, payload) = encode(event);
+            assert_eq!(version, 1);
+            assert_eq!(&decode(event_type, version, &payload).unwrap(), event);
+        }
+        let (_, _, placed) = encode(&events[2]);
+        let value: serde_json::Value = rmp_serde::from_slice(&placed).unwrap();
+        assert_eq!(value["fair"]["seed_hash"], hash.as_str());
+        assert_eq!(value["fair"]["nonce"], 0);
+        assert_eq!(value["fair"]["terms"], "dice:50:200");
+        let (_, _, settled) = encode(&events[3]);
+        let value: serde_json::Value = rmp_serde::from_slice(&settled).unwrap();
+        assert_eq!(value["roll"], roll);
+    }
+
+    /// `bet_placed` and `bet_settled` as they were before fairness entered the log.
+    #[derive(serde::Serialize)]
+    struct OldBetPlaced {
+        player: PlayerId,
+        bet_id: ledger::BetId,
+        game: ledger::GameId,
+        stake: rust_decimal::Decimal,
+        currency: ledger::CurrencyCode,
+        at: Timestamp,
+        postings: Vec<ledger::Posting>,
+    }
+
+    #[derive(serde::Serialize)]
+    struct OldBetSettled {
+        player: PlayerId,
+        bet_id: ledger::BetId,
+        stake: rust_decimal::Decimal,
+        payout: rust_decimal::Decimal,
+        currency: ledger::CurrencyCode,
+        at: Timestamp,
+        postings: Vec<ledger::Posting>,
+    }
+
+    #[test]
+    fn an_old_bet_without_fair_fields_reads_as_absent_and_keeps_its_bytes() {
+        let mut state = PlayerState::new(PlayerId::new(7).unwrap());
+        decided(
+            &mut state,
+            r#"{"type":"deposit","idempotency_key":"k1","player":7,"amount":"100","currency":"XTR","method":"telegram_stars","external_ref":"ch"}"#,
+        );
+        let Event::BetPlaced(placed) = decided(
+            &mut state,
+            r#"{"type":"place_bet","idempotency_key":"k2","player":7,"bet_id":"b","game":"coinflip","stake":"10","currency":"XTR"}"#,
+        ) else {
+            panic!("a bet_placed");
+        };
+        let Event::BetSettled(settled) = decided(
+            &mut state,
+            r#"{"type":"settle_bet","idempotency_key":"k3","player":7,"bet_id":"b","payout":"0"}"#,
+        ) else {
+            panic!("a bet_settled");
+        };
+        let old_placed = rmp_serde::to_vec_named(&OldBetPlaced {
+            player: placed.player,
+            bet_id: placed.bet_id.clone(),
+            game: placed.game.clone(),
+            stake: placed.stake,
+            currency: placed.currency.clone(),
+            at: placed.at,
+            postings: placed.postings.clone(),
+        })
+        .unwrap();
+        let old_settled = rmp_serde::to_vec_named(&OldBetSettled {
+            player: settled.player,
+            bet_id: settled.bet_id.clone(),
+            stake: settled.stake,
+            payout: settled.payout,
+            currency: settled.currency.clone(),
+            at: settled.at,
+            postings: settled.postings.clone(),
+        })
+        .unwrap();
+        // Read: the new fields are absent.
+        let read = decode("bet_placed", 1, &old_placed).unwrap();
+        assert_eq!(read, Event::BetPlaced(placed.clone()));
+        assert!(matches!(&read, Event::BetPlaced(e) if e.fair.is_none()));
+        let read = decode("bet_settled", 1, &old_settled).unwrap();
+        assert!(matches!(&read, Event::BetSettled(e) if e.roll.is_none()));
+        // Written: the same bytes as before, so no hash of an old event could change.
+        assert_eq!(encode(&Event::BetPlaced(placed)).2, old_placed);
+        assert_eq!(encode(&Event::BetSettled(settled)).2, old_settled);
     }
 
     #[test]

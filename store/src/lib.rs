@@ -88,6 +88,13 @@ pub trait EventStore: Clone + Send + Sync + 'static {
         key: &str,
     ) -> impl Future<Output = Result<Option<CommandRecord>, StoreError>> + Send;
 
+    /// The records of every refused command of one type, oldest first: what an auditor
+    /// reads of a command that left no event (a refused bet's fair inputs).
+    fn rejected_commands(
+        &self,
+        command_type: &str,
+    ) -> impl Future<Output = Result<Vec<CommandRecord>, StoreError>> + Send;
+
     /// A counter that changes when new events may have been committed: after local
     /// commits, and on PostgreSQL after every commit notification from any process.
     /// Readers wait on it with a polling interval as the fallback (SQLite has no

@@ -240,6 +240,19 @@ impl EventStore for PgStore {
         row.map(|r| rows::command(&r)).transpose()
     }
 
+    async fn rejected_commands(
+        &self,
+        command_type: &str,
+    ) -> Result<Vec<CommandRecord>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COMMAND_COLUMNS} FROM ledger_commands WHERE command_type = $1 AND outcome = 'rejected' ORDER BY recorded_at"
+        ))
+        .bind(command_type)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(rows::command).collect()
+    }
+
     fn commits(&self) -> watch::Receiver<u64> {
         self.listen();
         self.commits.sender.subscribe()

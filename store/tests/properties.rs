@@ -32,6 +32,7 @@ fn request() -> impl Strategy<Value = Request> {
                 game: GameId::new("dice").unwrap(),
                 stake,
                 currency: CurrencyCode::xtr(),
+                fair: None,
             }
         }),
         (player.clone(), bet.clone(), amount).prop_map(|(player, bet_id, payout)| {
@@ -39,6 +40,7 @@ fn request() -> impl Strategy<Value = Request> {
                 player,
                 bet_id,
                 payout,
+                roll: None,
             }
         }),
         (player.clone(), bet).prop_map(|(player, bet_id)| Command::VoidBet {

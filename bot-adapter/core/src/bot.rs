@@ -21,6 +21,7 @@ use crate::payload::{Order, OrderKind, PayloadSigner};
 use crate::port::{Port, PortError, Standing, Subscription, Verdict};
 use crate::slots::{self, Spin};
 use crate::update::{From, Input};
+use ledger::fair::FairBet;
 
 /// Deployment settings of the bot.
 #[derive(Debug, Clone)]
@@ -937,7 +938,15 @@ impl Bot {
             .fair_round(ctx.player, bet_id.as_str(), &terms.encode())
             .await?;
         let roll = fair::roll(&round.seed, &round.client_seed, round.nonce);
-        if let Some(refusal) = place_bet(ctx, &bet_id, game, stake).await? {
+        // The bet carries its fair inputs into the log, and the settlement its roll: an
+        // auditor holding the log and the revealed seed recomputes the outcome.
+        let inputs = FairBet {
+            seed_hash: round.seed_hash.clone(),
+            client_seed: round.client_seed.clone(),
+            nonce: round.nonce,
+            terms: terms.encode(),
+        };
+        if let Some(refusal) = place_bet(ctx, &bet_id, game, stake, Some(inputs)).await? {
             return Ok(vec![ctx.say(refusal)]);
         }
         let result = terms.outcome(stake, roll, 0);
@@ -962,6 +971,7 @@ impl Bot {
                     player: ctx.player,
                     bet_id: bet_id.clone(),
                     payout: result.payout,
+                    roll: Some(roll),
                 },
             )
             .await?;
@@ -1012,7 +1022,7 @@ impl Bot {
             Err(reply) => return Ok(vec![ctx.say(reply)]),
         };
         let bet = bet_id("slots", ctx.origin);
-        if let Some(refusal) = place_bet(ctx, &bet, "slots", stake).await? {
+        if let Some(refusal) = place_bet(ctx, &bet, "slots", stake, None).await? {
             return Ok(vec![ctx.say(refusal)]);
         }
         Ok(vec![call::send_dice(&Spin {
@@ -1058,6 +1068,7 @@ impl Bot {
                             player,
                             bet_id,
                             payout,
+                            roll: None,
                         },
                     )
                     .await?;
@@ -1155,12 +1166,14 @@ fn bet_id(game: &str, origin: &str) -> BetId {
         .expect("bet ids are short tokens")
 }
 
-/// Places a bet; `Some` is the reply when it was refused.
+/// Places a bet (with its fair inputs for coinflip and dice); `Some` is the reply when it
+/// was refused.
 async fn place_bet<P: Port>(
     ctx: &Ctx<'_, P>,
     bet_id: &BetId,
     game: &str,
     stake: Decimal,
+    fair: Option<FairBet>,
 ) -> Result<Option<String>, PortError> {
     let placed = ctx
         .submit(
@@ -1171,6 +1184,7 @@ async fn place_bet<P: Port>(
                 game: GameId::new(game).expect("game names are snake case"),
                 stake,
                 currency: xtr(),
+                fair,
             },
         )
         .await?;

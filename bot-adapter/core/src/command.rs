@@ -6,21 +6,8 @@ use rust_decimal::Decimal;
 
 use crate::update::TEXT_LEN_MAX;
 
-/// A side of the coin.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Side {
-    Heads,
-    Tails,
-}
-
-impl Side {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Heads => "heads",
-            Self::Tails => "tails",
-        }
-    }
-}
+/// A side of the coin, and the dice targets: the fair games' terms, from `ledger::fair`.
+pub use ledger::fair::{Side, DICE_TARGET_MAX, DICE_TARGET_MIN};
 
 /// What `/fair` was asked to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -139,10 +126,6 @@ pub enum PlayerCommand {
     /// Text that is not a command.
     NotACommand,
 }
-
-/// Dice targets: win when the roll (0.00-99.99) is under the target.
-pub const DICE_TARGET_MIN: u32 = 2;
-pub const DICE_TARGET_MAX: u32 = 98;
 
 pub fn parse(text: &str) -> PlayerCommand {
     if text.len() > TEXT_LEN_MAX {

@@ -1,10 +1,13 @@
-//! Game rules: what a roll pays. The ledger knows nothing of games; a game decides the
-//! payout and asks the ledger to settle.
+//! Game rules: limits and the edge. What a roll pays is `ledger::fair`'s rule (`Terms`),
+//! which the read side recomputes with; a game decides the payout and asks the ledger to
+//! settle.
 
-use rust_decimal::{Decimal, RoundingStrategy};
+use rust_decimal::Decimal;
 
-use crate::command::{Side, DICE_TARGET_MAX, DICE_TARGET_MIN};
-use crate::fair::ROLL_RANGE;
+use crate::command::Side;
+
+/// A game's decided result (`won`, `payout`), and the terms and rule that decide it.
+pub use ledger::fair::{coin, Game, Outcome as Result, Terms};
 
 /// Limits and edge, configurable per deployment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,27 +39,22 @@ pub enum StakeRefused {
     PayoutAboveMax(Decimal),
 }
 
-/// A game's decided result.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Result {
-    pub won: bool,
-    /// What the player gets back (0 on a loss), stake included.
-    pub payout: Decimal,
-}
-
 impl Rules {
-    fn edge_factor(&self) -> Decimal {
-        Decimal::from(10_000u32.saturating_sub(self.edge_bps)) / Decimal::from(10_000)
+    fn terms(&self, game: Game) -> Terms {
+        Terms {
+            game,
+            edge_bps: self.edge_bps,
+        }
     }
 
     /// A winning coinflip pays 2x less the edge.
     pub fn coinflip_multiplier(&self) -> Decimal {
-        Decimal::TWO * self.edge_factor()
+        self.terms(Game::Coinflip(Side::Heads)).multiplier()
     }
 
     /// A winning dice bet at `target` pays 100/target less the edge.
     pub fn dice_multiplier(&self, target: u32) -> Decimal {
-        Decimal::from(100) / Decimal::from(target) * self.edge_factor()
+        self.terms(Game::Dice(target)).multiplier()
     }
 
     /// Checks a stake against the limits, given what a win would pay.
@@ -81,124 +79,19 @@ impl Rules {
 
     /// Heads when the roll is in the lower half.
     pub fn coinflip(&self, stake: Decimal, side: Side, roll: u32, scale: u32) -> Result {
-        let landed = coin(roll);
-        let won = landed == side;
-        Result {
-            won,
-            payout: if won {
-                win(stake, self.coinflip_multiplier(), scale)
-            } else {
-                Decimal::ZERO
-            },
-        }
+        self.terms(Game::Coinflip(side)).outcome(stake, roll, scale)
     }
 
     /// Wins when the roll (hundredths) is under `target`.
     pub fn dice(&self, stake: Decimal, target: u32, roll: u32, scale: u32) -> Result {
-        let won = roll < target * (ROLL_RANGE / 100);
-        Result {
-            won,
-            payout: if won {
-                win(stake, self.dice_multiplier(target), scale)
-            } else {
-                Decimal::ZERO
-            },
-        }
-    }
-}
-
-/// What a bet was for, fixed with its fair round before the bet is placed, so that an
-/// auditor can recompute the outcome: the game, the player's choice and the edge.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Terms {
-    pub game: Game,
-    pub edge_bps: u32,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Game {
-    Coinflip(Side),
-    /// Wins under this target.
-    Dice(u32),
-}
-
-impl Terms {
-    pub fn game_name(&self) -> &'static str {
-        match self.game {
-            Game::Coinflip(_) => "coinflip",
-            Game::Dice(_) => "dice",
-        }
-    }
-
-    /// `coinflip:heads:200`, `dice:50:200`.
-    pub fn encode(&self) -> String {
-        match self.game {
-            Game::Coinflip(side) => format!("coinflip:{}:{}", side.as_str(), self.edge_bps),
-            Game::Dice(target) => format!("dice:{target}:{}", self.edge_bps),
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        let mut parts = text.split(':');
-        let (game, choice, edge) = (parts.next()?, parts.next()?, parts.next()?);
-        if parts.next().is_some() {
-            return None;
-        }
-        let edge_bps = edge.parse().ok().filter(|&e| e <= 10_000)?;
-        let game = match (game, choice) {
-            ("coinflip", "heads") => Game::Coinflip(Side::Heads),
-            ("coinflip", "tails") => Game::Coinflip(Side::Tails),
-            ("dice", target) => Game::Dice(
-                target
-                    .parse()
-                    .ok()
-                    .filter(|t| (DICE_TARGET_MIN..=DICE_TARGET_MAX).contains(t))?,
-            ),
-            _ => return None,
-        };
-        Some(Self { game, edge_bps })
-    }
-
-    fn rules(&self) -> Rules {
-        Rules {
-            edge_bps: self.edge_bps,
-            ..Rules::default()
-        }
-    }
-
-    /// What a win pays per unit staked.
-    pub fn multiplier(&self) -> Decimal {
-        match self.game {
-            Game::Coinflip(_) => self.rules().coinflip_multiplier(),
-            Game::Dice(target) => self.rules().dice_multiplier(target),
-        }
-    }
-
-    /// The outcome of `roll` for `stake`: the one computation both the game and an
-    /// auditor's recomputation use.
-    pub fn outcome(&self, stake: Decimal, roll: u32, scale: u32) -> Result {
-        match self.game {
-            Game::Coinflip(side) => self.rules().coinflip(stake, side, roll, scale),
-            Game::Dice(target) => self.rules().dice(stake, target, roll, scale),
-        }
-    }
-}
-
-/// The side a roll lands on.
-pub fn coin(roll: u32) -> Side {
-    if roll < ROLL_RANGE / 2 {
-        Side::Heads
-    } else {
-        Side::Tails
+        self.terms(Game::Dice(target)).outcome(stake, roll, scale)
     }
 }
 
 /// A win, rounded down to the currency's scale: the house never pays a fraction it
 /// cannot represent.
 fn win(stake: Decimal, multiplier: Decimal, scale: u32) -> Decimal {
-    (stake * multiplier)
-        .round_dp_with_strategy(scale, RoundingStrategy::ToZero)
-        .normalize()
+    ledger::fair::win(stake, multiplier, scale)
 }
 
 #[cfg(test)]

@@ -484,3 +484,204 @@ fn subscriptions_are_house_revenue_and_entitle_until_their_end() {
         state.cash
     );
 }
+
+// ---- provably fair: commitments, reveals, fair bets and their settlements ----
+
+const SEED: [u8; 32] = [1; 32];
+
+fn seed_hash() -> String {
+    ledger::fair::seed_hash(&SEED)
+}
+
+fn commit(hash: &str) -> String {
+    cmd("commit_fair_seed", &format!(r#""seed_hash":"{hash}""#))
+}
+
+fn reveal(hash: &str, seed: &[u8; 32]) -> String {
+    cmd(
+        "reveal_fair_seed",
+        &format!(r#""seed_hash":"{hash}","seed":"{}""#, hex(seed)),
+    )
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A 10-Star dice bet under 50 with nonce `nonce` of [`SEED`].
+fn fair_bet(id: &str, nonce: u64) -> String {
+    cmd(
+        "place_bet",
+        &format!(
+            r#""bet_id":"{id}","game":"dice","stake":"10","currency":"XTR","fair":{{"seed_hash":"{}","client_seed":"lucky-7","nonce":{nonce},"terms":"dice:50:200"}}"#,
+            seed_hash()
+        ),
+    )
+}
+
+fn settle_rolled(id: &str, payout: &str, roll: u32) -> String {
+    cmd(
+        "settle_bet",
+        &format!(r#""bet_id":"{id}","payout":"{payout}","roll":{roll}"#),
+    )
+}
+
+/// The roll and payout nonce `nonce` of [`SEED`] gives a 10-Star dice bet under 50.
+fn rolled(nonce: u64) -> (u32, String) {
+    let roll = ledger::fair::roll(&SEED, "lucky-7", nonce);
+    let terms = ledger::fair::Terms::parse("dice:50:200").unwrap();
+    let payout = terms.outcome(rust_decimal::Decimal::TEN, roll, 0).payout;
+    (roll, payout.to_string())
+}
+
+#[test]
+fn a_seed_is_committed_once_and_revealed_once_as_the_seed_of_its_hash() {
+    let hash = seed_hash();
+    check(&[], commit(&hash), Accepted(&["fair_seed_committed"], ""));
+    check(
+        &[commit(&hash)],
+        commit(&hash),
+        Rejected("fair_seed_already_committed"),
+    );
+    check(&[], commit("not-a-hash"), Rejected("invalid_fair"));
+    check(&[], commit(&hash.to_uppercase()), Rejected("invalid_fair"));
+    check(
+        &[commit(&hash)],
+        reveal(&hash, &SEED),
+        Accepted(&["fair_seed_revealed"], ""),
+    );
+    check(&[], reveal(&hash, &SEED), Rejected("unknown_fair_seed"));
+    check(
+        &[commit(&hash)],
+        reveal(&hash, &[2; 32]),
+        Rejected("fair_seed_mismatch"),
+    );
+    check(
+        &[commit(&hash), reveal(&hash, &SEED)],
+        reveal(&hash, &SEED),
+        Rejected("fair_seed_already_revealed"),
+    );
+    // Revealed, a seed is never committed again: its rolls are public.
+    check(
+        &[commit(&hash), reveal(&hash, &SEED)],
+        commit(&hash),
+        Rejected("fair_seed_already_committed"),
+    );
+}
+
+#[test]
+fn a_fair_bet_needs_a_committed_unrevealed_seed_a_fresh_nonce_and_its_own_terms() {
+    let hash = seed_hash();
+    let funded = || vec![deposit("100", "c1"), commit(&hash)];
+    check(
+        &funded(),
+        fair_bet("b1", 0),
+        Accepted(&["bet_placed"], "XTR=90/10"),
+    );
+    check(
+        &[deposit("100", "c1")],
+        fair_bet("b1", 0),
+        Rejected("unknown_fair_seed"),
+    );
+    check(
+        &[deposit("100", "c1"), commit(&hash), reveal(&hash, &SEED)],
+        fair_bet("b1", 0),
+        Rejected("fair_seed_already_revealed"),
+    );
+    let mut used = funded();
+    used.push(fair_bet("b1", 0));
+    check(&used, fair_bet("b2", 0), Rejected("invalid_fair"));
+    check(
+        &used,
+        fair_bet("b2", 1),
+        Accepted(&["bet_placed"], "XTR=80/20"),
+    );
+    let coinflip_terms_on_dice = fair_bet("b1", 0).replace("dice:50:200", "coinflip:heads:200");
+    check(&funded(), coinflip_terms_on_dice, Rejected("invalid_fair"));
+    let nonsense = fair_bet("b1", 0).replace("dice:50:200", "dice:99:200");
+    check(&funded(), nonsense, Rejected("invalid_fair"));
+}
+
+#[test]
+fn a_fair_bet_settles_with_its_roll_for_what_the_roll_pays() {
+    let hash = seed_hash();
+    let placed = vec![deposit("100", "c1"), commit(&hash), fair_bet("b1", 0)];
+    let (roll, payout) = rolled(0);
+    let balance = format!(
+        "XTR={}/0",
+        rust_decimal::Decimal::from(90) + payout.parse::<rust_decimal::Decimal>().unwrap()
+    );
+    let balance: &'static str = Box::leak(balance.into_boxed_str());
+    check(
+        &placed,
+        settle_rolled("b1", &payout, roll),
+        Accepted(&["bet_settled"], balance),
+    );
+    // Not what the roll pays, no roll, a roll out of range.
+    let wrong = if payout == "0" { "19" } else { "0" };
+    check(
+        &placed,
+        settle_rolled("b1", wrong, roll),
+        Rejected("invalid_fair"),
+    );
+    check(&placed, settle("b1", &payout), Rejected("invalid_fair"));
+    check(
+        &placed,
+        settle_rolled("b1", &payout, 10_000),
+        Rejected("invalid_fair"),
+    );
+    // A bet without fair inputs settles without a roll, as before.
+    let plain = vec![deposit("100", "c1"), bet("b1", "10")];
+    check(
+        &plain,
+        settle_rolled("b1", "0", 5),
+        Rejected("invalid_fair"),
+    );
+    check(
+        &plain,
+        settle("b1", "0"),
+        Accepted(&["bet_settled"], "XTR=90/0"),
+    );
+    // A seed revealed after the bet was placed still lets it settle (a crash between
+    // the two): the audit checks it at once.
+    let mut revealed = placed.clone();
+    revealed.push(reveal(&hash, &SEED));
+    check(
+        &revealed,
+        settle_rolled("b1", &payout, roll),
+        Accepted(&["bet_settled"], balance),
+    );
+}
+
+#[test]
+fn apply_refuses_fair_facts_no_decision_could_make() {
+    use ledger::event::{FairSeedCommitted, FairSeedRevealed};
+    let player = PlayerId::new(P).unwrap();
+    let mut state = PlayerState::new(player);
+    let at = Timestamp::default();
+    let revealed = |seed: &[u8; 32]| {
+        Event::FairSeedRevealed(FairSeedRevealed {
+            player,
+            seed_hash: seed_hash(),
+            seed: hex(seed),
+            at,
+        })
+    };
+    assert!(
+        state.try_apply(&revealed(&SEED)).is_err(),
+        "a reveal without a commitment"
+    );
+    state.apply(&Event::FairSeedCommitted(FairSeedCommitted {
+        player,
+        seed_hash: seed_hash(),
+        at,
+    }));
+    let wrong = state.try_apply(&revealed(&[9; 32])).unwrap_err();
+    assert!(
+        wrong.problem.contains("does not hash to its commitment"),
+        "{wrong}"
+    );
+    state.apply(&revealed(&SEED));
+    assert!(state.try_apply(&revealed(&SEED)).is_err(), "revealed twice");
+    assert_eq!(state.version, 2, "refused events leave no trace");
+}

@@ -235,7 +235,152 @@ async fn a_rehashed_inflated_deposit_breaks_the_ledger_rules<S: Backend>(store: 
     );
 }
 
+const SEED_A: [u8; 32] = [5; 32];
+const SEED_B: [u8; 32] = [6; 32];
+
+/// A fair dice bet's command and its settlement, by the seed's real roll.
+fn fair_round(key: u32, bet: &str, seed: &[u8; 32], nonce: u64) -> [String; 2] {
+    let hash = ledger::fair::seed_hash(seed);
+    let roll = ledger::fair::roll(seed, "lucky-7", nonce);
+    let payout = ledger::fair::Terms::parse("dice:50:200")
+        .unwrap()
+        .outcome(rust_decimal::Decimal::TEN, roll, 0)
+        .payout;
+    [
+        format!(
+            r#"{{"type":"place_bet","idempotency_key":"f{key}","player":7,"bet_id":"{bet}","game":"dice","stake":"10","currency":"XTR","fair":{{"seed_hash":"{hash}","client_seed":"lucky-7","nonce":{nonce},"terms":"dice:50:200"}}}}"#
+        ),
+        format!(
+            r#"{{"type":"settle_bet","idempotency_key":"f{}","player":7,"bet_id":"{bet}","payout":"{payout}","roll":{roll}}}"#,
+            key + 1
+        ),
+    ]
+}
+
+/// Positions 1 deposit, 2 commit A, 3 bet, 4 settle, 5 reveal A, 6 commit B, 7 bet,
+/// 8 settle (B not revealed).
+async fn fair_history<S: EventStore>(store: &S) {
+    let writer = GroupCommit::start(
+        store.clone(),
+        Ledger::default(),
+        GroupCommitConfig::default(),
+    );
+    let (a, b) = (
+        ledger::fair::seed_hash(&SEED_A),
+        ledger::fair::seed_hash(&SEED_B),
+    );
+    let mut lines = vec![
+        r#"{"type":"deposit","idempotency_key":"k1","player":7,"amount":"100","currency":"XTR","method":"telegram_stars","external_ref":"c1"}"#.to_owned(),
+        format!(r#"{{"type":"commit_fair_seed","idempotency_key":"c-a","player":7,"seed_hash":"{a}"}}"#),
+    ];
+    lines.extend(fair_round(1, "r1", &SEED_A, 0));
+    lines.push(format!(
+        r#"{{"type":"reveal_fair_seed","idempotency_key":"r-a","player":7,"seed_hash":"{a}","seed":"{}"}}"#,
+        hex::encode(SEED_A)
+    ));
+    lines.push(format!(
+        r#"{{"type":"commit_fair_seed","idempotency_key":"c-b","player":7,"seed_hash":"{b}"}}"#
+    ));
+    lines.extend(fair_round(3, "r2", &SEED_B, 0));
+    for line in lines {
+        let outcome = writer
+            .submit(Submission::new(ledger::wire::parse_command(&line).unwrap()))
+            .await
+            .unwrap();
+        assert_eq!(outcome.kind, OutcomeKind::Accepted, "{line}");
+    }
+}
+
+/// Rewrites the payload at `position` with `edit` and rehashes the chain from there, as
+/// an attacker with database access would.
+async fn rewrite<S: Backend>(store: &S, position: u64, edit: impl Fn(&mut serde_json::Value)) {
+    let mut events = store.read_all(0, 100).await.unwrap();
+    let at = usize::try_from(position - 1).unwrap();
+    let mut value: serde_json::Value = rmp_serde::from_slice(&events[at].payload).unwrap();
+    edit(&mut value);
+    events[at].payload = rmp_serde::to_vec_named(&value).unwrap();
+    for i in at..events.len() {
+        if i > 0 {
+            events[i].prev_hash = events[i - 1].hash;
+        }
+        events[i].hash = event_hash(&events[i]);
+    }
+    store.drop_guards().await;
+    for event in &events[at..] {
+        store
+            .set_bytes(event.position, "payload", &event.payload)
+            .await;
+        store
+            .set_bytes(event.position, "prev_hash", &event.prev_hash)
+            .await;
+        store.set_bytes(event.position, "hash", &event.hash).await;
+    }
+}
+
+async fn fair_bets_are_recomputed_once_revealed_and_pending_before<S: Backend>(store: S) {
+    fair_history(&store).await;
+    let summary = audit(&store, None).await.unwrap();
+    assert_eq!(summary.events, 8);
+    assert_eq!((summary.fair_verified, summary.fair_pending), (1, 1));
+}
+
+/// The regression this feature closes: a roll changed after the fact (and the chain
+/// rehashed) is caught once the seed is revealed, at the bet's settlement.
+async fn a_rehashed_tampered_roll_is_caught_at_its_settlement<S: Backend>(store: S) {
+    fair_history(&store).await;
+    rewrite(&store, 4, |settled| {
+        let roll = settled["roll"].as_u64().unwrap();
+        settled["roll"] = serde_json::json!((roll + 1) % 10_000);
+    })
+    .await;
+    let finding = audit(&store, None).await.unwrap_err();
+    assert_eq!(
+        (finding.position, finding.stream.as_str()),
+        (4, "player-7"),
+        "{finding}"
+    );
+    assert!(finding.problem.contains("bet 'r1'"), "{finding}");
+    assert!(
+        finding.problem.contains("is not the seed's roll"),
+        "{finding}"
+    );
+}
+
+async fn a_rehashed_reveal_not_matching_its_commitment_is_caught<S: Backend>(store: S) {
+    fair_history(&store).await;
+    rewrite(&store, 5, |revealed| {
+        revealed["seed"] = serde_json::json!(hex::encode([9u8; 32]));
+    })
+    .await;
+    let finding = audit(&store, None).await.unwrap_err();
+    assert_eq!(
+        (finding.position, finding.stream.as_str()),
+        (5, "player-7"),
+        "{finding}"
+    );
+    assert!(
+        finding.problem.contains("does not hash to its commitment"),
+        "{finding}"
+    );
+}
+
+/// A bet naming a seed never committed before it (the commitment moved after it).
+async fn a_rehashed_bet_on_an_uncommitted_seed_is_caught<S: Backend>(store: S) {
+    fair_history(&store).await;
+    rewrite(&store, 7, |placed| {
+        placed["fair"]["seed_hash"] = serde_json::json!(ledger::fair::seed_hash(&[9u8; 32]));
+    })
+    .await;
+    let finding = audit(&store, None).await.unwrap_err();
+    assert_eq!(finding.position, 7, "{finding}");
+    assert!(finding.problem.contains("was never committed"), "{finding}");
+}
+
 on_both_backends!(
+    fair_bets_are_recomputed_once_revealed_and_pending_before,
+    a_rehashed_tampered_roll_is_caught_at_its_settlement,
+    a_rehashed_reveal_not_matching_its_commitment_is_caught,
+    a_rehashed_bet_on_an_uncommitted_seed_is_caught,
     an_untouched_log_verifies,
     a_changed_payload_byte_is_caught,
     a_deleted_event_is_caught,

@@ -25,7 +25,25 @@ pub async fn database_url(pool: &sqlx::PgPool) -> String {
 }
 
 /// A directory of its own under the system's temp dir, removed on drop.
-pub struct Scratch(PathBuf);
+pub struct Scratch(pub PathBuf);
+
+impl Scratch {
+    /// A fresh one, named after the test binary so that a leftover says where it is from.
+    pub fn new() -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "croupier-{}-{}",
+            env!("CARGO_CRATE_NAME"),
+            uuid::Uuid::new_v4()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+
+    /// The URL of a SQLite database in it.
+    pub fn url(&self) -> String {
+        format!("sqlite://{}", self.0.join("ledger.db").display())
+    }
+}
 
 impl Drop for Scratch {
     fn drop(&mut self) {
@@ -35,9 +53,8 @@ impl Drop for Scratch {
 
 /// A SQLite database in a fresh scratch directory, which goes when the `Scratch` is dropped.
 pub fn sqlite_url() -> (String, Scratch) {
-    let dir = std::env::temp_dir().join(format!("croupier-bot-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).unwrap();
-    (format!("sqlite://{}/bot.db", dir.display()), Scratch(dir))
+    let dir = Scratch::new();
+    (dir.url(), dir)
 }
 
 /// Runs the `croupier` command on the database at `url`.

@@ -4,11 +4,11 @@
 
 mod common;
 
-use serde_json::json;
 use simulation::fake::FakeTelegram;
+use simulation::updates::{self, Payment};
 
 use common::server::{answers, texts, wait_for_text, Server, TOKEN, WAIT};
-use common::updates::{chat, paid, pre_checkout, text, user, PLAYER};
+use common::updates::{paid, pre_checkout, text, PLAYER};
 use common::{count, croupier, events, sqlite_url, Scratch};
 
 /// Asks for an invoice of `amount` Stars and returns its payload.
@@ -210,10 +210,7 @@ async fn a_deposit_in_dollars_goes_through_the_provider_whose_token_is_never_sto
     let payload = invoice["payload"].as_str().unwrap().to_owned();
 
     let query = |update_id: i64, amount: u64| {
-        json!({ "update_id": update_id, "pre_checkout_query": {
-            "id": format!("pcq-{update_id}"), "from": user(), "currency": "USD",
-            "total_amount": amount, "invoice_payload": payload,
-        }})
+        updates::pre_checkout(update_id, PLAYER, "USD", amount, &payload)
     };
     assert_eq!(server.post(&query(4, 550)).await, 200);
     assert_eq!(server.post(&query(5, 5_500)).await, 200);
@@ -224,13 +221,15 @@ async fn a_deposit_in_dollars_goes_through_the_provider_whose_token_is_never_sto
         "another amount than the invoice's"
     );
 
-    let paid = json!({ "update_id": 6, "message": {
-        "message_id": 6, "date": 1_700_000_000, "chat": chat(), "from": user(),
-        "successful_payment": {
-            "currency": "USD", "total_amount": 550, "invoice_payload": payload,
-            "telegram_payment_charge_id": "tg-usd-1", "provider_payment_charge_id": "stripe-1",
+    let paid = updates::successful_payment(
+        6,
+        6,
+        PLAYER,
+        &Payment {
+            provider_payment_charge_id: "stripe-1",
+            ..Payment::new("USD", 550, &payload, "tg-usd-1")
         },
-    }});
+    );
     assert_eq!(server.post(&paid).await, 200);
     assert_eq!(server.post(&paid).await, 200);
     let credited = wait_for_text(&fake, "Received 5.50 USD").await;

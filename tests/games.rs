@@ -6,11 +6,12 @@ mod common;
 
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde_json::Value;
 use simulation::fake::{FakeTelegram, Fault};
+use simulation::updates;
 
 use common::server::{sent_with, wait_for_text, Server, TOKEN, WAIT};
-use common::updates::{chat, paid, text, user, PLAYER};
+use common::updates::{paid, text, PLAYER};
 use common::{count, croupier, events, sqlite_url};
 
 /// The line of `text` after `label`.
@@ -209,11 +210,9 @@ async fn a_crash_while_a_spin_is_in_flight_voids_its_bet_and_never_spins_again()
     assert_eq!(events(&url, "bet_settled").await, 0);
 }
 
+/// A press on a button carrying `data` under the bot's first message.
 fn press(update_id: i64, data: &str) -> Value {
-    json!({ "update_id": update_id, "callback_query": {
-        "id": format!("cbq-{update_id}"), "from": user(), "chat_instance": "ci-1", "data": data,
-        "message": { "message_id": 1, "date": 1_700_000_000, "chat": chat(), "text": "menu" },
-    }})
+    updates::callback(update_id, 1, PLAYER, data)
 }
 
 #[tokio::test]

@@ -5,10 +5,11 @@ mod common;
 
 use serde_json::{json, Value};
 use simulation::fake::FakeTelegram;
+use simulation::updates::{self, Payment, Subscription};
 use sqlx::Row;
 
 use common::server::{answers, reconcile, wait_for_text, Server, TOKEN};
-use common::updates::{chat, paid, pre_checkout, text, user, PLAYER};
+use common::updates::{paid, pre_checkout, refunded, text, PLAYER};
 use common::{croupier, events, sqlite_url, Scratch};
 
 /// A subscription charge, as Telegram delivers the first payment (`first`) or a renewal.
@@ -19,15 +20,14 @@ fn subscription_paid(
     first: bool,
     until: u64,
 ) -> Value {
-    json!({ "update_id": update_id, "message": {
-        "message_id": update_id, "date": 1_700_000_000, "chat": chat(), "from": user(),
-        "successful_payment": {
-            "currency": "XTR", "total_amount": 250, "invoice_payload": payload,
-            "telegram_payment_charge_id": charge, "provider_payment_charge_id": "",
-            "is_recurring": true, "is_first_recurring": first,
-            "subscription_expiration_date": until,
-        },
-    }})
+    let payment = Payment {
+        subscription: Some(Subscription {
+            first,
+            expires: until,
+        }),
+        ..Payment::stars(250, payload, charge)
+    };
+    updates::successful_payment(update_id, update_id, PLAYER, &payment)
 }
 
 fn unix_now() -> u64 {
@@ -138,13 +138,7 @@ async fn vip_flow(url: &str, dir: Option<Scratch>) {
     let renewal = subscription_paid(11, &payload, "sub-2", false, until + 30 * 86_400);
     assert_eq!(server.post(&renewal).await, 200);
     wait_for_text(&fake, "Your VIP is renewed until").await;
-    let refund = json!({ "update_id": 12, "message": {
-        "message_id": 12, "date": 1_700_000_000, "chat": chat(), "from": user(),
-        "refunded_payment": {
-            "currency": "XTR", "total_amount": 250, "invoice_payload": payload,
-            "telegram_payment_charge_id": "sub-2",
-        },
-    }});
+    let refund = refunded(12, 12, 250, &payload, "sub-2");
     assert_eq!(server.post(&refund).await, 200);
     wait_for_text(&fake, "250 ⭐ refunded to you").await;
 

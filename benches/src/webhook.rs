@@ -18,6 +18,7 @@ use bot_adapter::limit::RateLimit;
 use bot_adapter::pipeline::{self, Pipeline};
 use bot_adapter::webhook::{self, SECRET_HEADER};
 use simulation::fake::FakeTelegram;
+use simulation::updates::{self, Payment};
 use store::EventStore;
 use tokio::sync::watch;
 
@@ -103,17 +104,11 @@ pub async fn webhook(
     Ok(ExitCode::SUCCESS)
 }
 
+/// A 10-Star payment from `player` with a charge id of its own.
 fn payment(update_id: i64, player: u64) -> String {
-    serde_json::json!({ "update_id": update_id, "message": {
-        "message_id": update_id, "date": 1_700_000_000,
-        "chat": { "id": player, "type": "private" },
-        "from": { "id": player, "is_bot": false, "first_name": "Bench" },
-        "successful_payment": {
-            "currency": "XTR", "total_amount": 10, "invoice_payload": "bench",
-            "telegram_payment_charge_id": format!("bench-{update_id}"), "provider_payment_charge_id": "",
-        },
-    }})
-    .to_string()
+    let charge = format!("bench-{update_id}");
+    let payment = Payment::stars(10, "bench", &charge);
+    updates::successful_payment(update_id, update_id, player, &payment).to_string()
 }
 
 async fn measure<S: EventStore>(

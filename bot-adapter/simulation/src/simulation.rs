@@ -116,6 +116,18 @@ impl Updates {
         updates::message(id, id, player, content).to_string()
     }
 
+    /// `player` has paid `payment`.
+    pub fn paid(&mut self, player: u64, payment: &updates::Payment) -> String {
+        let id = self.next();
+        updates::successful_payment(id, id, player, payment).to_string()
+    }
+
+    /// `payment` was refunded to `player`.
+    pub fn refunded(&mut self, player: u64, payment: &updates::Payment) -> String {
+        let id = self.next();
+        updates::refunded_payment(id, id, player, payment).to_string()
+    }
+
     /// `player` presses a button with `data` under the bot's message `message_id`.
     pub fn callback(&mut self, player: u64, message_id: i64, data: &str) -> String {
         let id = self.next();

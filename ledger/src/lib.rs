@@ -38,5 +38,5 @@ pub use event::Event;
 pub use fingerprint::Fingerprint;
 pub use id::{BetId, ExternalRef, GameId, IdempotencyKey, PaymentMethod, PlayerId, Timestamp};
 pub use money::{Currencies, CurrencyCode, CurrencySpec};
-pub use rejection::{AmountProblem, Rejection};
+pub use rejection::{AmountProblem, Rejection, RejectionCode, UnknownRejectionCode};
 pub use state::{Bet, BetStatus, Deposit, InvariantViolation, PlayerState, Subscription};

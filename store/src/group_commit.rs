@@ -463,7 +463,7 @@ fn replay(earlier: &CommandRecord, request: &Request) -> Outcome {
 
 fn rejected(rejection: &Rejection) -> RecordedOutcome {
     RecordedOutcome::Rejected {
-        code: rejection.code().to_owned(),
+        code: rejection.code(),
         message: rejection.to_string(),
     }
 }

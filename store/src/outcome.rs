@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use ledger::RejectionCode;
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize, Serializer};
 
@@ -22,7 +23,7 @@ pub enum OutcomeKind {
     Accepted,
     /// A business rejection, recorded against the key.
     Rejected {
-        code: String,
+        code: RejectionCode,
         message: String,
     },
     /// The key was used before for a different command; `field` is the first that differs.
@@ -47,7 +48,7 @@ impl Outcome {
             RecordedOutcome::Accepted { events } => (OutcomeKind::Accepted, events.clone()),
             RecordedOutcome::Rejected { code, message } => (
                 OutcomeKind::Rejected {
-                    code: code.clone(),
+                    code: *code,
                     message: message.clone(),
                 },
                 Vec::new(),
@@ -90,9 +91,7 @@ impl Serialize for Outcome {
         match &self.kind {
             OutcomeKind::Accepted => {}
             OutcomeKind::Rejected { code, message } => {
-                let mut rejection = BTreeMap::new();
-                rejection.insert("code", code);
-                rejection.insert("message", message);
+                let rejection = BTreeMap::from([("code", code.as_str()), ("message", message)]);
                 map.serialize_entry("rejection", &rejection)?;
             }
             OutcomeKind::Conflict { field } => {

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use ledger::Fingerprint;
+use ledger::{Fingerprint, RejectionCode};
 use serde::{Deserialize, Serialize};
 
 use crate::outcome::EventRef;
@@ -11,8 +11,13 @@ use erased::Encode;
 /// The first outcome recorded under a key. Transient failures are never recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RecordedOutcome {
-    Accepted { events: Vec<EventRef> },
-    Rejected { code: String, message: String },
+    Accepted {
+        events: Vec<EventRef>,
+    },
+    Rejected {
+        code: RejectionCode,
+        message: String,
+    },
 }
 
 /// One row of `ledger_commands`.
@@ -36,7 +41,7 @@ pub struct RecordRow {
     pub command_type: String,
     pub fingerprint: Vec<u8>,
     pub outcome: &'static str,
-    pub rejection_code: Option<String>,
+    pub rejection_code: Option<&'static str>,
     pub rejection_message: Option<String>,
     pub events: Vec<u8>,
     pub balances: Vec<u8>,
@@ -52,7 +57,7 @@ impl CommandRecord {
             RecordedOutcome::Accepted { events } => ("accepted", None, None, events.clone()),
             RecordedOutcome::Rejected { code, message } => (
                 "rejected",
-                Some(code.clone()),
+                Some(code.as_str()),
                 Some(message.clone()),
                 Vec::new(),
             ),
@@ -71,7 +76,8 @@ impl CommandRecord {
         }
     }
 
-    /// Reads a stored row back; `None` when a column does not decode (a corrupt row).
+    /// Reads a stored row back; `None` when a column does not decode (a corrupt row, or a
+    /// rejection code this release does not know).
     #[allow(clippy::too_many_arguments)]
     pub fn from_row(
         idempotency_key: String,
@@ -90,7 +96,7 @@ impl CommandRecord {
                 events: rmp_serde::from_slice::<Refs>(events).ok()?.0,
             },
             "rejected" => RecordedOutcome::Rejected {
-                code: rejection_code?,
+                code: rejection_code?.parse().ok()?,
                 message: rejection_message.unwrap_or_default(),
             },
             _ => return None,

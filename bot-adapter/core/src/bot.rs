@@ -10,6 +10,7 @@ use ledger::command::{Command, Request};
 use ledger::session::{Flow, SessionBet, SessionEvent, SessionMoved};
 use ledger::{
     BetId, Currencies, CurrencyCode, ExternalRef, GameId, IdempotencyKey, PaymentMethod, PlayerId,
+    RejectionCode,
 };
 use rust_decimal::Decimal;
 
@@ -1180,7 +1181,7 @@ async fn place_bet<P: Port>(
             code,
             message,
             balances,
-        } => Some(if code == "insufficient_funds" {
+        } => Some(if code == RejectionCode::InsufficientFunds {
             format!(
                 "You have {}, not enough for a stake of {}. Top up with /deposit 100.",
                 shown_balance(&balances, "XTR"),

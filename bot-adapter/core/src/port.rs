@@ -9,7 +9,7 @@ use std::future::Future;
 
 use ledger::command::Request;
 use ledger::session::{SessionEvent, SessionState};
-use ledger::PlayerId;
+use ledger::{PlayerId, RejectionCode};
 
 use crate::fair::ServerSeed;
 
@@ -23,7 +23,7 @@ pub enum Verdict {
         balances: BTreeMap<String, String>,
     },
     Rejected {
-        code: String,
+        code: RejectionCode,
         message: String,
         /// The player's cash per currency when the command was refused.
         balances: BTreeMap<String, String>,

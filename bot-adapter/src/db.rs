@@ -15,13 +15,28 @@ use rand::RngCore;
 use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, Row};
 
-/// Errors of the adapter's tables: all are infrastructure (retry later).
+/// Errors of the adapter's tables: all are infrastructure, never business refusals.
 #[derive(Debug, thiserror::Error)]
 pub enum BotDbError {
     #[error("database error: {0}")]
     Sqlx(#[from] sqlx::Error),
     #[error("stored data is unreadable: {0}")]
     Corrupt(String),
+    /// Concurrent writers kept winning the race for the same rows.
+    #[error("{0}: too many concurrent writers, try again")]
+    Contended(String),
+}
+
+impl BotDbError {
+    /// Whether trying again later could succeed (the database was down, a race was lost);
+    /// unreadable data stays unreadable. As `store::StoreError::transient`, every database
+    /// error counts as transient.
+    pub fn transient(&self) -> bool {
+        match self {
+            Self::Sqlx(_) | Self::Contended(_) => true,
+            Self::Corrupt(_) => false,
+        }
+    }
 }
 
 /// Microseconds since the epoch.
@@ -717,7 +732,7 @@ impl BotDb {
             .execute(&self.pool)
             .await?;
         }
-        Err(BotDbError::Corrupt(format!(
+        Err(BotDbError::Contended(format!(
             "could not allocate a fair round for bet {bet}"
         )))
     }

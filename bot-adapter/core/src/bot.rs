@@ -980,7 +980,7 @@ impl Bot {
                 .unwrap_or_else(|| "0".to_owned()),
             Verdict::Rejected { message, .. } | Verdict::Conflict { field: message } => {
                 // The stake is taken and the outcome known; a refused settle is a bug.
-                return Err(PortError(format!(
+                return Err(PortError::Broken(format!(
                     "settling a decided bet was refused: {message}"
                 )));
             }

@@ -32,10 +32,26 @@ pub enum Verdict {
     Conflict { field: String },
 }
 
-/// The infrastructure failed; nothing may be acknowledged and the input must be retried.
+/// Something outside the core failed: nothing may be acknowledged, and the input must be
+/// handled again later. Business refusals are not here: they are [`Verdict`]s.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct PortError(pub String);
+pub enum PortError {
+    /// Unavailable for now: the database is down, a race was lost, the session moved
+    /// meanwhile. The same input, handled again later, can succeed.
+    #[error("{0}")]
+    Unavailable(String),
+    /// Broken until someone mends it: stored data that does not read, or the ledger
+    /// refusing what the core had already decided. Handling the input again does the same.
+    #[error("{0}")]
+    Broken(String),
+}
+
+impl PortError {
+    /// Whether handling the same input again later could succeed.
+    pub fn transient(&self) -> bool {
+        matches!(self, Self::Unavailable(_))
+    }
+}
 
 /// One line of `/history`.
 #[derive(Debug, Clone, PartialEq, Eq)]

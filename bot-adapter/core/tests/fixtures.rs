@@ -111,7 +111,9 @@ fn a_forwarded_dice_is_not_a_bet() {
 struct NoLedger;
 
 fn refused<T>() -> Result<T, PortError> {
-    Err(PortError("this input must not reach the ledger".to_owned()))
+    Err(PortError::Broken(
+        "this input must not reach the ledger".to_owned(),
+    ))
 }
 
 impl Port for NoLedger {

@@ -3,16 +3,15 @@
 
 use bot_core::bot::show;
 use bot_core::port::{
-    FairState, HistoryLine, Port, PortError, Rotated, Round, Standing, Subscription, Verdict,
+    FairState, HistoryLine, Port, PortError, Rotated, Round, Standing, Subscription,
 };
 use ledger::command::Request;
 use ledger::session::{self, Flow, SessionEvent, SessionExpired, SessionStarted, SessionState};
-use ledger::{CurrencyCode, Event, PlayerId, Timestamp};
+use ledger::{CurrencyCode, Event, Outcome, PlayerId, Timestamp};
 use rust_decimal::Decimal;
 use store::codec::DecodeError;
 use store::{
-    codec, player, AppendError, EventStore, ExpectedVersion, GroupCommit, OutcomeKind, StoreError,
-    Submission,
+    codec, player, AppendError, EventStore, ExpectedVersion, GroupCommit, StoreError, Submission,
 };
 
 use super::db::{now_micros, BotDb, BotDbError};
@@ -50,23 +49,11 @@ impl From<BotDbError> for PortError {
 }
 
 impl<S: EventStore> Port for LedgerPort<S> {
-    async fn submit(&self, request: Request, causation: &str) -> Result<Verdict, PortError> {
+    async fn submit(&self, request: Request, causation: &str) -> Result<Outcome, PortError> {
         let mut submission = Submission::new(request);
         submission.causation = Some(causation.to_owned());
         submission.actor = Some("bot".to_owned());
-        let outcome = self.writer.submit(submission).await.map_err(store_error)?;
-        Ok(match outcome.kind {
-            OutcomeKind::Accepted => Verdict::Accepted {
-                replayed: outcome.replayed,
-                balances: outcome.balances,
-            },
-            OutcomeKind::Rejected { code, message } => Verdict::Rejected {
-                code,
-                message,
-                balances: outcome.balances,
-            },
-            OutcomeKind::Conflict { field } => Verdict::Conflict { field },
-        })
+        self.writer.submit(submission).await.map_err(store_error)
     }
 
     async fn standing(&self, player: PlayerId) -> Result<Standing, PortError> {

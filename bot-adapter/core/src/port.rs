@@ -9,31 +9,12 @@ use std::future::Future;
 
 use ledger::command::Request;
 use ledger::session::{SessionEvent, SessionState};
-use ledger::{PlayerId, RejectionCode};
+use ledger::{Outcome, PlayerId};
 
 use crate::fair::ServerSeed;
 
-/// What the ledger said to a command.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
-    Accepted {
-        /// The original outcome of an earlier submission with the same key.
-        replayed: bool,
-        /// The player's cash per currency after the command, as decimal strings.
-        balances: BTreeMap<String, String>,
-    },
-    Rejected {
-        code: RejectionCode,
-        message: String,
-        /// The player's cash per currency when the command was refused.
-        balances: BTreeMap<String, String>,
-    },
-    /// The key was used before for a different command.
-    Conflict { field: String },
-}
-
 /// Something outside the core failed: nothing may be acknowledged, and the input must be
-/// handled again later. Business refusals are not here: they are [`Verdict`]s.
+/// handled again later. Business refusals are not here: they are [`Outcome`]s.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PortError {
     /// Unavailable for now: the database is down, a race was lost, the session moved
@@ -107,12 +88,14 @@ pub struct Standing {
 
 /// Where the adapter's inputs come from and its commands go.
 pub trait Port: Send + Sync {
-    /// Submits a command; `causation` says which Telegram input caused it.
+    /// Submits a command; `causation` says which Telegram input caused it. The answer is
+    /// the ledger's [`Outcome`], as the store gives it (the core reads its kind and the
+    /// balances, not the events).
     fn submit(
         &self,
         request: Request,
         causation: &str,
-    ) -> impl Future<Output = Result<Verdict, PortError>> + Send;
+    ) -> impl Future<Output = Result<Outcome, PortError>> + Send;
 
     /// The player's cash and subscription, from one read of their stream.
     fn standing(

@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use bot_adapter::call::{self, Call};
-use bot_adapter::db::BotDb;
+use bot_adapter::db::{BotDb, OutboxState};
 use bot_adapter::limit::RateLimit;
 use bot_adapter::mtproto::calls::{self, Failure, Outgoing, Request, Unsupported};
 use bot_adapter::mtproto::session::SessionStore;
@@ -883,7 +883,7 @@ async fn an_input_from_mtproto_is_handled_once() {
         Handled::Duplicate
     );
     assert!(db.handled(inbox).await.unwrap());
-    let pending = db.list_calls("pending", 10).await.unwrap();
+    let pending = db.list_calls(OutboxState::Pending, 10).await.unwrap();
     assert_eq!(pending.len(), 1, "{pending:?}");
     assert_eq!(pending[0].dedupe_key, "m:424242:1:0");
 }

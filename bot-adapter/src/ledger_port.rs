@@ -3,14 +3,15 @@
 
 use bot_core::bot::show;
 use bot_core::port::{
-    FairState, HistoryLine, Port, PortError, Rotated, Round, Standing, Subscription, Verdict,
+    FairState, HistoryLine, Port, PortError, Rotated, Round, Standing, Subscription,
 };
 use ledger::command::Request;
 use ledger::session::{self, Flow, SessionEvent, SessionExpired, SessionStarted, SessionState};
-use ledger::{CurrencyCode, Event, PlayerId, Timestamp};
+use ledger::{CurrencyCode, Event, Outcome, PlayerId, Timestamp};
 use rust_decimal::Decimal;
+use store::codec::DecodeError;
 use store::{
-    codec, player, AppendError, EventStore, ExpectedVersion, GroupCommit, OutcomeKind, Submission,
+    codec, player, AppendError, EventStore, ExpectedVersion, GroupCommit, StoreError, Submission,
 };
 
 use super::db::{now_micros, BotDb, BotDbError};
@@ -23,44 +24,42 @@ pub struct LedgerPort<S> {
     pub db: BotDb,
 }
 
-fn port_error(error: impl std::fmt::Display) -> PortError {
-    PortError(error.to_string())
+/// A store failure, transient as the store says.
+fn store_error(error: StoreError) -> PortError {
+    if error.transient() {
+        PortError::Unavailable(error.to_string())
+    } else {
+        PortError::Broken(error.to_string())
+    }
+}
+
+/// A stored event that does not decode: it will not decode on a retry either.
+fn decode_error(error: DecodeError) -> PortError {
+    PortError::Broken(error.to_string())
 }
 
 impl From<BotDbError> for PortError {
     fn from(error: BotDbError) -> Self {
-        port_error(error)
+        if error.transient() {
+            Self::Unavailable(error.to_string())
+        } else {
+            Self::Broken(error.to_string())
+        }
     }
 }
 
 impl<S: EventStore> Port for LedgerPort<S> {
-    async fn submit(&self, request: Request, causation: &str) -> Result<Verdict, PortError> {
+    async fn submit(&self, request: Request, causation: &str) -> Result<Outcome, PortError> {
         let mut submission = Submission::new(request);
         submission.causation = Some(causation.to_owned());
         submission.actor = Some("bot".to_owned());
-        let outcome = self
-            .writer
-            .submit(submission)
-            .await
-            .map_err(|e| port_error(format!("{e:#}")))?;
-        Ok(match outcome.kind {
-            OutcomeKind::Accepted => Verdict::Accepted {
-                replayed: outcome.replayed,
-                balances: outcome.balances,
-            },
-            OutcomeKind::Rejected { code, message } => Verdict::Rejected {
-                code,
-                message,
-                balances: outcome.balances,
-            },
-            OutcomeKind::Conflict { field } => Verdict::Conflict { field },
-        })
+        self.writer.submit(submission).await.map_err(store_error)
     }
 
     async fn standing(&self, player: PlayerId) -> Result<Standing, PortError> {
         let state = player::load(&self.store, player)
             .await
-            .map_err(port_error)?;
+            .map_err(store_error)?;
         Ok(Standing {
             balances: state
                 .cash
@@ -81,14 +80,14 @@ impl<S: EventStore> Port for LedgerPort<S> {
             .store
             .read_stream(&player::stream_of(player), 0)
             .await
-            .map_err(port_error)?;
+            .map_err(store_error)?;
         let money = |amount: &Decimal, currency: &CurrencyCode| {
             show(&amount.to_string(), currency.as_str())
         };
         let mut lines = Vec::new();
         for stored in events.iter().rev().take(limit) {
             let event = codec::decode(&stored.event_type, stored.schema_version, &stored.payload)
-                .map_err(port_error)?;
+                .map_err(decode_error)?;
             let text = match &event {
                 Event::Deposited(e) => format!("+{} deposit", money(&e.amount, &e.currency)),
                 Event::BetPlaced(e) => format!(
@@ -197,7 +196,9 @@ impl<S: EventStore> Port for LedgerPort<S> {
             .await?
             .map(|_| ())
             .ok_or_else(|| {
-                PortError("the session moved meanwhile: handle the input again".to_owned())
+                PortError::Unavailable(
+                    "the session moved meanwhile: handle the input again".to_owned(),
+                )
             })
     }
 }
@@ -209,11 +210,11 @@ impl<S: EventStore> LedgerPort<S> {
             .store
             .read_stream(&state.stream, state.version)
             .await
-            .map_err(port_error)?;
+            .map_err(store_error)?;
         for stored in &events {
             let event =
                 codec::decode_session(&stored.event_type, stored.schema_version, &stored.payload)
-                    .map_err(port_error)?;
+                    .map_err(decode_error)?;
             state.apply(&event);
         }
         Ok(state)
@@ -233,7 +234,7 @@ impl<S: EventStore> LedgerPort<S> {
         match store::append(&self.store, &session.stream, expected, encoded).await {
             Ok(_) => {}
             Err(AppendError::WrongExpectedVersion { .. }) => return Ok(None),
-            Err(e) => return Err(port_error(e)),
+            Err(AppendError::Store(e)) => return Err(store_error(e)),
         }
         let mut state = session.clone();
         for event in events {
@@ -272,5 +273,28 @@ impl<S: EventStore> LedgerPort<S> {
             return Ok(None);
         }
         Ok(Some((state.stream, state.flow)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_port_error_is_transient_exactly_when_its_cause_is() {
+        assert!(store_error(StoreError::WriterStopped).transient());
+        assert!(!store_error(StoreError::CorruptRecord {
+            key: "k".to_owned()
+        })
+        .transient());
+        let shared = StoreError::Shared(std::sync::Arc::new(StoreError::Corrupt {
+            position: 7,
+            problem: "unknown event type".to_owned(),
+        }));
+        assert!(!store_error(shared).transient());
+        assert!(PortError::from(BotDbError::Sqlx(sqlx::Error::PoolTimedOut)).transient());
+        assert!(PortError::from(BotDbError::Contended("fair round".to_owned())).transient());
+        assert!(!PortError::from(BotDbError::Corrupt("spin 'x'".to_owned())).transient());
+        assert!(!decode_error(DecodeError::UnknownType("x".to_owned())).transient());
     }
 }

@@ -180,6 +180,36 @@ fn cited(doc: &str) -> Vec<String> {
     out
 }
 
+/// Names the standard library and the chosen dependencies declare, which the document
+/// may cite as they are.
+const EXTERNAL: &[&str] = &[
+    "FromStr",
+    "Display",
+    "Debug",
+    "Default",
+    "Clone",
+    "Option",
+    "Result",
+    "Vec",
+    "String",
+    "HashMap",
+    "BTreeMap",
+    "Instant",
+    "Duration",
+    "Cow",
+    "Arc",
+    "Mutex",
+    "Serialize",
+    "Deserialize",
+    "Decimal",
+    "Uuid",
+    "AnyPool",
+    "PgPool",
+    "SqlitePool",
+    "Router",
+    "Session",
+];
+
 fn is_identifier(s: &str) -> bool {
     !s.is_empty() && s.chars().all(|c| c.is_alphanumeric() || c == '_')
 }
@@ -240,7 +270,7 @@ fn problem(span: &str, files: &[PathBuf], declared: &Declared) -> Option<String>
     let missing: Vec<&str> = words
         .iter()
         .copied()
-        .filter(|w| !declared.names.contains(*w))
+        .filter(|w| !declared.names.contains(*w) && !EXTERNAL.contains(w))
         .collect();
     (!missing.is_empty()).then(|| format!("'{head}': nothing declares {}", missing.join(", ")))
 }

@@ -110,11 +110,8 @@ async fn postgres_projector_killed_mid_run_loses_and_doubles_nothing(pool: sqlx:
 
 #[tokio::test]
 async fn sqlite_projector_killed_mid_run_loses_and_doubles_nothing() {
-    let dir = std::env::temp_dir().join(format!("croupier-crash-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let url = format!("sqlite://{}", dir.join("ledger.db").display());
+    let (url, _dir) = common::sqlite_url();
     let store = SqliteStore::connect(&url).await.unwrap();
     store.migrate().await.unwrap();
     killed_mid_run_and_restarted(store, url).await;
-    std::fs::remove_dir_all(&dir).unwrap();
 }

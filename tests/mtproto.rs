@@ -9,12 +9,14 @@
 //!   de-duplicates, and `serve` refuses MTProto while a webhook is set.
 #![cfg(feature = "mtproto")]
 
+mod common;
+
 use std::collections::HashSet;
 use std::path::PathBuf;
 use std::process::Command;
 
 use bot_adapter::call::{self, Call};
-use bot_adapter::db::BotDb;
+use bot_adapter::db::{BotDb, OutboxState};
 use bot_adapter::limit::RateLimit;
 use bot_adapter::mtproto::calls::{self, Failure, Outgoing, Request, Unsupported};
 use bot_adapter::mtproto::session::SessionStore;
@@ -28,6 +30,8 @@ use grammers_tl_types as tl;
 use serde_json::{json, Value};
 use simulation::fake::FakeTelegram;
 use store::EventStore;
+
+use common::Scratch;
 
 const PLAYER: i64 = 424_242;
 const TOKEN: &str = "123456:test-token_ABC";
@@ -763,22 +767,8 @@ fn flood_wait_is_a_429_and_a_refunded_charge_is_done() {
 
 // ---- session and pipeline, on SQLite ----
 
-struct Scratch(PathBuf);
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn scratch() -> Scratch {
-    let dir = std::env::temp_dir().join(format!("croupier-mtproto-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).unwrap();
-    Scratch(dir)
-}
-
 async fn migrated(dir: &Scratch) -> (String, store::SqliteStore) {
-    let url = format!("sqlite://{}/bot.db", dir.0.display());
+    let url = dir.url();
     let store = store::SqliteStore::connect(&url).await.unwrap();
     store.migrate().await.unwrap();
     (url, store)
@@ -786,7 +776,7 @@ async fn migrated(dir: &Scratch) -> (String, store::SqliteStore) {
 
 #[tokio::test]
 async fn the_session_survives_a_restart_with_peers_in_the_database() {
-    let dir = scratch();
+    let dir = Scratch::new();
     let (url, _store) = migrated(&dir).await;
     let path = dir.0.join("bot.session");
     let db = BotDb::connect(&url, 2).await.unwrap();
@@ -865,7 +855,7 @@ async fn the_session_survives_a_restart_with_peers_in_the_database() {
 
 #[tokio::test]
 async fn an_input_from_mtproto_is_handled_once() {
-    let dir = scratch();
+    let dir = Scratch::new();
     let (url, store) = migrated(&dir).await;
     let db = BotDb::connect(&url, 4).await.unwrap();
     let pipeline = Pipeline::start(
@@ -893,7 +883,7 @@ async fn an_input_from_mtproto_is_handled_once() {
         Handled::Duplicate
     );
     assert!(db.handled(inbox).await.unwrap());
-    let pending = db.list_calls("pending", 10).await.unwrap();
+    let pending = db.list_calls(OutboxState::Pending, 10).await.unwrap();
     assert_eq!(pending.len(), 1, "{pending:?}");
     assert_eq!(pending[0].dedupe_key, "m:424242:1:0");
 }
@@ -911,9 +901,9 @@ async fn serve_refuses_mtproto_while_a_webhook_is_set() {
         .await
         .unwrap();
     assert!(set.status().is_success());
-    let dir = scratch();
+    let dir = Scratch::new();
     let session_file = dir.0.join("bot.session");
-    let url = format!("sqlite://{}/bot.db", dir.0.display());
+    let url = dir.url();
     let binary = env!("CARGO_BIN_EXE_croupier");
     let output = tokio::task::spawn_blocking(move || {
         Command::new(binary)
@@ -948,8 +938,8 @@ async fn serve_refuses_mtproto_while_a_webhook_is_set() {
 
 #[tokio::test]
 async fn serve_checks_the_mtproto_settings_before_anything_else() {
-    let dir = scratch();
-    let url = format!("sqlite://{}/bot.db", dir.0.display());
+    let dir = Scratch::new();
+    let url = dir.url();
     let binary = env!("CARGO_BIN_EXE_croupier");
     let output = tokio::task::spawn_blocking(move || {
         Command::new(binary)

@@ -325,11 +325,8 @@ async fn postgres_processes_append_while_a_reader_tails(pool: sqlx::PgPool) {
 
 #[tokio::test]
 async fn sqlite_processes_append_while_a_reader_tails() {
-    let dir = std::env::temp_dir().join(format!("croupier-mp-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let url = format!("sqlite://{}", dir.join("ledger.db").display());
+    let (url, _dir) = common::sqlite_url();
     let store = SqliteStore::connect(&url).await.unwrap();
     store.migrate().await.unwrap();
     several_processes_append_while_a_reader_tails(store, url).await;
-    std::fs::remove_dir_all(&dir).unwrap();
 }

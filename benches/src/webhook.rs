@@ -3,9 +3,14 @@
 //! group commit, the outbox write), against a trivial handler on the same HTTP stack in
 //! the same run; and the p99 latency at a steady 1,000 updates/s.
 //!
-//! Each update is a Stars payment (`successful_payment` with a fresh charge id): one
-//! deposit appended and one reply queued. The outbox dispatcher runs too, sending to the
-//! in-process fake Bot API at Telegram's pace.
+//! `--mix` chooses the updates. `deposits`: each is a Stars payment (`successful_payment`
+//! with a fresh charge id), one deposit appended and one reply queued. `gameplay`: what
+//! players do most, from thousands of funded players, each well under the inbound rate
+//! limit and in order within its chat as Telegram delivers them: `/coinflip`, `/dice`
+//! and the `/play` button flow (the command, then three button presses). `mixed` (the
+//! default): a deposit after every six plays in the throughput run, and also deposits
+//! alone and gameplay alone in the same run, so that their ratio can be read. The outbox
+//! dispatcher runs too, sending to the in-process fake Bot API at Telegram's pace.
 
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -18,6 +23,7 @@ use bot_adapter::limit::RateLimit;
 use bot_adapter::pipeline::{self, Pipeline};
 use bot_adapter::webhook::{self, SECRET_HEADER};
 use simulation::fake::FakeTelegram;
+use simulation::updates::{self, Payment};
 use store::EventStore;
 use tokio::sync::watch;
 
@@ -31,6 +37,36 @@ const SECRET: &str = "bench-secret";
 /// Chats posting at once in the throughput runs (Telegram sends one update per chat at a time).
 const CHATS: u64 = 64;
 const STEADY_RATE: u64 = 1_000;
+/// Players each chat lane takes turns with: at 3,000 updates/s over 64 lanes each player
+/// posts about once in two seconds, under the inbound limit of one a second.
+const PLAYERS_PER_CHAT: u64 = 100;
+/// Players of the steady run, which sends 1,000 updates/s.
+const STEADY_PLAYERS: u64 = 4_000;
+/// Each player's Stars before the gameplay runs.
+const FUNDING: u64 = 1_000;
+/// One round of a player's gameplay: two one-line bets, then the button flow.
+const GAMEPLAY: [&str; 6] = [
+    "/coinflip 1 heads",
+    "/dice 1 50",
+    "/play",
+    "/play game coinflip:heads",
+    "/play stake 5",
+    "/play go",
+];
+/// Inputs of that round that are typed; the rest are button presses.
+const GAMEPLAY_TYPED: usize = 3;
+
+/// Which updates the webhook is measured with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mix {
+    /// Stars payments only.
+    Deposits,
+    /// Bets by command and by buttons, from funded players.
+    Gameplay,
+    /// Gameplay with a deposit after every six plays; deposits and gameplay alone too.
+    Mixed,
+}
 
 #[derive(clap::Args)]
 pub struct WebhookArgs {
@@ -40,11 +76,16 @@ pub struct WebhookArgs {
     /// Print one JSON object on stdout instead of the summary.
     #[arg(long)]
     json: bool,
+    /// The updates to measure with.
+    #[arg(long, value_enum, default_value = "mixed")]
+    mix: Mix,
 }
 
 #[derive(serde::Serialize)]
 struct Report {
     backend: &'static str,
+    mix: Mix,
+    /// The rate of the chosen mix.
     updates_per_s: f64,
     trivial_per_s: f64,
     ratio: f64,
@@ -53,6 +94,14 @@ struct Report {
     /// could not keep up).
     steady_rate: f64,
     failed: u64,
+    /// With `--mix mixed`: deposits alone and gameplay alone, in this run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    deposits_per_s: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gameplay_per_s: Option<f64>,
+    /// Gameplay over deposits (the brief asks for at least 0.7).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gameplay_to_deposits: Option<f64>,
 }
 
 pub async fn webhook(
@@ -61,15 +110,16 @@ pub async fn webhook(
     args: WebhookArgs,
 ) -> anyhow::Result<ExitCode> {
     let seconds = Duration::from_secs(args.seconds);
+    let mix = args.mix;
     let report = match database {
         Database::Postgres(admin) => {
             in_pg_scratch(admin.pool(), url, |s, url| {
-                measure(s, url, seconds, "PostgreSQL")
+                measure(s, url, seconds, mix, "PostgreSQL")
             })
             .await?
         }
         Database::Sqlite(_) => {
-            in_sqlite_scratch(|s, url| measure(s, url, seconds, "SQLite")).await?
+            in_sqlite_scratch(|s, url| measure(s, url, seconds, mix, "SQLite")).await?
         }
     };
     if args.json {
@@ -77,8 +127,8 @@ pub async fn webhook(
     } else {
         let verdict = |met: bool| if met { "met" } else { "MISSED" };
         println!(
-            "Croupier webhook benchmark: {}, {} chats, {}s per run",
-            report.backend, CHATS, args.seconds
+            "Croupier webhook benchmark: {}, {:?} updates, {} chats, {}s per run",
+            report.backend, report.mix, CHATS, args.seconds
         );
         println!(
             "  trivial handler        {:>9.0} requests/s",
@@ -96,6 +146,17 @@ pub async fn webhook(
             report.steady_rate,
             verdict(report.p99_ms_at_1000 <= TARGET_P99_MS)
         );
+        if let (Some(deposits), Some(gameplay), Some(ratio)) = (
+            report.deposits_per_s,
+            report.gameplay_per_s,
+            report.gameplay_to_deposits,
+        ) {
+            println!("  deposits alone         {deposits:>9.0} updates/s");
+            println!(
+                "  gameplay alone         {gameplay:>9.0} updates/s   {ratio:.2} of deposits (target 0.70: {})",
+                verdict(ratio >= 0.7)
+            );
+        }
         if report.failed > 0 {
             println!("  {} updates were not acknowledged with 200", report.failed);
         }
@@ -103,23 +164,48 @@ pub async fn webhook(
     Ok(ExitCode::SUCCESS)
 }
 
-fn payment(update_id: i64, player: u64) -> String {
-    serde_json::json!({ "update_id": update_id, "message": {
-        "message_id": update_id, "date": 1_700_000_000,
-        "chat": { "id": player, "type": "private" },
-        "from": { "id": player, "is_bot": false, "first_name": "Bench" },
-        "successful_payment": {
-            "currency": "XTR", "total_amount": 10, "invoice_payload": "bench",
-            "telegram_payment_charge_id": format!("bench-{update_id}"), "provider_payment_charge_id": "",
-        },
-    }})
-    .to_string()
+/// A payment of `amount` Stars from `player` with a charge id of its own.
+fn payment(update_id: i64, player: u64, amount: u64) -> String {
+    let charge = format!("bench-{update_id}");
+    let payment = Payment::stars(amount, "bench", &charge);
+    updates::successful_payment(update_id, update_id, player, &payment).to_string()
+}
+
+/// The `k`th gameplay input of `player` (its rounds repeat).
+fn gameplay(update_id: i64, player: u64, k: u64) -> String {
+    let step = usize::try_from(k % 6).unwrap_or_default();
+    let input = GAMEPLAY[step];
+    if step < GAMEPLAY_TYPED {
+        updates::text(update_id, update_id, player, input).to_string()
+    } else {
+        updates::callback(update_id, update_id, player, input).to_string()
+    }
+}
+
+/// The `k`th input of `player` in `mix`.
+fn input(mix: Mix, update_id: i64, player: u64, k: u64) -> String {
+    match mix {
+        Mix::Deposits => payment(update_id, player, 10),
+        Mix::Gameplay => gameplay(update_id, player, k),
+        // A deposit after each round of six plays.
+        Mix::Mixed if k % 7 == 6 => payment(update_id, player, 10),
+        Mix::Mixed => gameplay(update_id, player, k - k / 7),
+    }
+}
+
+/// Which players a run uses: `count` of them from `first`; each run its own, so no
+/// player's flow is interrupted by another run.
+#[derive(Clone, Copy)]
+struct Players {
+    first: u64,
+    count: u64,
 }
 
 async fn measure<S: EventStore>(
     store: S,
     url: String,
     seconds: Duration,
+    mix: Mix,
     backend: &'static str,
 ) -> anyhow::Result<Report> {
     let fake = FakeTelegram::start(TOKEN).await?;
@@ -145,21 +231,53 @@ async fn measure<S: EventStore>(
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(256)
         .build()?;
-    let ids = Arc::new(AtomicI64::new(1));
-    let failed = Arc::new(AtomicU64::new(0));
-
-    let trivial = closed_loop(
-        &client,
-        &format!("http://{address}/trivial"),
+    let run = Run {
+        client,
+        hook: format!("http://{address}/telegram/webhook"),
+        ids: Arc::new(AtomicI64::new(1)),
+        failed: Arc::new(AtomicU64::new(0)),
         seconds,
-        &ids,
-        &failed,
-    )
-    .await;
-    failed.store(0, Ordering::Relaxed);
-    let hook = format!("http://{address}/telegram/webhook");
-    let updates = closed_loop(&client, &hook, seconds, &ids, &failed).await;
-    let (p99, steady_rate) = steady(&client, &hook, seconds, &ids, &failed).await;
+    };
+    let lanes = |first: u64| Players {
+        first,
+        count: CHATS * PLAYERS_PER_CHAT,
+    };
+    let (main, deposits_alone, gameplay_alone) = (lanes(100_000), lanes(200_000), lanes(300_000));
+    let steady_players = Players {
+        first: 400_000,
+        count: STEADY_PLAYERS,
+    };
+
+    let trivial = run
+        .closed_loop(
+            &format!("http://{address}/trivial"),
+            Mix::Deposits,
+            lanes(10_000),
+        )
+        .await;
+    if mix != Mix::Deposits {
+        progress("funding the players of the gameplay runs");
+        for players in [main, gameplay_alone, steady_players] {
+            run.fund(players).await;
+        }
+    }
+    run.failed.store(0, Ordering::Relaxed);
+    let updates = run.closed_loop(&run.hook, mix, main).await;
+    let (deposits_per_s, gameplay_per_s) = if mix == Mix::Mixed {
+        (
+            Some(
+                run.closed_loop(&run.hook, Mix::Deposits, deposits_alone)
+                    .await,
+            ),
+            Some(
+                run.closed_loop(&run.hook, Mix::Gameplay, gameplay_alone)
+                    .await,
+            ),
+        )
+    } else {
+        (None, None)
+    };
+    let (p99, steady_rate) = run.steady(mix, steady_players).await;
 
     let _ = stop_tx.send(true);
     let _ = dispatching.await;
@@ -167,13 +285,32 @@ async fn measure<S: EventStore>(
     db.close().await;
     Ok(Report {
         backend,
+        mix,
         updates_per_s: updates,
         trivial_per_s: trivial,
         ratio: updates / trivial,
         p99_ms_at_1000: p99,
         steady_rate,
-        failed: failed.load(Ordering::Relaxed),
+        failed: run.failed.load(Ordering::Relaxed),
+        deposits_per_s,
+        gameplay_per_s,
+        gameplay_to_deposits: deposits_per_s
+            .zip(gameplay_per_s)
+            .map(|(deposits, gameplay)| gameplay / deposits),
     })
+}
+
+fn progress(message: &str) {
+    eprintln!("bench webhook: {message}");
+}
+
+/// What every run of one measurement shares.
+struct Run {
+    client: reqwest::Client,
+    hook: String,
+    ids: Arc<AtomicI64>,
+    failed: Arc<AtomicU64>,
+    seconds: Duration,
 }
 
 async fn send(client: &reqwest::Client, url: &str, body: String) -> bool {
@@ -187,84 +324,107 @@ async fn send(client: &reqwest::Client, url: &str, body: String) -> bool {
     matches!(sent, Ok(response) if response.status().is_success())
 }
 
-/// `CHATS` chats, each posting its next update as soon as the last is acknowledged.
-async fn closed_loop(
-    client: &reqwest::Client,
-    url: &str,
-    seconds: Duration,
-    ids: &Arc<AtomicI64>,
-    failed: &Arc<AtomicU64>,
-) -> f64 {
-    let done = Arc::new(AtomicU64::new(0));
-    let started = Instant::now();
-    let mut chats = tokio::task::JoinSet::new();
-    for chat in 0..CHATS {
-        let (client, url, ids, failed, done) = (
-            client.clone(),
-            url.to_owned(),
-            ids.clone(),
-            failed.clone(),
-            done.clone(),
+impl Run {
+    /// Gives each of `players` `FUNDING` Stars (not timed).
+    async fn fund(&self, players: Players) {
+        let mut chats = tokio::task::JoinSet::new();
+        for chat in 0..CHATS {
+            let (client, hook, ids) = (self.client.clone(), self.hook.clone(), self.ids.clone());
+            chats.spawn(async move {
+                let mut player = players.first + chat;
+                while player < players.first + players.count {
+                    let id = ids.fetch_add(1, Ordering::Relaxed);
+                    while !send(&client, &hook, payment(id, player, FUNDING)).await {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                    player += CHATS;
+                }
+            });
+        }
+        while chats.join_next().await.is_some() {}
+    }
+
+    /// `CHATS` lanes, each posting its next update as soon as the last is acknowledged;
+    /// each lane takes turns with its own `PLAYERS_PER_CHAT` players, so that a player's
+    /// inputs arrive in order, as Telegram delivers one chat's updates.
+    async fn closed_loop(&self, url: &str, mix: Mix, players: Players) -> f64 {
+        let per_lane = players.count / CHATS;
+        let done = Arc::new(AtomicU64::new(0));
+        let started = Instant::now();
+        let mut chats = tokio::task::JoinSet::new();
+        for chat in 0..CHATS {
+            let (client, url, ids, failed, done, seconds) = (
+                self.client.clone(),
+                url.to_owned(),
+                self.ids.clone(),
+                self.failed.clone(),
+                done.clone(),
+                self.seconds,
+            );
+            chats.spawn(async move {
+                let mut n = 0;
+                while started.elapsed() < seconds {
+                    let id = ids.fetch_add(1, Ordering::Relaxed);
+                    let player = players.first + chat * per_lane + n % per_lane;
+                    if send(&client, &url, input(mix, id, player, n / per_lane)).await {
+                        done.fetch_add(1, Ordering::Relaxed);
+                    } else {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                    }
+                    n += 1;
+                }
+            });
+        }
+        while chats.join_next().await.is_some() {}
+        per_second(done.load(Ordering::Relaxed), started.elapsed())
+    }
+
+    /// Updates at a steady `STEADY_RATE` per second from `players` in turn; returns the
+    /// p99 latency in ms and the rate actually achieved.
+    async fn steady(&self, mix: Mix, players: Players) -> (f64, f64) {
+        let mut ticker = tokio::time::interval(
+            Duration::from_secs(1) / u32::try_from(STEADY_RATE).unwrap_or(1000),
         );
-        chats.spawn(async move {
-            while started.elapsed() < seconds {
-                let id = ids.fetch_add(1, Ordering::Relaxed);
-                if send(&client, &url, payment(id, 10_000 + chat)).await {
-                    done.fetch_add(1, Ordering::Relaxed);
-                } else {
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+        let started = Instant::now();
+        let mut requests = tokio::task::JoinSet::new();
+        let mut sent = 0u64;
+        while started.elapsed() < self.seconds {
+            ticker.tick().await;
+            let id = self.ids.fetch_add(1, Ordering::Relaxed);
+            let (client, url, failed) =
+                (self.client.clone(), self.hook.clone(), self.failed.clone());
+            let body = input(
+                mix,
+                id,
+                players.first + sent % players.count,
+                sent / players.count,
+            );
+            requests.spawn(async move {
+                let begun = Instant::now();
+                if !send(&client, &url, body).await {
                     failed.fetch_add(1, Ordering::Relaxed);
                 }
+                begun.elapsed()
+            });
+            sent += 1;
+        }
+        let rate = per_second(sent, started.elapsed());
+        let mut latencies = Vec::new();
+        while let Some(joined) = requests.join_next().await {
+            if let Ok(latency) = joined {
+                latencies.push(latency);
             }
-        });
+        }
+        latencies.sort();
+        let p99 = latencies
+            .get(latencies.len().saturating_sub(1) * 99 / 100)
+            .map_or(f64::NAN, |d| d.as_secs_f64() * 1_000.0);
+        (p99, rate)
     }
-    while chats.join_next().await.is_some() {}
-    per_second(done.load(Ordering::Relaxed), started.elapsed())
 }
 
 fn per_second(count: u64, elapsed: Duration) -> f64 {
     let count = u32::try_from(count).map_or(f64::from(u32::MAX), f64::from);
     count / elapsed.as_secs_f64()
-}
-
-/// Updates at a steady `STEADY_RATE` per second from many chats; returns the p99 latency
-/// in ms and the rate actually achieved.
-async fn steady(
-    client: &reqwest::Client,
-    url: &str,
-    seconds: Duration,
-    ids: &Arc<AtomicI64>,
-    failed: &Arc<AtomicU64>,
-) -> (f64, f64) {
-    let mut ticker =
-        tokio::time::interval(Duration::from_secs(1) / u32::try_from(STEADY_RATE).unwrap_or(1000));
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-    let started = Instant::now();
-    let mut requests = tokio::task::JoinSet::new();
-    let mut sent = 0u64;
-    while started.elapsed() < seconds {
-        ticker.tick().await;
-        let id = ids.fetch_add(1, Ordering::Relaxed);
-        let (client, url, failed) = (client.clone(), url.to_owned(), failed.clone());
-        let player = 20_000 + u64::try_from(id).unwrap_or(0) % 1_000;
-        requests.spawn(async move {
-            let begun = Instant::now();
-            if !send(&client, &url, payment(id, player)).await {
-                failed.fetch_add(1, Ordering::Relaxed);
-            }
-            begun.elapsed()
-        });
-        sent += 1;
-    }
-    let rate = per_second(sent, started.elapsed());
-    let mut latencies = Vec::new();
-    while let Some(joined) = requests.join_next().await {
-        if let Ok(latency) = joined {
-            latencies.push(latency);
-        }
-    }
-    latencies.sort();
-    let p99 = latencies
-        .get(latencies.len().saturating_sub(1) * 99 / 100)
-        .map_or(f64::NAN, |d| d.as_secs_f64() * 1_000.0);
-    (p99, rate)
 }

@@ -1,6 +1,9 @@
 //! The adapter's tables (inbox, outbox, players, fair seeds), one SQL for PostgreSQL and
 //! SQLite through sqlx `Any`. Nothing here touches the ledger's tables.
 
+use std::fmt;
+use std::str::FromStr;
+use std::sync::LazyLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bot_core::call::{Call, LinkMessage};
@@ -12,13 +15,28 @@ use rand::RngCore;
 use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, Row};
 
-/// Errors of the adapter's tables: all are infrastructure (retry later).
+/// Errors of the adapter's tables: all are infrastructure, never business refusals.
 #[derive(Debug, thiserror::Error)]
 pub enum BotDbError {
     #[error("database error: {0}")]
     Sqlx(#[from] sqlx::Error),
     #[error("stored data is unreadable: {0}")]
     Corrupt(String),
+    /// Concurrent writers kept winning the race for the same rows.
+    #[error("{0}: too many concurrent writers, try again")]
+    Contended(String),
+}
+
+impl BotDbError {
+    /// Whether trying again later could succeed (the database was down, a race was lost);
+    /// unreadable data stays unreadable. As `store::StoreError::transient`, every database
+    /// error counts as transient.
+    pub fn transient(&self) -> bool {
+        match self {
+            Self::Sqlx(_) | Self::Contended(_) => true,
+            Self::Corrupt(_) => false,
+        }
+    }
 }
 
 /// Microseconds since the epoch.
@@ -105,7 +123,7 @@ pub struct OutboxRow {
     pub chat_id: Option<i64>,
     pub method: String,
     pub params: String,
-    pub state: String,
+    pub state: OutboxState,
     pub attempts: i64,
     pub created_at: i64,
     pub due_at: i64,
@@ -116,20 +134,99 @@ pub struct OutboxRow {
     pub then_send: Option<String>,
 }
 
+/// Where a call is in the outbox: the `state` column of `bot_outbox`, whose stored strings
+/// are [`OutboxState::as_str`]. Every statement here names a state through this type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OutboxState {
+    /// Waiting to be sent, or to be tried again (the column's default: new calls are
+    /// inserted without a state).
+    Pending,
+    /// A 🎰 `sendDice` handed to Telegram whose value is not recorded yet: never sent again.
+    InFlight,
+    /// Sent; for a 🎰, its value is recorded.
+    Sent,
+    /// Given up on: `outbox list --dead` shows it, `outbox retry` queues it again.
+    Dead,
+    /// A 🎰 whose value will never be known: its bet is voided.
+    Void,
+}
+
+impl OutboxState {
+    /// Every state, in the order a call goes through them.
+    pub const ALL: [Self; 5] = [
+        Self::Pending,
+        Self::InFlight,
+        Self::Sent,
+        Self::Dead,
+        Self::Void,
+    ];
+
+    /// The string stored in `bot_outbox.state`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::InFlight => "in_flight",
+            Self::Sent => "sent",
+            Self::Dead => "dead",
+            Self::Void => "void",
+        }
+    }
+
+    /// The state as an SQL string literal (`'pending'`). Statements filter on a literal,
+    /// not a parameter, so that both planners can use the partial index
+    /// `bot_outbox_due ... WHERE state = 'pending'`.
+    fn sql(self) -> String {
+        format!("'{}'", self.as_str())
+    }
+}
+
+impl fmt::Display for OutboxState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A string that is no [`OutboxState`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown outbox state '{0}': use pending, in_flight, sent, dead or void")]
+pub struct UnknownOutboxState(pub String);
+
+impl FromStr for OutboxState {
+    type Err = UnknownOutboxState;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|state| state.as_str() == s)
+            .ok_or_else(|| UnknownOutboxState(s.to_owned()))
+    }
+}
+
+use OutboxState::{Dead, InFlight, Pending, Sent, Void};
+
 const OUTBOX_COLUMNS: &str =
     "id, dedupe_key, chat_id, method, params, state, attempts, created_at, due_at, last_error, spin, then_send";
 
 /// Marks a pending call (`$2`) sent at `$1`.
-const MARK_SENT: &str = "UPDATE bot_outbox SET state = 'sent', sent_at = $1, lease_until = 0 WHERE id = $2 AND state = 'pending'";
+static MARK_SENT: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "UPDATE bot_outbox SET state = {sent}, sent_at = $1, lease_until = 0 WHERE id = $2 AND state = {pending}",
+        sent = Sent.sql(),
+        pending = Pending.sql(),
+    )
+});
 
-fn outbox_row(row: &sqlx::any::AnyRow) -> Result<OutboxRow, sqlx::Error> {
+fn outbox_row(row: &sqlx::any::AnyRow) -> Result<OutboxRow, BotDbError> {
+    let state: String = row.try_get("state")?;
     Ok(OutboxRow {
         id: row.try_get("id")?,
         dedupe_key: row.try_get("dedupe_key")?,
         chat_id: row.try_get("chat_id")?,
         method: row.try_get("method")?,
         params: row.try_get("params")?,
-        state: row.try_get("state")?,
+        state: state
+            .parse()
+            .map_err(|e: UnknownOutboxState| BotDbError::Corrupt(e.to_string()))?,
         attempts: row.try_get("attempts")?,
         created_at: row.try_get("created_at")?,
         due_at: row.try_get("due_at")?,
@@ -251,9 +348,10 @@ impl BotDb {
         };
         let sql = format!(
             "UPDATE bot_outbox SET lease_until = $1 WHERE id IN (\
-               SELECT id FROM bot_outbox WHERE state = 'pending' AND due_at <= $2 AND lease_until <= $2 \
+               SELECT id FROM bot_outbox WHERE state = {pending} AND due_at <= $2 AND lease_until <= $2 \
                ORDER BY urgent DESC, id LIMIT $3{lock}) \
-             RETURNING {OUTBOX_COLUMNS}"
+             RETURNING {OUTBOX_COLUMNS}",
+            pending = Pending.sql(),
         );
         let rows = sqlx::query(&sql)
             .bind(now + lease_micros)
@@ -267,7 +365,7 @@ impl BotDb {
     }
 
     pub async fn mark_sent(&self, id: i64) -> Result<(), BotDbError> {
-        sqlx::query(MARK_SENT)
+        sqlx::query(&MARK_SENT)
             .bind(now_micros())
             .bind(id)
             .execute(&self.pool)
@@ -280,7 +378,7 @@ impl BotDb {
     pub async fn mark_sent_then(&self, call: &OutboxRow, then: &Call) -> Result<(), BotDbError> {
         let now = now_micros();
         let mut tx = self.pool.begin().await?;
-        let marked = sqlx::query(MARK_SENT)
+        let marked = sqlx::query(&MARK_SENT)
             .bind(now)
             .bind(call.id)
             .execute(&mut *tx)
@@ -298,7 +396,11 @@ impl BotDb {
 
     /// Puts a claimed call back untried (its chat is being paced).
     pub async fn defer(&self, id: i64, due_at: i64) -> Result<(), BotDbError> {
-        sqlx::query("UPDATE bot_outbox SET due_at = $1, lease_until = 0 WHERE id = $2 AND state = 'pending'")
+        let sql = format!(
+            "UPDATE bot_outbox SET due_at = $1, lease_until = 0 WHERE id = $2 AND state = {pending}",
+            pending = Pending.sql(),
+        );
+        sqlx::query(&sql)
             .bind(due_at)
             .bind(id)
             .execute(&self.pool)
@@ -315,27 +417,32 @@ impl BotDb {
         counted: bool,
         error: &str,
     ) -> Result<(), BotDbError> {
-        sqlx::query(
-            "UPDATE bot_outbox SET due_at = $1, lease_until = 0, attempts = attempts + $2, last_error = $3 WHERE id = $4 AND state = 'pending'",
-        )
-        .bind(due_at)
-        .bind(i64::from(counted))
-        .bind(error)
-        .bind(id)
-        .execute(&self.pool)
-        .await?;
+        let sql = format!(
+            "UPDATE bot_outbox SET due_at = $1, lease_until = 0, attempts = attempts + $2, last_error = $3 WHERE id = $4 AND state = {pending}",
+            pending = Pending.sql(),
+        );
+        sqlx::query(&sql)
+            .bind(due_at)
+            .bind(i64::from(counted))
+            .bind(error)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
     /// Gives up on a call: operators see it with `outbox list --dead`.
     pub async fn mark_dead(&self, id: i64, error: &str) -> Result<(), BotDbError> {
-        sqlx::query(
-            "UPDATE bot_outbox SET state = 'dead', lease_until = 0, attempts = attempts + 1, last_error = $1 WHERE id = $2 AND state = 'pending'",
-        )
-        .bind(error)
-        .bind(id)
-        .execute(&self.pool)
-        .await?;
+        let sql = format!(
+            "UPDATE bot_outbox SET state = {dead}, lease_until = 0, attempts = attempts + 1, last_error = $1 WHERE id = $2 AND state = {pending}",
+            dead = Dead.sql(),
+            pending = Pending.sql(),
+        );
+        sqlx::query(&sql)
+            .bind(error)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
@@ -344,14 +451,17 @@ impl BotDb {
     /// Marks a spin in flight just before it is sent; false when it is no longer pending
     /// (another dispatcher took it). From here on it is never sent again.
     pub async fn begin_spin(&self, id: i64) -> Result<bool, BotDbError> {
-        let result = sqlx::query(
-            "UPDATE bot_outbox SET state = 'in_flight', sent_at = $1, lease_until = 0, attempts = attempts + 1 \
-             WHERE id = $2 AND state = 'pending'",
-        )
-        .bind(now_micros())
-        .bind(id)
-        .execute(&self.pool)
-        .await?;
+        let sql = format!(
+            "UPDATE bot_outbox SET state = {in_flight}, sent_at = $1, lease_until = 0, attempts = attempts + 1 \
+             WHERE id = $2 AND state = {pending}",
+            in_flight = InFlight.sql(),
+            pending = Pending.sql(),
+        );
+        let result = sqlx::query(&sql)
+            .bind(now_micros())
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
         Ok(result.rows_affected() == 1)
     }
 
@@ -363,28 +473,35 @@ impl BotDb {
         value: Option<i64>,
         error: Option<&str>,
     ) -> Result<(), BotDbError> {
-        sqlx::query(
-            "UPDATE bot_outbox SET state = CASE WHEN $1 IS NULL THEN 'void' ELSE 'sent' END, \
-             spin_value = $1, last_error = $2 WHERE id = $3 AND state = 'in_flight'",
-        )
-        .bind(value)
-        .bind(error)
-        .bind(id)
-        .execute(&self.pool)
-        .await?;
+        let sql = format!(
+            "UPDATE bot_outbox SET state = CASE WHEN $1 IS NULL THEN {void} ELSE {sent} END, \
+             spin_value = $1, last_error = $2 WHERE id = $3 AND state = {in_flight}",
+            void = Void.sql(),
+            sent = Sent.sql(),
+            in_flight = InFlight.sql(),
+        );
+        sqlx::query(&sql)
+            .bind(value)
+            .bind(error)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
     /// Puts a spin that Telegram refused with a 429 (so did not roll) back in the queue.
     pub async fn requeue_spin(&self, id: i64, due_at: i64, error: &str) -> Result<(), BotDbError> {
-        sqlx::query(
-            "UPDATE bot_outbox SET state = 'pending', due_at = $1, last_error = $2 WHERE id = $3 AND state = 'in_flight'",
-        )
-        .bind(due_at)
-        .bind(error)
-        .bind(id)
-        .execute(&self.pool)
-        .await?;
+        let sql = format!(
+            "UPDATE bot_outbox SET state = {pending}, due_at = $1, last_error = $2 WHERE id = $3 AND state = {in_flight}",
+            pending = Pending.sql(),
+            in_flight = InFlight.sql(),
+        );
+        sqlx::query(&sql)
+            .bind(due_at)
+            .bind(error)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
@@ -393,24 +510,29 @@ impl BotDb {
     pub async fn void_orphan_spins(&self, cutoff: i64) -> Result<u64, BotDbError> {
         // Looked for first: the dispatcher asks on every round, and on SQLite an UPDATE
         // takes the write lock even when it matches nothing.
-        let orphans = sqlx::query(
+        let find = format!(
             "SELECT id FROM bot_outbox WHERE spin IS NOT NULL AND spin_settled_at IS NULL \
-             AND state = 'in_flight' AND sent_at < $1 LIMIT 1",
-        )
-        .bind(cutoff)
-        .fetch_optional(&self.pool)
-        .await?;
+             AND state = {in_flight} AND sent_at < $1 LIMIT 1",
+            in_flight = InFlight.sql(),
+        );
+        let orphans = sqlx::query(&find)
+            .bind(cutoff)
+            .fetch_optional(&self.pool)
+            .await?;
         if orphans.is_none() {
             return Ok(0);
         }
-        Ok(sqlx::query(
-            "UPDATE bot_outbox SET state = 'void', last_error = 'in flight when its sender stopped: the value is unknown' \
-             WHERE spin IS NOT NULL AND spin_settled_at IS NULL AND state = 'in_flight' AND sent_at < $1",
-        )
-        .bind(cutoff)
-        .execute(&self.pool)
-        .await?
-        .rows_affected())
+        let void = format!(
+            "UPDATE bot_outbox SET state = {void}, last_error = 'in flight when its sender stopped: the value is unknown' \
+             WHERE spin IS NOT NULL AND spin_settled_at IS NULL AND state = {in_flight} AND sent_at < $1",
+            void = Void.sql(),
+            in_flight = InFlight.sql(),
+        );
+        Ok(sqlx::query(&void)
+            .bind(cutoff)
+            .execute(&self.pool)
+            .await?
+            .rows_affected())
     }
 
     /// Spins whose value is known or known to be lost, and whose bet is not yet settled:
@@ -419,14 +541,14 @@ impl BotDb {
         &self,
         limit: i64,
     ) -> Result<Vec<(i64, Spin, Option<i64>)>, BotDbError> {
-        let rows = sqlx::query(
+        let sql = format!(
             "SELECT id, spin, spin_value FROM bot_outbox \
-             WHERE spin IS NOT NULL AND spin_settled_at IS NULL AND state IN ('sent', 'void') \
+             WHERE spin IS NOT NULL AND spin_settled_at IS NULL AND state IN ({sent}, {void}) \
              ORDER BY id LIMIT $1",
-        )
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
+            sent = Sent.sql(),
+            void = Void.sql(),
+        );
+        let rows = sqlx::query(&sql).bind(limit).fetch_all(&self.pool).await?;
         rows.iter()
             .map(|row| {
                 let text: String = row.try_get("spin")?;
@@ -446,40 +568,49 @@ impl BotDb {
         Ok(())
     }
 
-    /// Calls in a state (`pending`, `in_flight`, `sent`, `dead`, `void`), newest first.
-    pub async fn list_calls(&self, state: &str, limit: i64) -> Result<Vec<OutboxRow>, BotDbError> {
+    /// Calls in `state`, newest first.
+    pub async fn list_calls(
+        &self,
+        state: OutboxState,
+        limit: i64,
+    ) -> Result<Vec<OutboxRow>, BotDbError> {
         let sql = format!(
             "SELECT {OUTBOX_COLUMNS} FROM bot_outbox WHERE state = $1 ORDER BY id DESC LIMIT $2"
         );
         let rows = sqlx::query(&sql)
-            .bind(state)
+            .bind(state.as_str())
             .bind(limit)
             .fetch_all(&self.pool)
             .await?;
-        Ok(rows.iter().map(outbox_row).collect::<Result<Vec<_>, _>>()?)
+        rows.iter().map(outbox_row).collect()
     }
 
     /// Sends dead calls again (one id, or all): they become pending with a fresh count.
     pub async fn retry_dead(&self, id: Option<i64>) -> Result<u64, BotDbError> {
-        let result = sqlx::query(
-            "UPDATE bot_outbox SET state = 'pending', attempts = 0, due_at = $1, created_at = $1, lease_until = 0 \
-             WHERE state = 'dead' AND ($2 < 0 OR id = $2)",
-        )
-        .bind(now_micros())
-        .bind(id.unwrap_or(-1))
-        .execute(&self.pool)
-        .await?;
+        let sql = format!(
+            "UPDATE bot_outbox SET state = {pending}, attempts = 0, due_at = $1, created_at = $1, lease_until = 0 \
+             WHERE state = {dead} AND ($2 < 0 OR id = $2)",
+            pending = Pending.sql(),
+            dead = Dead.sql(),
+        );
+        let result = sqlx::query(&sql)
+            .bind(now_micros())
+            .bind(id.unwrap_or(-1))
+            .execute(&self.pool)
+            .await?;
         Ok(result.rows_affected())
     }
 
     /// How many calls are pending (for graceful shutdown and tests).
     pub async fn pending_calls(&self) -> Result<i64, BotDbError> {
-        Ok(
-            sqlx::query("SELECT COUNT(*) AS n FROM bot_outbox WHERE state = 'pending'")
-                .fetch_one(&self.pool)
-                .await?
-                .try_get("n")?,
-        )
+        let sql = format!(
+            "SELECT COUNT(*) AS n FROM bot_outbox WHERE state = {pending}",
+            pending = Pending.sql(),
+        );
+        Ok(sqlx::query(&sql)
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("n")?)
     }
 
     // ---- players ----
@@ -630,7 +761,7 @@ impl BotDb {
             .execute(&self.pool)
             .await?;
         }
-        Err(BotDbError::Corrupt(format!(
+        Err(BotDbError::Contended(format!(
             "could not allocate a fair round for bet {bet}"
         )))
     }

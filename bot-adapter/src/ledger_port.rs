@@ -3,14 +3,17 @@
 
 use bot_core::bot::show;
 use bot_core::port::{
-    FairState, HistoryLine, Port, PortError, Rotated, Round, Standing, Subscription, Verdict,
+    FairState, HistoryLine, Port, PortError, Rotated, Round, Standing, Subscription,
 };
 use ledger::command::{Command, Request};
 use ledger::session::{self, Flow, SessionEvent, SessionExpired, SessionStarted, SessionState};
-use ledger::{CurrencyCode, Event, IdempotencyKey, PlayerId, Timestamp};
+use ledger::{
+    CurrencyCode, Event, IdempotencyKey, Outcome, OutcomeKind, PlayerId, RejectionCode, Timestamp,
+};
 use rust_decimal::Decimal;
+use store::codec::DecodeError;
 use store::{
-    codec, player, AppendError, EventStore, ExpectedVersion, GroupCommit, OutcomeKind, Submission,
+    codec, player, AppendError, EventStore, ExpectedVersion, GroupCommit, StoreError, Submission,
 };
 
 use super::db::{now_micros, BotDb, BotDbError};
@@ -23,44 +26,42 @@ pub struct LedgerPort<S> {
     pub db: BotDb,
 }
 
-fn port_error(error: impl std::fmt::Display) -> PortError {
-    PortError(error.to_string())
+/// A store failure, transient as the store says.
+fn store_error(error: StoreError) -> PortError {
+    if error.transient() {
+        PortError::Unavailable(error.to_string())
+    } else {
+        PortError::Broken(error.to_string())
+    }
+}
+
+/// A stored event that does not decode: it will not decode on a retry either.
+fn decode_error(error: DecodeError) -> PortError {
+    PortError::Broken(error.to_string())
 }
 
 impl From<BotDbError> for PortError {
     fn from(error: BotDbError) -> Self {
-        port_error(error)
+        if error.transient() {
+            Self::Unavailable(error.to_string())
+        } else {
+            Self::Broken(error.to_string())
+        }
     }
 }
 
 impl<S: EventStore> Port for LedgerPort<S> {
-    async fn submit(&self, request: Request, causation: &str) -> Result<Verdict, PortError> {
+    async fn submit(&self, request: Request, causation: &str) -> Result<Outcome, PortError> {
         let mut submission = Submission::new(request);
         submission.causation = Some(causation.to_owned());
         submission.actor = Some("bot".to_owned());
-        let outcome = self
-            .writer
-            .submit(submission)
-            .await
-            .map_err(|e| port_error(format!("{e:#}")))?;
-        Ok(match outcome.kind {
-            OutcomeKind::Accepted => Verdict::Accepted {
-                replayed: outcome.replayed,
-                balances: outcome.balances,
-            },
-            OutcomeKind::Rejected { code, message } => Verdict::Rejected {
-                code,
-                message,
-                balances: outcome.balances,
-            },
-            OutcomeKind::Conflict { field } => Verdict::Conflict { field },
-        })
+        self.writer.submit(submission).await.map_err(store_error)
     }
 
     async fn standing(&self, player: PlayerId) -> Result<Standing, PortError> {
         let state = player::load(&self.store, player)
             .await
-            .map_err(port_error)?;
+            .map_err(store_error)?;
         Ok(Standing {
             balances: state
                 .cash
@@ -81,14 +82,14 @@ impl<S: EventStore> Port for LedgerPort<S> {
             .store
             .read_stream(&player::stream_of(player), 0)
             .await
-            .map_err(port_error)?;
+            .map_err(store_error)?;
         let money = |amount: &Decimal, currency: &CurrencyCode| {
             show(&amount.to_string(), currency.as_str())
         };
         let mut lines = Vec::new();
         for stored in events.iter().rev().take(limit) {
             let event = codec::decode(&stored.event_type, stored.schema_version, &stored.payload)
-                .map_err(port_error)?;
+                .map_err(decode_error)?;
             let text = match &event {
                 Event::Deposited(e) => format!("+{} deposit", money(&e.amount, &e.currency)),
                 Event::BetPlaced(e) => format!(
@@ -180,7 +181,7 @@ impl<S: EventStore> Port for LedgerPort<S> {
                 seed_hash: active.seed_hash.clone(),
                 seed: seed.clone(),
             },
-            "fair_seed_already_revealed",
+            RejectionCode::FairSeedAlreadyRevealed,
         )
         .await?;
         let rounds = self.db.rotate_seed(player.get(), &active).await?;
@@ -234,7 +235,9 @@ impl<S: EventStore> Port for LedgerPort<S> {
             .await?
             .map(|_| ())
             .ok_or_else(|| {
-                PortError("the session moved meanwhile: handle the input again".to_owned())
+                PortError::Unavailable(
+                    "the session moved meanwhile: handle the input again".to_owned(),
+                )
             })
     }
 }
@@ -247,7 +250,7 @@ impl<S: EventStore> LedgerPort<S> {
                 player,
                 seed_hash: seed_hash.to_owned(),
             },
-            "fair_seed_already_committed",
+            RejectionCode::FairSeedAlreadyCommitted,
         )
         .await?;
         Ok(self.db.mark_committed(seed_hash).await?)
@@ -255,25 +258,25 @@ impl<S: EventStore> LedgerPort<S> {
 
     /// Submits a commitment or a reveal, keyed by the seed so a retry replays it. `done`
     /// is the rejection that means it is in the log already.
-    async fn fair_command(&self, command: Command, done: &str) -> Result<(), PortError> {
+    async fn fair_command(&self, command: Command, done: RejectionCode) -> Result<(), PortError> {
         let seed_hash = match &command {
             Command::CommitFairSeed { seed_hash, .. }
             | Command::RevealFairSeed { seed_hash, .. } => seed_hash.clone(),
             _ => unreachable!("only fairness facts are submitted here"),
         };
         let key = IdempotencyKey::new(format!("fair:{}:{seed_hash}", command.kind()))
-            .map_err(port_error)?;
+            .map_err(|e| PortError::Broken(e.to_string()))?;
         let request = Request {
             idempotency_key: key,
             command,
         };
-        match self.submit(request, "fair").await? {
-            Verdict::Accepted { .. } => Ok(()),
-            Verdict::Rejected { code, .. } if code == done => Ok(()),
-            Verdict::Rejected { code, message, .. } => Err(PortError(format!(
+        match self.submit(request, "fair").await?.kind {
+            OutcomeKind::Accepted => Ok(()),
+            OutcomeKind::Rejected { code, .. } if code == done => Ok(()),
+            OutcomeKind::Rejected { code, message } => Err(PortError::Broken(format!(
                 "the ledger refused a fairness fact ({code}): {message}"
             ))),
-            Verdict::Conflict { field } => Err(PortError(format!(
+            OutcomeKind::Conflict { field } => Err(PortError::Broken(format!(
                 "a fairness fact's key was used for another command (field {field})"
             ))),
         }
@@ -285,11 +288,11 @@ impl<S: EventStore> LedgerPort<S> {
             .store
             .read_stream(&state.stream, state.version)
             .await
-            .map_err(port_error)?;
+            .map_err(store_error)?;
         for stored in &events {
             let event =
                 codec::decode_session(&stored.event_type, stored.schema_version, &stored.payload)
-                    .map_err(port_error)?;
+                    .map_err(decode_error)?;
             state.apply(&event);
         }
         Ok(state)
@@ -309,7 +312,7 @@ impl<S: EventStore> LedgerPort<S> {
         match store::append(&self.store, &session.stream, expected, encoded).await {
             Ok(_) => {}
             Err(AppendError::WrongExpectedVersion { .. }) => return Ok(None),
-            Err(e) => return Err(port_error(e)),
+            Err(AppendError::Store(e)) => return Err(store_error(e)),
         }
         let mut state = session.clone();
         for event in events {
@@ -354,4 +357,27 @@ impl<S: EventStore> LedgerPort<S> {
 /// The first 12 hex digits of a seed hash, as the bot shows it.
 fn short(hash: &str) -> &str {
     hash.get(..12).unwrap_or(hash)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_port_error_is_transient_exactly_when_its_cause_is() {
+        assert!(store_error(StoreError::WriterStopped).transient());
+        assert!(!store_error(StoreError::CorruptRecord {
+            key: "k".to_owned()
+        })
+        .transient());
+        let shared = StoreError::Shared(std::sync::Arc::new(StoreError::Corrupt {
+            position: 7,
+            problem: "unknown event type".to_owned(),
+        }));
+        assert!(!store_error(shared).transient());
+        assert!(PortError::from(BotDbError::Sqlx(sqlx::Error::PoolTimedOut)).transient());
+        assert!(PortError::from(BotDbError::Contended("fair round".to_owned())).transient());
+        assert!(!PortError::from(BotDbError::Corrupt("spin 'x'".to_owned())).transient());
+        assert!(!decode_error(DecodeError::UnknownType("x".to_owned())).transient());
+    }
 }

@@ -12,7 +12,7 @@
 //! - [`reconcile`]: Telegram's Stars transactions against the ledger's deposits.
 
 pub use bot_core::{bot, call, command, fair, games, limit, payload, port, slots, update};
-pub use bot_core::{translate, Bot, Call, Config, Input, Port, PortError, Translated, Verdict};
+pub use bot_core::{translate, Bot, Call, Config, Input, Port, PortError, Translated};
 
 pub mod db;
 pub mod dispatcher;

@@ -46,6 +46,17 @@ pub enum PipelineError {
     Handle(#[from] PortError),
 }
 
+impl PipelineError {
+    /// Whether handling the update again later could succeed: the database was down or a
+    /// race was lost, rather than stored data being unreadable or a bug.
+    pub fn transient(&self) -> bool {
+        match self {
+            Self::Record(error) => error.transient(),
+            Self::Handle(error) => error.transient(),
+        }
+    }
+}
+
 /// The core wired to one database.
 #[derive(Clone)]
 pub struct Pipeline<S> {

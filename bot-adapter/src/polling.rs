@@ -53,7 +53,11 @@ pub async fn poll<S: EventStore>(
                 match pipeline.process(body.as_bytes()).await {
                     Ok(_) => break,
                     Err(error) => {
-                        tracing::warn!(error = %error, update_id = id, "update not processed; retrying");
+                        if error.transient() {
+                            tracing::warn!(error = %error, update_id = id, "update not processed; retrying");
+                        } else {
+                            tracing::error!(error = %error, update_id = id, "update cannot be processed until this is mended; retrying");
+                        }
                         tokio::time::sleep(Duration::from_secs(2)).await;
                     }
                 }

@@ -20,7 +20,10 @@ pub enum StaffRefund {
     /// No Stars payment has this charge id.
     UnknownCharge,
     /// The ledger refused it (the player's balance does not cover it, ...).
-    Refused { code: String, message: String },
+    Refused {
+        code: ledger::RejectionCode,
+        message: String,
+    },
     /// The same key was used before for a different refund.
     Conflict { field: String },
     /// Recorded (now, or earlier when `replayed`), the Telegram refund queued.

@@ -2,8 +2,9 @@
 //! `GET /readyz`.
 //!
 //! A webhook request is acknowledged (200) only once the update and its effects are
-//! durable. When the database is unavailable it answers 503 with `Retry-After`, and
-//! Telegram delivers the update again later.
+//! durable. When the database is unavailable (a transient failure) it answers 503 with
+//! `Retry-After`; when handling failed for good (unreadable data, a bug) it answers 500.
+//! Either way Telegram delivers the update again later.
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
@@ -71,9 +72,17 @@ async fn webhook<S: EventStore>(
         Ok(Handled::Malformed) => {
             (StatusCode::BAD_REQUEST, "not a Telegram update\n").into_response()
         }
-        Err(error) => {
+        Err(error) if error.transient() => {
             tracing::warn!(error = %error, "update not acknowledged");
             unavailable()
+        }
+        Err(error) => {
+            tracing::error!(error = %error, "update not acknowledged: it cannot be handled until this is mended");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the update cannot be handled\n",
+            )
+                .into_response()
         }
     }
 }

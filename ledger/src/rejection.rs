@@ -2,6 +2,7 @@
 //! records a rejection against its idempotency key and replays it unchanged.
 
 use std::fmt;
+use std::str::FromStr;
 
 use rust_decimal::Decimal;
 
@@ -36,6 +37,113 @@ pub enum FairProblem {
     RollMissing,
     /// The payout is not what the roll pays under the bet's terms.
     Payout { expected: Decimal },
+}
+
+/// Which [`Rejection`] a command met, without its details: what a rejection is once it
+/// has been recorded (the store keeps the code and the message, and replays them) and what
+/// clients match on. Its string (`insufficient_funds`) is stable: it is stored in
+/// `ledger_commands.rejection_code` and printed by `croupier ledger submit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RejectionCode {
+    InsufficientFunds,
+    UnknownBet,
+    BetAlreadyClosed,
+    DuplicateBet,
+    UnknownDeposit,
+    DepositAlreadyRefunded,
+    DuplicateDeposit,
+    CurrencyMismatch,
+    UnknownCurrency,
+    InvalidAmount,
+    FairSeedAlreadyCommitted,
+    UnknownFairSeed,
+    FairSeedAlreadyRevealed,
+    FairSeedMismatch,
+    InvalidFair,
+}
+
+impl RejectionCode {
+    /// Every code, in declaration order.
+    pub const ALL: [Self; 15] = [
+        Self::InsufficientFunds,
+        Self::UnknownBet,
+        Self::BetAlreadyClosed,
+        Self::DuplicateBet,
+        Self::UnknownDeposit,
+        Self::DepositAlreadyRefunded,
+        Self::DuplicateDeposit,
+        Self::CurrencyMismatch,
+        Self::UnknownCurrency,
+        Self::InvalidAmount,
+        Self::FairSeedAlreadyCommitted,
+        Self::UnknownFairSeed,
+        Self::FairSeedAlreadyRevealed,
+        Self::FairSeedMismatch,
+        Self::InvalidFair,
+    ];
+
+    /// The stable snake_case string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InsufficientFunds => "insufficient_funds",
+            Self::UnknownBet => "unknown_bet",
+            Self::BetAlreadyClosed => "bet_already_closed",
+            Self::DuplicateBet => "duplicate_bet",
+            Self::UnknownDeposit => "unknown_deposit",
+            Self::DepositAlreadyRefunded => "deposit_already_refunded",
+            Self::DuplicateDeposit => "duplicate_deposit",
+            Self::CurrencyMismatch => "currency_mismatch",
+            Self::UnknownCurrency => "unknown_currency",
+            Self::InvalidAmount => "invalid_amount",
+            Self::FairSeedAlreadyCommitted => "fair_seed_already_committed",
+            Self::UnknownFairSeed => "unknown_fair_seed",
+            Self::FairSeedAlreadyRevealed => "fair_seed_already_revealed",
+            Self::FairSeedMismatch => "fair_seed_mismatch",
+            Self::InvalidFair => "invalid_fair",
+        }
+    }
+}
+
+impl fmt::Display for RejectionCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A string that is no [`RejectionCode`] (a record written by a newer release, or a
+/// corrupt one).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown rejection code '{0}'")]
+pub struct UnknownRejectionCode(pub String);
+
+impl FromStr for RejectionCode {
+    type Err = UnknownRejectionCode;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|code| code.as_str() == s)
+            .ok_or_else(|| UnknownRejectionCode(s.to_owned()))
+    }
+}
+
+/// A code equals its stable string, so that tests can pin the strings clients see.
+impl PartialEq<str> for RejectionCode {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for RejectionCode {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl serde::Serialize for RejectionCode {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
 }
 
 /// A command the ledger refuses. Nothing is appended; the refusal itself is recorded.
@@ -101,23 +209,23 @@ pub enum Rejection {
 
 impl Rejection {
     /// The stable code clients match on.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> RejectionCode {
         match self {
-            Self::InsufficientFunds { .. } => "insufficient_funds",
-            Self::UnknownBet { .. } => "unknown_bet",
-            Self::BetAlreadyClosed { .. } => "bet_already_closed",
-            Self::DuplicateBet { .. } => "duplicate_bet",
-            Self::UnknownDeposit { .. } => "unknown_deposit",
-            Self::DepositAlreadyRefunded { .. } => "deposit_already_refunded",
-            Self::DuplicateDeposit { .. } => "duplicate_deposit",
-            Self::CurrencyMismatch { .. } => "currency_mismatch",
-            Self::UnknownCurrency { .. } => "unknown_currency",
-            Self::InvalidAmount { .. } => "invalid_amount",
-            Self::FairSeedAlreadyCommitted { .. } => "fair_seed_already_committed",
-            Self::UnknownFairSeed { .. } => "unknown_fair_seed",
-            Self::FairSeedAlreadyRevealed { .. } => "fair_seed_already_revealed",
-            Self::FairSeedMismatch { .. } => "fair_seed_mismatch",
-            Self::InvalidFair { .. } => "invalid_fair",
+            Self::InsufficientFunds { .. } => RejectionCode::InsufficientFunds,
+            Self::UnknownBet { .. } => RejectionCode::UnknownBet,
+            Self::BetAlreadyClosed { .. } => RejectionCode::BetAlreadyClosed,
+            Self::DuplicateBet { .. } => RejectionCode::DuplicateBet,
+            Self::UnknownDeposit { .. } => RejectionCode::UnknownDeposit,
+            Self::DepositAlreadyRefunded { .. } => RejectionCode::DepositAlreadyRefunded,
+            Self::DuplicateDeposit { .. } => RejectionCode::DuplicateDeposit,
+            Self::CurrencyMismatch { .. } => RejectionCode::CurrencyMismatch,
+            Self::UnknownCurrency { .. } => RejectionCode::UnknownCurrency,
+            Self::InvalidAmount { .. } => RejectionCode::InvalidAmount,
+            Self::FairSeedAlreadyCommitted { .. } => RejectionCode::FairSeedAlreadyCommitted,
+            Self::UnknownFairSeed { .. } => RejectionCode::UnknownFairSeed,
+            Self::FairSeedAlreadyRevealed { .. } => RejectionCode::FairSeedAlreadyRevealed,
+            Self::FairSeedMismatch { .. } => RejectionCode::FairSeedMismatch,
+            Self::InvalidFair { .. } => RejectionCode::InvalidFair,
         }
     }
 
@@ -225,5 +333,18 @@ impl fmt::Display for Rejection {
                 }
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RejectionCode;
+
+    #[test]
+    fn every_code_reads_back_from_its_string() {
+        for code in RejectionCode::ALL {
+            assert_eq!(code.as_str().parse::<RejectionCode>(), Ok(code));
+        }
+        assert!("insufficient funds".parse::<RejectionCode>().is_err());
     }
 }

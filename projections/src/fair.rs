@@ -145,9 +145,9 @@ pub async fn refused<S: EventStore>(store: &S, bet_id: &str) -> Result<Vec<Refus
         .filter(|r| r.fingerprint.get("bet_id") == Some(bet_id))
         .map(|r| Refused {
             stream: r.stream,
-            code: match r.outcome {
-                store::record::RecordedOutcome::Rejected { code, .. } => code,
-                store::record::RecordedOutcome::Accepted { .. } => String::new(),
+            code: match r.outcome.kind {
+                ledger::OutcomeKind::Rejected { code, .. } => code.to_string(),
+                _ => String::new(),
             },
             seed_hash: field(&r.fingerprint, "fair.seed_hash"),
             client_seed: field(&r.fingerprint, "fair.client_seed"),

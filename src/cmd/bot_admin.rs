@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use bot_adapter::db::BotDb;
+use bot_adapter::db::{BotDb, OutboxState};
 use bot_adapter::dispatcher;
 use frankenstein::methods::{DeleteWebhookParams, SetWebhookParams};
 use frankenstein::types::AllowedUpdate;
@@ -85,7 +85,11 @@ pub async fn outbox_list(database_url: &str, dead: bool) -> anyhow::Result<ExitC
     let db = BotDb::connect(database_url, 1)
         .await
         .context("cannot open the outbox")?;
-    let state = if dead { "dead" } else { "pending" };
+    let state = if dead {
+        OutboxState::Dead
+    } else {
+        OutboxState::Pending
+    };
     let calls = db.list_calls(state, 100).await?;
     if calls.is_empty() {
         println!("no {state} calls");

@@ -15,11 +15,12 @@ use bot_adapter::bot::show;
 use bot_adapter::db::BotDb;
 use bot_adapter::pipeline::Handled;
 use rand::Rng;
-use serde_json::{json, Value};
+use serde_json::json;
 use simulation::fake::Received;
 use store::EventStore;
 use tokio::sync::mpsc;
 
+use simulation::updates::Payment;
 use simulation::{Simulation, Updates};
 use store::{with_store, Database};
 
@@ -292,16 +293,12 @@ impl<S: EventStore> Chat<S> {
                 .fake
                 .add_star_payment(&charge, self.user, stars);
         }
-        let paid: Value = json!({ "successful_payment": {
-            "currency": invoice.currency, "total_amount": invoice.amount,
-            "invoice_payload": invoice.payload,
-            "telegram_payment_charge_id": charge, "provider_payment_charge_id": "",
-        }});
         println!(
             "telegram: you paid {}",
             show(&invoice.amount.to_string(), &invoice.currency)
         );
-        let body = self.updates.message(self.user, paid);
+        let payment = Payment::new(&invoice.currency, invoice.amount, &invoice.payload, &charge);
+        let body = self.updates.paid(self.user, &payment);
         self.exchange(&body).await?;
         Ok(())
     }

@@ -16,6 +16,7 @@ use rust_decimal::Decimal;
 use serde_json::json;
 use store::EventStore;
 
+use simulation::updates::Payment;
 use simulation::{Simulation, Updates};
 use store::{with_store, Database};
 
@@ -72,7 +73,6 @@ async fn run_on<S: EventStore>(store: S, url: &str, args: DemoArgs) -> anyhow::R
             refunds: i % 10 == 9,
         })
         .collect();
-    let mut send = |player: u64, message: serde_json::Value| updates.message(player, message);
     let text = |t: String| json!({ "text": t });
 
     let total = args.players * (3 + args.rounds);
@@ -88,14 +88,11 @@ async fn run_on<S: EventStore>(store: S, url: &str, args: DemoArgs) -> anyhow::R
     };
     for player in &players {
         for body in [
-            send(player.id, text("/start".to_owned())),
-            send(player.id, text(format!("/deposit {}", player.amount))),
-            send(
+            updates.message(player.id, text("/start".to_owned())),
+            updates.message(player.id, text(format!("/deposit {}", player.amount))),
+            updates.paid(
                 player.id,
-                json!({ "successful_payment": {
-                    "currency": "XTR", "total_amount": player.amount, "invoice_payload": "demo",
-                    "telegram_payment_charge_id": player.charge, "provider_payment_charge_id": "",
-                }}),
+                &Payment::stars(player.amount, "demo", &player.charge),
             ),
         ] {
             pipeline.process(body.as_bytes()).await?;
@@ -105,12 +102,9 @@ async fn run_on<S: EventStore>(store: S, url: &str, args: DemoArgs) -> anyhow::R
     for round in 0..args.rounds {
         for player in &players {
             let body = if player.refunds && round == 0 {
-                send(
+                updates.refunded(
                     player.id,
-                    json!({ "refunded_payment": {
-                        "currency": "XTR", "total_amount": player.amount, "invoice_payload": "demo",
-                        "telegram_payment_charge_id": player.charge,
-                    }}),
+                    &Payment::stars(player.amount, "demo", &player.charge),
                 )
             } else {
                 let stake = choices.random_range(1..=20);
@@ -126,7 +120,7 @@ async fn run_on<S: EventStore>(store: S, url: &str, args: DemoArgs) -> anyhow::R
                 } else {
                     format!("/dice {stake} {}", choices.random_range(10..=90))
                 };
-                send(player.id, text(command))
+                updates.message(player.id, text(command))
             };
             pipeline.process(body.as_bytes()).await?;
             step(1);

@@ -1,5 +1,5 @@
 //! Infrastructure errors of the store. Business rejections are not here: they are values
-//! in [`crate::Outcome`].
+//! in [`ledger::Outcome`].
 
 /// A failure of the database or of the data in it. Never recorded against an
 /// idempotency key: the caller may retry and the retry runs for real.

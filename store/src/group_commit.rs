@@ -25,15 +25,17 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use ledger::command::Request;
-use ledger::{Command, Event, Ledger, PlayerId, PlayerState, Rejection, Timestamp};
+use ledger::{
+    Command, Event, EventRef, Ledger, Outcome, OutcomeKind, PlayerId, PlayerState, Rejection,
+    Timestamp,
+};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::append::{now_micros, Chain};
 use crate::codec;
 use crate::event::{Append, ClaimedDeposit, DepositRef, Head, Metadata, StoredEvent};
-use crate::outcome::{EventRef, Outcome};
 use crate::player::{self, player_of, stream_of};
-use crate::record::{CommandRecord, RecordedOutcome};
+use crate::record::CommandRecord;
 use crate::{EventStore, StoreError, WriteTx};
 
 /// Limits of the writer.
@@ -366,7 +368,7 @@ impl<S: EventStore> Writer<S> {
                     }
                     _ => Ok(decided),
                 });
-            let outcome = match decision {
+            let (kind, events_appended) = match decision {
                 Ok(decided) => {
                     let metadata = Metadata {
                         idempotency_key: Some(key.clone()),
@@ -395,20 +397,25 @@ impl<S: EventStore> Writer<S> {
                         }
                         events.push(stored);
                     }
-                    RecordedOutcome::Accepted { events: refs }
+                    (OutcomeKind::Accepted, refs)
                 }
-                Err(rejection) => rejected(&rejection),
+                Err(rejection) => (rejected(&rejection), Vec::new()),
             };
+            let outcome = Outcome {
+                kind,
+                replayed: false,
+                events: events_appended,
+                balances: balances(state),
+            };
+            outcomes.push(Ok(outcome.clone()));
             let record = CommandRecord {
                 idempotency_key: key.clone(),
                 stream,
                 command_type: request.command.kind().to_owned(),
                 fingerprint: request.command.fingerprint(),
                 outcome,
-                balances: balances(state),
                 recorded_at: chain.recorded_at(),
             };
-            outcomes.push(Ok(Outcome::from_record(&record, false)));
             new_keys.insert(key, records.len());
             records.push(record);
         }
@@ -456,14 +463,14 @@ fn replay(earlier: &CommandRecord, request: &Request) -> Outcome {
         .fingerprint
         .first_difference(&request.command.fingerprint())
     {
-        None => Outcome::from_record(earlier, true),
+        None => earlier.outcome.as_replay(),
         Some(field) => Outcome::conflict(field),
     }
 }
 
-fn rejected(rejection: &Rejection) -> RecordedOutcome {
-    RecordedOutcome::Rejected {
-        code: rejection.code().to_owned(),
+fn rejected(rejection: &Rejection) -> OutcomeKind {
+    OutcomeKind::Rejected {
+        code: rejection.code(),
         message: rejection.to_string(),
     }
 }

@@ -13,7 +13,6 @@ pub mod error;
 pub mod event;
 pub mod group_commit;
 pub mod hash;
-pub mod outcome;
 pub mod player;
 pub mod postgres;
 pub mod record;
@@ -32,9 +31,11 @@ pub use event::{
     Append, ClaimedDeposit, DepositRef, EventBody, Head, Metadata, NewEvent, StoredEvent,
 };
 pub use group_commit::{GroupCommit, GroupCommitConfig, Submission};
-pub use outcome::{EventRef, Outcome, OutcomeKind};
+/// What [`GroupCommit::submit`] returns and [`CommandRecord`] keeps: the ledger's one
+/// result type of a command, re-exported.
+pub use ledger::outcome::{EventRef, Outcome, OutcomeKind};
 pub use postgres::PgStore;
-pub use record::{CommandRecord, RecordedOutcome};
+pub use record::CommandRecord;
 pub use sqlite::SqliteStore;
 pub use tail::Tail;
 

@@ -445,7 +445,7 @@ async fn append_rows(
     .bind(rows.iter().map(|r| r.outcome).collect::<Vec<_>>())
     .bind(
         rows.iter()
-            .map(|r| r.rejection_code.as_deref().unwrap_or(""))
+            .map(|r| r.rejection_code.unwrap_or(""))
             .collect::<Vec<_>>(),
     )
     .bind(

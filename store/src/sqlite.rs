@@ -311,7 +311,7 @@ async fn append_rows(
                 .push_bind(&r.command_type)
                 .push_bind(&r.fingerprint)
                 .push_bind(r.outcome)
-                .push_bind(&r.rejection_code)
+                .push_bind(r.rejection_code)
                 .push_bind(&r.rejection_message)
                 .push_bind(&r.events)
                 .push_bind(&r.balances)

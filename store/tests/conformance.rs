@@ -328,7 +328,7 @@ async fn writers_in_different_processes_see_each_other<S: Backend>(store: S) {
     assert_eq!(
         submit(&b, &settle("s2", 7, "r1", "120")).await.kind,
         OutcomeKind::Rejected {
-            code: "bet_already_closed".to_owned(),
+            code: ledger::RejectionCode::BetAlreadyClosed,
             message: "bet 'r1' is already settled".to_owned()
         }
     );

@@ -9,7 +9,8 @@
 use ledger::command::{Command, Request};
 use ledger::session::{Flow, SessionBet, SessionEvent, SessionMoved};
 use ledger::{
-    BetId, Currencies, CurrencyCode, ExternalRef, GameId, IdempotencyKey, PaymentMethod, PlayerId,
+    BetId, Currencies, CurrencyCode, ExternalRef, GameId, IdempotencyKey, Outcome, OutcomeKind,
+    PaymentMethod, PlayerId, RejectionCode,
 };
 use rust_decimal::Decimal;
 
@@ -18,7 +19,7 @@ use crate::command::{self, FairAction, PlayGame, PlayStep, PlayerCommand, VipAct
 use crate::fair;
 use crate::games::{Game, Rules, StakeRefused, Terms};
 use crate::payload::{Order, OrderKind, PayloadSigner};
-use crate::port::{Port, PortError, Standing, Subscription, Verdict};
+use crate::port::{Port, PortError, Standing, Subscription};
 use crate::slots::{self, Spin};
 use crate::update::{From, Input};
 use ledger::fair::FairBet;
@@ -137,7 +138,7 @@ impl<P: Port> Ctx<'_, P> {
             .expect("origins are short visible ASCII")
     }
 
-    async fn submit(&self, suffix: &str, command: Command) -> Result<Verdict, PortError> {
+    async fn submit(&self, suffix: &str, command: Command) -> Result<Outcome, PortError> {
         let request = Request {
             idempotency_key: self.key(suffix),
             command,
@@ -773,22 +774,23 @@ impl Bot {
                 "VIP payment",
             ),
         };
-        let text = match (ctx.submit(suffix, command).await?, paying) {
-            (Verdict::Accepted { balances, .. }, Paying::Deposit) => format!(
+        let outcome = ctx.submit(suffix, command).await?;
+        let text = match (&outcome.kind, paying) {
+            (OutcomeKind::Accepted, Paying::Deposit) => format!(
                 "✅ Received {}. Your balance: {}. Play with /coinflip 10 heads.",
                 show(&amount.to_string(), currency),
-                shown_balance(&balances, currency)
+                shown_balance(&outcome.balances, currency)
             ),
-            (Verdict::Accepted { .. }, Paying::Subscription { until, renewal: true }) => {
+            (OutcomeKind::Accepted, Paying::Subscription { until, renewal: true }) => {
                 format!("⭐ Your VIP is renewed until {}. Thank you!", shown_date(until))
             }
-            (Verdict::Accepted { .. }, Paying::Subscription { until, .. }) => format!(
+            (OutcomeKind::Accepted, Paying::Subscription { until, .. }) => format!(
                 "⭐ Welcome to VIP! Until {} you may stake up to {}. /vip cancel stops the renewal.",
                 shown_date(until),
                 show(&self.config.vip.stake_max.to_string(), "XTR")
             ),
-            (Verdict::Rejected { message, .. }, _) => format!("Your {what} arrived but could not be recorded: {message}. Please write to /paysupport."),
-            (Verdict::Conflict { .. }, _) => format!("Your {what} arrived but could not be recorded. Please write to /paysupport."),
+            (OutcomeKind::Rejected { message, .. }, _) => format!("Your {what} arrived but could not be recorded: {message}. Please write to /paysupport."),
+            (OutcomeKind::Conflict { .. }, _) => format!("Your {what} arrived but could not be recorded. Please write to /paysupport."),
         };
         Ok(vec![ctx.say(text)])
     }
@@ -814,7 +816,7 @@ impl Bot {
             origin,
             now,
         };
-        let verdict = ctx
+        let outcome = ctx
             .submit(
                 "refund",
                 Command::RefundDeposit {
@@ -829,14 +831,14 @@ impl Bot {
             |_| paid.total_amount.to_string(),
             |charge| charge.amount.to_string(),
         );
-        Ok(match verdict {
-            Verdict::Accepted { balances, .. } => vec![ctx.say(format!(
+        Ok(match outcome.kind {
+            OutcomeKind::Accepted => vec![ctx.say(format!(
                 "↩️ {} refunded to you. Your balance: {}.",
                 show(&amount, currency),
-                shown_balance(&balances, currency)
+                shown_balance(&outcome.balances, currency)
             ))],
             // Already refunded through the bot (`croupier payments refund`): nothing new.
-            Verdict::Rejected { .. } | Verdict::Conflict { .. } => Vec::new(),
+            OutcomeKind::Rejected { .. } | OutcomeKind::Conflict { .. } => Vec::new(),
         })
     }
 
@@ -982,14 +984,15 @@ impl Bot {
             payout: result.payout,
             at: ledger::Timestamp::from_micros(micros(ctx.now)),
         });
-        let balance = match &settled {
-            Verdict::Accepted { balances, .. } => balances
+        let balance = match &settled.kind {
+            OutcomeKind::Accepted => settled
+                .balances
                 .get("XTR")
                 .cloned()
                 .unwrap_or_else(|| "0".to_owned()),
-            Verdict::Rejected { message, .. } | Verdict::Conflict { field: message } => {
+            OutcomeKind::Rejected { message, .. } | OutcomeKind::Conflict { field: message } => {
                 // The stake is taken and the outcome known; a refused settle is a bug.
-                return Err(PortError(format!(
+                return Err(PortError::Broken(format!(
                     "settling a decided bet was refused: {message}"
                 )));
             }
@@ -1059,9 +1062,9 @@ impl Bot {
         };
         let stake = show(&spin.stake.to_string(), "XTR");
         let payout = value.and_then(|v| slots::payout(spin.stake, v).map(|p| (v, p)));
-        let (verdict, text) = match payout {
+        let (outcome, text) = match payout {
             Some((value, payout)) => {
-                let verdict = ctx
+                let outcome = ctx
                     .submit(
                         "settle",
                         Command::SettleBet {
@@ -1077,10 +1080,10 @@ impl Bot {
                 } else {
                     format!("You won {}!", show(&payout.to_string(), "XTR"))
                 };
-                (verdict, format!("🎰 {}\n{result}", slots::show(value)))
+                (outcome, format!("🎰 {}\n{result}", slots::show(value)))
             }
             None => {
-                let verdict = ctx
+                let outcome = ctx
                     .submit(
                         "void",
                         Command::VoidBet {
@@ -1091,12 +1094,12 @@ impl Bot {
                     )
                     .await?;
                 (
-                    verdict,
+                    outcome,
                     format!("🎰 The slot machine did not spin, so your stake of {stake} is back."),
                 )
             }
         };
-        if let (Verdict::Accepted { .. }, Some((_, payout))) = (&verdict, payout) {
+        if let (OutcomeKind::Accepted, Some((_, payout))) = (&outcome.kind, payout) {
             let session = port.session(spin.chat, player).await?;
             if !session.bets.contains(&spin.bet) {
                 let bet = SessionBet {
@@ -1110,14 +1113,14 @@ impl Bot {
                     .await?;
             }
         }
-        Ok(match verdict {
-            Verdict::Accepted { balances, .. } => vec![ctx.say(format!(
+        Ok(match outcome.kind {
+            OutcomeKind::Accepted => vec![ctx.say(format!(
                 "{text} Balance: {}. Again: /slots {}",
-                shown_balance(&balances, "XTR"),
+                shown_balance(&outcome.balances, "XTR"),
                 spin.stake
             ))],
             // Settled or voided before (a second instance, an operator): nothing new.
-            Verdict::Rejected { .. } | Verdict::Conflict { .. } => Vec::new(),
+            OutcomeKind::Rejected { .. } | OutcomeKind::Conflict { .. } => Vec::new(),
         })
     }
 
@@ -1188,22 +1191,20 @@ async fn place_bet<P: Port>(
             },
         )
         .await?;
-    Ok(match placed {
-        Verdict::Accepted { .. } => None,
-        Verdict::Rejected {
-            code,
-            message,
-            balances,
-        } => Some(if code == "insufficient_funds" {
-            format!(
-                "You have {}, not enough for a stake of {}. Top up with /deposit 100.",
-                shown_balance(&balances, "XTR"),
-                show(&stake.to_string(), "XTR")
-            )
-        } else {
-            format!("That bet was refused: {message}.")
-        }),
-        Verdict::Conflict { .. } => {
+    Ok(match &placed.kind {
+        OutcomeKind::Accepted => None,
+        OutcomeKind::Rejected { code, message } => {
+            Some(if *code == RejectionCode::InsufficientFunds {
+                format!(
+                    "You have {}, not enough for a stake of {}. Top up with /deposit 100.",
+                    shown_balance(&placed.balances, "XTR"),
+                    show(&stake.to_string(), "XTR")
+                )
+            } else {
+                format!("That bet was refused: {message}.")
+            })
+        }
+        OutcomeKind::Conflict { .. } => {
             Some("That message was already used for another bet.".to_owned())
         }
     })
@@ -1218,7 +1219,7 @@ fn fair_game(game: PlayGame) -> Option<Game> {
     }
 }
 
-/// `60 ⭐`: the player's cash in `currency` from a verdict's balances.
+/// `60 ⭐`: the player's cash in `currency` from an outcome's balances.
 fn shown_balance(balances: &std::collections::BTreeMap<String, String>, currency: &str) -> String {
     show(balances.get(currency).map_or("0", String::as_str), currency)
 }

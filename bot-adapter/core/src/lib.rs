@@ -22,5 +22,5 @@ pub mod update;
 
 pub use bot::{Bot, Config};
 pub use call::Call;
-pub use port::{Port, PortError, Verdict};
+pub use port::{Port, PortError};
 pub use update::{translate, Input, Translated};

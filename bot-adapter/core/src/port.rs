@@ -9,33 +9,30 @@ use std::future::Future;
 
 use ledger::command::Request;
 use ledger::session::{SessionEvent, SessionState};
-use ledger::PlayerId;
+use ledger::{Outcome, PlayerId};
 
 use crate::fair::ServerSeed;
 
-/// What the ledger said to a command.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
-    Accepted {
-        /// The original outcome of an earlier submission with the same key.
-        replayed: bool,
-        /// The player's cash per currency after the command, as decimal strings.
-        balances: BTreeMap<String, String>,
-    },
-    Rejected {
-        code: String,
-        message: String,
-        /// The player's cash per currency when the command was refused.
-        balances: BTreeMap<String, String>,
-    },
-    /// The key was used before for a different command.
-    Conflict { field: String },
+/// Something outside the core failed: nothing may be acknowledged, and the input must be
+/// handled again later. Business refusals are not here: they are [`Outcome`]s.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PortError {
+    /// Unavailable for now: the database is down, a race was lost, the session moved
+    /// meanwhile. The same input, handled again later, can succeed.
+    #[error("{0}")]
+    Unavailable(String),
+    /// Broken until someone mends it: stored data that does not read, or the ledger
+    /// refusing what the core had already decided. Handling the input again does the same.
+    #[error("{0}")]
+    Broken(String),
 }
 
-/// The infrastructure failed; nothing may be acknowledged and the input must be retried.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct PortError(pub String);
+impl PortError {
+    /// Whether handling the same input again later could succeed.
+    pub fn transient(&self) -> bool {
+        matches!(self, Self::Unavailable(_))
+    }
+}
 
 /// One line of `/history`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,12 +88,14 @@ pub struct Standing {
 
 /// Where the adapter's inputs come from and its commands go.
 pub trait Port: Send + Sync {
-    /// Submits a command; `causation` says which Telegram input caused it.
+    /// Submits a command; `causation` says which Telegram input caused it. The answer is
+    /// the ledger's [`Outcome`], as the store gives it (the core reads its kind and the
+    /// balances, not the events).
     fn submit(
         &self,
         request: Request,
         causation: &str,
-    ) -> impl Future<Output = Result<Verdict, PortError>> + Send;
+    ) -> impl Future<Output = Result<Outcome, PortError>> + Send;
 
     /// The player's cash and subscription, from one read of their stream.
     fn standing(

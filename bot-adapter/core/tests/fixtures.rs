@@ -4,12 +4,12 @@
 
 use bot_core::call::Call;
 use bot_core::payload::PayloadSigner;
-use bot_core::port::{FairState, HistoryLine, Port, PortError, Rotated, Round, Standing, Verdict};
+use bot_core::port::{FairState, HistoryLine, Port, PortError, Rotated, Round, Standing};
 use bot_core::update::{Ignored, Input};
 use bot_core::{translate, Bot, Config};
 use ledger::command::Request;
 use ledger::session::{SessionEvent, SessionState};
-use ledger::PlayerId;
+use ledger::{Outcome, PlayerId};
 
 fn fixture(name: &str) -> Vec<u8> {
     let path = format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -111,11 +111,13 @@ fn a_forwarded_dice_is_not_a_bet() {
 struct NoLedger;
 
 fn refused<T>() -> Result<T, PortError> {
-    Err(PortError("this input must not reach the ledger".to_owned()))
+    Err(PortError::Broken(
+        "this input must not reach the ledger".to_owned(),
+    ))
 }
 
 impl Port for NoLedger {
-    async fn submit(&self, _: Request, _: &str) -> Result<Verdict, PortError> {
+    async fn submit(&self, _: Request, _: &str) -> Result<Outcome, PortError> {
         refused()
     }
     async fn standing(&self, _: PlayerId) -> Result<Standing, PortError> {

@@ -18,6 +18,8 @@ use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
+use crate::updates;
+
 /// How the fake answers the next call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
@@ -61,7 +63,7 @@ pub fn star_payment(charge_id: &str, user: u64, amount: u32, date: u64) -> Value
     json!({
         "id": charge_id, "amount": amount, "date": date,
         "source": { "type": "user", "transaction_type": "invoice_payment",
-                    "user": { "id": user, "is_bot": false, "first_name": "Player" } },
+                    "user": updates::user(user) },
     })
 }
 
@@ -70,7 +72,7 @@ pub fn star_refund(charge_id: &str, user: u64, amount: u32, date: u64) -> Value 
     json!({
         "id": charge_id, "amount": amount, "date": date,
         "receiver": { "type": "user", "transaction_type": "invoice_payment",
-                      "user": { "id": user, "is_bot": false, "first_name": "Player" } },
+                      "user": updates::user(user) },
     })
 }
 
@@ -285,7 +287,7 @@ fn answer(inner: &mut Inner, method: &str, params: &Value) -> Result<Value, &'st
                 "message_id": inner.next_message_id,
                 "date": 1_700_000_000,
                 "chat": { "id": chat, "type": "private" },
-                "from": { "id": 1, "is_bot": true, "first_name": "Croupier" },
+                "from": updates::bot(),
             });
             match method {
                 "sendMessage" => message["text"] = params["text"].clone(),

@@ -1,16 +1,17 @@
 //! The real bot against an in-process fake Telegram, for `croupier demo` and `croupier
 //! chat`: the pipeline a webhook feeds, the real ledger on the configured database, and a
-//! dispatcher that hands the bot's calls to the fake at once. [`Updates`] writes the
+//! dispatcher that hands the bot's calls to the fake at once. [`Updates`] numbers the
 //! updates simulated players send.
 
 use std::time::Duration;
 
 use crate::fake::FakeTelegram;
+use crate::updates;
 use bot_adapter::db::{BotDb, BotDbError};
 use bot_adapter::dispatcher::{self, Limits};
 use bot_adapter::limit::RateLimit;
 use bot_adapter::pipeline::{self, Pipeline};
-use serde_json::{json, Value};
+use serde_json::Value;
 use store::EventStore;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -89,9 +90,9 @@ impl<S: EventStore> Simulation<S> {
     }
 }
 
-/// Updates from simulated players in their private chats, as Telegram would send them.
-/// Update ids (and message ids, equal to them) start above any recorded, so that runs
-/// can repeat on one database.
+/// Updates from simulated players in their private chats, as [`crate::updates`] writes
+/// them, numbered: update ids (and message ids, equal to them) start above any recorded,
+/// so that runs can repeat on one database.
 pub struct Updates {
     last: i64,
 }
@@ -112,26 +113,25 @@ impl Updates {
     /// `successful_payment`, ...).
     pub fn message(&mut self, player: u64, content: Value) -> String {
         let id = self.next();
-        let mut message = content;
-        message["message_id"] = json!(id);
-        message["date"] = json!(1_700_000_000);
-        message["chat"] = chat(player);
-        message["from"] = user(player);
-        json!({ "update_id": id, "message": message }).to_string()
+        updates::message(id, id, player, content).to_string()
+    }
+
+    /// `player` has paid `payment`.
+    pub fn paid(&mut self, player: u64, payment: &updates::Payment) -> String {
+        let id = self.next();
+        updates::successful_payment(id, id, player, payment).to_string()
+    }
+
+    /// `payment` was refunded to `player`.
+    pub fn refunded(&mut self, player: u64, payment: &updates::Payment) -> String {
+        let id = self.next();
+        updates::refunded_payment(id, id, player, payment).to_string()
     }
 
     /// `player` presses a button with `data` under the bot's message `message_id`.
     pub fn callback(&mut self, player: u64, message_id: i64, data: &str) -> String {
         let id = self.next();
-        json!({ "update_id": id, "callback_query": {
-            "id": format!("cb-{id}"), "from": user(player), "chat_instance": format!("{player}"),
-            "data": data,
-            "message": {
-                "message_id": message_id, "date": 1_700_000_000, "chat": chat(player),
-                "from": { "id": 1, "is_bot": true, "first_name": "Croupier" }, "text": "",
-            },
-        }})
-        .to_string()
+        updates::callback(id, message_id, player, data).to_string()
     }
 
     /// `player` confirms paying an invoice; the query's id is `pcq-UPDATE_ID`.
@@ -143,20 +143,11 @@ impl Updates {
         payload: &str,
     ) -> (String, String) {
         let id = self.next();
-        let query = format!("pcq-{id}");
-        let body = json!({ "update_id": id, "pre_checkout_query": {
-            "id": query, "from": user(player), "currency": currency,
-            "total_amount": total_amount, "invoice_payload": payload,
-        }})
-        .to_string();
-        (body, query)
+        let update = updates::pre_checkout(id, player, currency, total_amount, payload);
+        let query = update["pre_checkout_query"]["id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        (update.to_string(), query)
     }
-}
-
-fn chat(player: u64) -> Value {
-    json!({ "id": player, "type": "private", "first_name": "Demo" })
-}
-
-fn user(player: u64) -> Value {
-    json!({ "id": player, "is_bot": false, "first_name": "Demo" })
 }

@@ -256,7 +256,11 @@ fn queue<S: EventStore>(
         Box::pin(async move {
             // Nothing redelivers an MTProto update: retry until it is recorded.
             while let Err(error) = pipeline.process_input(inbox, &input).await {
-                tracing::warn!(error = %error, origin = %origin, "mtproto: input not processed; retrying");
+                if error.transient() {
+                    tracing::warn!(error = %error, origin = %origin, "mtproto: input not processed; retrying");
+                } else {
+                    tracing::error!(error = %error, origin = %origin, "mtproto: input cannot be processed until this is mended; retrying");
+                }
                 tokio::time::sleep(Duration::from_secs(2)).await;
             }
         }),

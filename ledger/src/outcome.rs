@@ -1,11 +1,20 @@
-//! What a submitted command did, in the shape `croupier ledger submit` prints.
+//! What a submitted [`Request`](crate::command::Request) did: accepted (with the events
+//! appended), rejected, or a conflict on its idempotency key. This is the one result type
+//! of a command, whoever asks: the store's writer returns it and records it against the
+//! key (and replays it, marked `replayed`), `croupier ledger submit` prints it as JSON, and
+//! the bot's core reads it through its port.
+//!
+//! It lives in the ledger, beside the request it answers ([`crate::wire`] parses the
+//! request, this module prints the answer), so that the store and the bot's core share
+//! it without the core depending on the store. The ledger never builds one: positions,
+//! balances and replays are the store's to fill in.
 
 use std::collections::BTreeMap;
 
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize, Serializer};
 
-use crate::record::{CommandRecord, RecordedOutcome};
+use crate::rejection::RejectionCode;
 
 /// An appended event, as reported to the client.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -17,56 +26,53 @@ pub struct EventRef {
     pub event_type: String,
 }
 
+/// Which of the three answers a command got.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OutcomeKind {
     Accepted,
-    /// A business rejection, recorded against the key.
+    /// A business rejection, recorded against the key. Once recorded, a rejection is its
+    /// code and message: the details of the [`Rejection`](crate::Rejection) are in the
+    /// message.
     Rejected {
-        code: String,
+        code: RejectionCode,
         message: String,
     },
     /// The key was used before for a different command; `field` is the first that differs.
+    /// Never recorded: it is the answer to a reuse of a key recorded before.
     Conflict {
         field: String,
     },
 }
 
+/// The answer to a command.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {
     pub kind: OutcomeKind,
     /// True when this is the recorded outcome of an earlier submission of the same command.
     pub replayed: bool,
+    /// The events the command appended (none unless accepted).
     pub events: Vec<EventRef>,
-    /// The player's cash per currency after the command.
+    /// The player's cash per currency after the command, as decimal strings (none for a
+    /// conflict).
     pub balances: BTreeMap<String, String>,
 }
 
 impl Outcome {
-    pub fn from_record(record: &CommandRecord, replayed: bool) -> Self {
-        let (kind, events) = match &record.outcome {
-            RecordedOutcome::Accepted { events } => (OutcomeKind::Accepted, events.clone()),
-            RecordedOutcome::Rejected { code, message } => (
-                OutcomeKind::Rejected {
-                    code: code.clone(),
-                    message: message.clone(),
-                },
-                Vec::new(),
-            ),
-        };
-        Self {
-            kind,
-            replayed,
-            events,
-            balances: record.balances.clone(),
-        }
-    }
-
+    /// The answer to a key used before for a different command.
     pub fn conflict(field: String) -> Self {
         Self {
             kind: OutcomeKind::Conflict { field },
             replayed: false,
             events: Vec::new(),
             balances: BTreeMap::new(),
+        }
+    }
+
+    /// This outcome given again to a later submission of the same command.
+    pub fn as_replay(&self) -> Self {
+        Self {
+            replayed: true,
+            ..self.clone()
         }
     }
 
@@ -90,9 +96,7 @@ impl Serialize for Outcome {
         match &self.kind {
             OutcomeKind::Accepted => {}
             OutcomeKind::Rejected { code, message } => {
-                let mut rejection = BTreeMap::new();
-                rejection.insert("code", code);
-                rejection.insert("message", message);
+                let rejection = BTreeMap::from([("code", code.as_str()), ("message", message)]);
                 map.serialize_entry("rejection", &rejection)?;
             }
             OutcomeKind::Conflict { field } => {

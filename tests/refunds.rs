@@ -1,0 +1,96 @@
+//! Refunds end to end: one made outside the bot and reported by Telegram, and one staff
+//! ask for with `croupier payments refund`, sent through the outbox.
+
+mod common;
+
+use simulation::fake::FakeTelegram;
+
+use common::server::{sent_with, texts, wait_for_text, Server, TOKEN, WAIT};
+use common::updates::{paid, refunded, PLAYER};
+use common::{croupier, events, sqlite_url};
+
+#[tokio::test]
+async fn a_refund_made_outside_the_bot_is_recorded_once() {
+    let (url, dir) = sqlite_url();
+    let fake = FakeTelegram::start(TOKEN).await.unwrap();
+    let mut server = Server::start(&url, &fake, Some(dir));
+    assert_eq!(server.post(&paid(1, 1, 40, "p", "charge-r")).await, 200);
+    wait_for_text(&fake, "Received 40 ⭐").await;
+    let refund = refunded(2, 2, 40, "p", "charge-r");
+    assert_eq!(server.post(&refund).await, 200);
+    assert_eq!(server.post(&refunded(3, 3, 40, "p", "charge-r")).await, 200);
+    let said = wait_for_text(&fake, "refunded to you").await;
+    assert!(
+        said.contains("40 ⭐") && said.contains("Your balance: 0 ⭐"),
+        "{said}"
+    );
+    assert!(server.stop().await.success());
+    assert_eq!(events(&url, "deposit_refunded").await, 1);
+    assert_eq!(sent_with(&fake, "refunded to you"), 1);
+}
+
+#[tokio::test]
+async fn staff_refund_a_deposit_through_the_outbox_unless_the_balance_does_not_cover_it() {
+    let (url, dir) = sqlite_url();
+    let fake = FakeTelegram::start(TOKEN).await.unwrap();
+    let mut server = Server::start(&url, &fake, Some(dir));
+    assert_eq!(server.post(&paid(1, 1, 50, "p", "charge-a")).await, 200);
+    assert_eq!(server.post(&paid(2, 2, 20, "p", "charge-b")).await, 200);
+    wait_for_text(&fake, "Your balance: 70 ⭐").await;
+    let run = |args: &[&str]| {
+        let out = croupier(&url, args);
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+
+    let (code, said) = run(&["payments", "refund", "charge-b"]);
+    assert_eq!(code, Some(0), "{said}");
+    assert!(
+        fake.wait_for(WAIT, |_| !fake.succeeded("refundStarPayment").is_empty())
+            .await
+    );
+    let call = &fake.succeeded("refundStarPayment")[0];
+    assert_eq!(
+        (
+            call["user_id"].as_u64(),
+            call["telegram_payment_charge_id"].as_str()
+        ),
+        (Some(PLAYER), Some("charge-b"))
+    );
+    wait_for_text(
+        &fake,
+        "Your deposit of 20 ⭐ is being refunded to you. Your balance: 50 ⭐",
+    )
+    .await;
+    // Telegram then reports the refund: already in the ledger, nothing changes.
+    assert_eq!(server.post(&refunded(3, 3, 20, "p", "charge-b")).await, 200);
+
+    // A stake in play leaves 5 Stars of cash: not enough to give back a 50-Star deposit.
+    let bet = format!(
+        r#"{{"type":"place_bet","idempotency_key":"open-bet","player":{PLAYER},"bet_id":"open-1","game":"dice","stake":"45","currency":"XTR"}}"#
+    );
+    assert_eq!(run(&["ledger", "submit", "--json", &bet]).0, Some(0));
+    let (code, said) = run(&["payments", "refund", "charge-a"]);
+    assert_eq!(code, Some(3), "{said}");
+    assert!(said.contains("insufficient_funds"), "{said}");
+
+    // The same refund asked again is a replay, not a second refund.
+    let (code, said) = run(&["payments", "refund", "charge-b"]);
+    assert_eq!(code, Some(0), "{said}");
+    assert!(said.contains("already recorded"), "{said}");
+    assert_eq!(run(&["payments", "refund", "no-such-charge"]).0, Some(2));
+    assert!(server.stop().await.success());
+    assert_eq!(events(&url, "deposit_refunded").await, 1);
+    assert_eq!(fake.succeeded("refundStarPayment").len(), 1);
+    let told: Vec<String> = texts(&fake)
+        .into_iter()
+        .filter(|t| t.contains("refunded to you"))
+        .collect();
+    assert_eq!(
+        told.len(),
+        1,
+        "our own refund was announced twice: {told:#?}"
+    );
+}

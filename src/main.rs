@@ -106,6 +106,10 @@ enum Command {
         /// stopped) and its bet voided; keep it above the Bot API timeout (30 s).
         #[arg(long, env = "CROUPIER_SPIN_ORPHAN_S", default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..))]
         spin_orphan_s: u64,
+        /// Seconds after which a player who sent a burst of 8 inputs may send one more
+        /// (the per-player inbound limit; payments are never limited).
+        #[arg(long, env = "CROUPIER_INBOUND_REFILL_S", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=3600))]
+        inbound_refill_s: u64,
         /// A payment provider token from @BotFather, for deposits in other currencies
         /// than Stars (`/deposit 5 USD`). Never printed, never stored: the dispatcher adds
         /// it to those invoices as it sends them.
@@ -386,6 +390,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             polling,
             session_timeout_s,
             spin_orphan_s,
+            inbound_refill_s,
             provider_token,
             provider_currencies,
             telegram,
@@ -402,6 +407,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 transport,
                 session_timeout: std::time::Duration::from_secs(session_timeout_s),
                 spin_orphan_after: std::time::Duration::from_secs(spin_orphan_s),
+                inbound_refill: std::time::Duration::from_secs(inbound_refill_s),
                 token: telegram.token,
                 secret: telegram.webhook_secret,
                 api_url: telegram.api_url,

@@ -25,6 +25,9 @@ use tokio::sync::watch;
 
 use store::{with_store, Database};
 
+/// Inputs a player may send at once before the inbound limit holds them back.
+const INBOUND_BURST: u32 = 8;
+
 /// How updates arrive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Transport {
@@ -45,6 +48,8 @@ pub struct Settings {
     pub session_timeout: Duration,
     /// In flight after which a 🎰 spin is taken as lost.
     pub spin_orphan_after: Duration,
+    /// How long a player who used up the inbound burst waits for one more input.
+    pub inbound_refill: Duration,
     pub token: String,
     pub secret: Option<String>,
     pub api_url: String,
@@ -144,7 +149,12 @@ async fn serve_on<S: EventStore>(
     let secrets = Secrets {
         provider_token: settings.provider.as_ref().map(|p| p.token.as_str().into()),
     };
-    let pipeline = Pipeline::start(store, db, Bot::new(config), RateLimit::default());
+    let pipeline = Pipeline::start(
+        store,
+        db,
+        Bot::new(config),
+        RateLimit::refilling(INBOUND_BURST, settings.inbound_refill),
+    );
     let api = dispatcher::api(&settings.api_url, &settings.token, Duration::from_secs(30));
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut inlet = Inlet::open(&settings, &pipeline, api.clone()).await?;

@@ -45,6 +45,15 @@ impl RateLimit {
         }
     }
 
+    /// `burst` inputs at once, then one more every `every` (at least a millisecond).
+    pub fn refilling(burst: u32, every: std::time::Duration) -> Self {
+        Self {
+            capacity: f64::from(burst.max(1)),
+            per_s: 1.0 / every.as_secs_f64().max(0.001),
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
     pub fn admit(&self, player: u64, now: Instant) -> Admit {
         let mut buckets = self
             .buckets
@@ -113,5 +122,16 @@ mod tests {
         assert_eq!(limit.admit(7, t1), Admit::Yes);
         assert_eq!(limit.admit(7, t1), Admit::Notice);
         assert_eq!(limit.admit(7, t1 + Duration::from_secs(10)), Admit::Yes);
+    }
+
+    #[test]
+    fn a_slow_refill_keeps_a_flooding_player_silent_for_its_whole_period() {
+        let limit = RateLimit::refilling(2, Duration::from_secs(60));
+        let t0 = Instant::now();
+        assert_eq!(limit.admit(7, t0), Admit::Yes);
+        assert_eq!(limit.admit(7, t0), Admit::Yes);
+        assert_eq!(limit.admit(7, t0), Admit::Notice);
+        assert_eq!(limit.admit(7, t0 + Duration::from_secs(30)), Admit::Silent);
+        assert_eq!(limit.admit(7, t0 + Duration::from_secs(61)), Admit::Yes);
     }
 }

@@ -33,7 +33,7 @@ pub struct Evidence {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Found {
     /// A bet placed with fair inputs.
-    Fair(Evidence),
+    Fair(Box<Evidence>),
     /// A bet placed without fair inputs (slots, or before fairness entered the log).
     NotFair,
     /// No bet with this id in the log.
@@ -121,7 +121,7 @@ pub async fn find<S: EventStore>(store: &S, bet_id: &str) -> Result<Found, FairE
     let key = (bet.stream.clone(), bet.fair.seed_hash.clone());
     bet.committed = commitments.get(&key).copied();
     bet.revealed = reveals.remove(&key);
-    Ok(Found::Fair(bet))
+    Ok(Found::Fair(Box::new(bet)))
 }
 
 /// A place_bet the ledger refused: no event, but its fair inputs are in its idempotency

@@ -43,22 +43,25 @@ impl Table {
         }
     }
 
-    /// A table of plain cells (its JSON is an array of objects keyed by column).
+    /// A table of plain cells (its JSON is an array of objects keyed by column, the keys
+    /// in column order: serde_json's map would sort them).
     pub fn new(columns: &[&str], cells: Vec<Vec<String>>) -> Self {
-        let objects: Vec<serde_json::Map<String, serde_json::Value>> = cells
+        let quoted = |text: &str| serde_json::to_string(text).expect("strings always serialise");
+        let objects: Vec<String> = cells
             .iter()
             .map(|row| {
-                columns
+                let fields: Vec<String> = columns
                     .iter()
                     .zip(row)
-                    .map(|(c, v)| ((*c).to_owned(), serde_json::Value::from(v.as_str())))
-                    .collect()
+                    .map(|(c, v)| format!("{}:{}", quoted(c), quoted(v)))
+                    .collect();
+                format!("{{{}}}", fields.join(","))
             })
             .collect();
         Self {
             columns: columns.iter().map(|c| (*c).to_owned()).collect(),
             cells,
-            json: serde_json::to_string(&objects).expect("strings always serialise"),
+            json: format!("[{}]", objects.join(",")),
         }
     }
 

@@ -164,6 +164,25 @@ impl Terms {
         fair * self.edge_factor()
     }
 
+    /// What a win of `stake` pays in a currency of `scale` decimals, rounded down once:
+    /// `stake × 2 × (10000 − edge) / 10000` for a coinflip, `stake × 100 × (10000 − edge)
+    /// / (target × 10000)` for dice. Computed in one division, not through a rounded
+    /// multiplier (100/3 is not exact: `stake × (100/3 × 0.98)` fell just short of a whole
+    /// 98 and paid 97).
+    pub fn win(&self, stake: Decimal, scale: u32) -> Decimal {
+        let keep = Decimal::from(10_000u32.saturating_sub(self.edge_bps));
+        let (numerator, denominator) = match self.game {
+            Game::Coinflip(_) => (Decimal::TWO * keep, Decimal::from(10_000)),
+            Game::Dice(target) => (
+                Decimal::ONE_HUNDRED * keep,
+                Decimal::from(target) * Decimal::from(10_000),
+            ),
+        };
+        (stake * numerator / denominator)
+            .round_dp_with_strategy(scale, RoundingStrategy::ToZero)
+            .normalize()
+    }
+
     /// Whether `roll` wins: the coin lands on the chosen side, or the dice roll
     /// (hundredths) is under the target.
     pub fn wins(&self, roll: u32) -> bool {
@@ -180,7 +199,7 @@ impl Terms {
         Outcome {
             won,
             payout: if won {
-                win(stake, self.multiplier(), scale)
+                self.win(stake, scale)
             } else {
                 Decimal::ZERO
             },

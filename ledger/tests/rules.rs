@@ -685,3 +685,45 @@ fn apply_refuses_fair_facts_no_decision_could_make() {
     assert!(state.try_apply(&revealed(&SEED)).is_err(), "revealed twice");
     assert_eq!(state.version, 2, "refused events leave no trace");
 }
+
+/// Regression: a dice win was paid through a rounded multiplier (100/target × 0.98), so
+/// a whole payout such as a 3-Star bet at target 3 (3 × 98 / 3 = 98) came out as
+/// 97.999… and was rounded down to 97. Every target and stake now pays exactly
+/// ⌊stake × 100 × (10000 − edge) / (target × 10000)⌋, the integer formula an auditor's
+/// recipe uses, and a coinflip ⌊stake × 2 × (10000 − edge) / 10000⌋.
+#[test]
+fn a_dice_win_whose_true_payout_is_whole_is_not_paid_one_star_short() {
+    use ledger::fair::{Terms, DICE_TARGET_MAX, DICE_TARGET_MIN};
+    use rust_decimal::Decimal;
+    for edge in [0u32, 100, 200, 250] {
+        for target in DICE_TARGET_MIN..=DICE_TARGET_MAX {
+            let terms = Terms::parse(&format!("dice:{target}:{edge}")).unwrap();
+            for stake in 1u32..=300 {
+                let exact = u64::from(stake) * 100 * u64::from(10_000 - edge)
+                    / (u64::from(target) * 10_000);
+                let outcome = terms.outcome(Decimal::from(stake), 0, 0);
+                assert!(outcome.won, "a roll of 0 wins every dice bet");
+                assert_eq!(
+                    outcome.payout,
+                    Decimal::from(exact),
+                    "dice:{target}:{edge} stake {stake}"
+                );
+            }
+        }
+        let coin = Terms::parse(&format!("coinflip:heads:{edge}")).unwrap();
+        for stake in 1u32..=300 {
+            let exact = u64::from(stake) * 2 * u64::from(10_000 - edge) / 10_000;
+            let won = if coin.wins(0) { 0 } else { 9_999 };
+            assert_eq!(
+                coin.outcome(Decimal::from(stake), won, 0).payout,
+                Decimal::from(exact)
+            );
+        }
+    }
+    // Cents: 5.00 USD at target 3 pays 163.33, not 163.32.
+    let terms = Terms::parse("dice:3:200").unwrap();
+    assert_eq!(
+        terms.outcome(Decimal::new(500, 2), 0, 2).payout,
+        Decimal::new(16333, 2)
+    );
+}

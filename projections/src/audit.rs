@@ -246,6 +246,22 @@ impl Verifier {
             Event::BetSettled(e) => {
                 let fair = state.bets.get(&e.bet_id).and_then(|b| b.fair.clone());
                 if let Some(fair) = fair {
+                    // The roll and the terms are public at settlement: the payout must be
+                    // what they pay now, not only once the seed is revealed.
+                    if let (Some(terms), Some(roll)) = (fair::Terms::parse(&fair.terms), e.roll) {
+                        let scale = self
+                            .currencies
+                            .get(&e.currency)
+                            .map_err(|_| finding(format!("unknown currency {}", e.currency)))?
+                            .scale;
+                        let pays = terms.outcome(e.stake, roll, scale).payout;
+                        if pays != e.payout {
+                            return Err(finding(format!(
+                                "provably fair bet '{}' settled with {} where its roll {roll} pays {pays} under {}",
+                                e.bet_id, e.payout, fair.terms
+                            )));
+                        }
+                    }
                     let settled = FairSettlement {
                         position: stored.position,
                         stream: stored.stream.clone(),

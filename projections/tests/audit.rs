@@ -376,7 +376,40 @@ async fn a_rehashed_bet_on_an_uncommitted_seed_is_caught<S: Backend>(store: S) {
     assert!(finding.problem.contains("was never committed"), "{finding}");
 }
 
+/// Regression: a payout rewritten on a fair bet whose seed is not revealed yet (bet r2,
+/// settled at 8) passed the audit as "pending", though its roll and terms, public at
+/// settlement, already say what it pays.
+async fn a_rehashed_payout_of_an_unrevealed_fair_bet_is_caught_at_its_settlement<S: Backend>(
+    store: S,
+) {
+    fair_history(&store).await;
+    // The attacker rewrites the payout and the postings that follow from it, so that
+    // every other check holds.
+    rewrite(&store, 8, |settled| {
+        let mut e: ledger::event::BetSettled = serde_json::from_value(settled.clone()).unwrap();
+        e.payout = if e.payout.is_zero() {
+            rust_decimal::Decimal::from(19)
+        } else {
+            rust_decimal::Decimal::ZERO
+        };
+        e.postings = ledger::Event::BetSettled(e.clone()).expected_postings();
+        *settled = serde_json::to_value(&e).unwrap();
+    })
+    .await;
+    let finding = audit(&store, None).await.unwrap_err();
+    assert_eq!(
+        (finding.position, finding.stream.as_str()),
+        (8, "player-7"),
+        "{finding}"
+    );
+    assert!(
+        finding.problem.contains("bet 'r2' settled with"),
+        "{finding}"
+    );
+}
+
 on_both_backends!(
+    a_rehashed_payout_of_an_unrevealed_fair_bet_is_caught_at_its_settlement,
     fair_bets_are_recomputed_once_revealed_and_pending_before,
     a_rehashed_tampered_roll_is_caught_at_its_settlement,
     a_rehashed_reveal_not_matching_its_commitment_is_caught,

@@ -7,7 +7,7 @@ use anyhow::Context;
 use bot_adapter::bot::Bot;
 use bot_adapter::db::BotDb;
 use bot_adapter::dispatcher::{self, Dispatcher, Limits, Outlet, Secrets};
-use bot_adapter::limit::RateLimit;
+use bot_adapter::limit::{self, RateLimit};
 #[cfg(feature = "mtproto")]
 use bot_adapter::mtproto;
 use bot_adapter::pipeline::{self, Pipeline};
@@ -24,9 +24,6 @@ use store::EventStore;
 use tokio::sync::watch;
 
 use store::{with_store, Database};
-
-/// Inputs a player may send at once before the inbound limit holds them back.
-const INBOUND_BURST: u32 = 8;
 
 /// How updates arrive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -153,7 +150,7 @@ async fn serve_on<S: EventStore>(
         store,
         db,
         Bot::new(config),
-        RateLimit::refilling(INBOUND_BURST, settings.inbound_refill),
+        RateLimit::refilling(limit::BURST_DEFAULT, settings.inbound_refill),
     );
     let api = dispatcher::api(&settings.api_url, &settings.token, Duration::from_secs(30));
     let (stop_tx, stop_rx) = watch::channel(false);

@@ -86,10 +86,13 @@ impl RateLimit {
     }
 }
 
+/// Inputs a player may send at once by default before the limit holds them back.
+pub const BURST_DEFAULT: u32 = 8;
+
 impl Default for RateLimit {
     /// 8 at once, then one a second.
     fn default() -> Self {
-        Self::new(8, 1)
+        Self::new(BURST_DEFAULT, 1)
     }
 }
 

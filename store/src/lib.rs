@@ -30,7 +30,9 @@ pub use error::{AppendError, StoreError};
 pub use event::{
     Append, ClaimedDeposit, DepositRef, EventBody, Head, Metadata, NewEvent, StoredEvent,
 };
-pub use group_commit::{GroupCommit, GroupCommitConfig, Submission};
+pub use group_commit::{
+    GroupCommit, GroupCommitConfig, SessionStep, Submission, Unit, UnitOutcome,
+};
 /// What [`GroupCommit::submit`] returns and [`CommandRecord`] keeps: the ledger's one
 /// result type of a command, re-exported.
 pub use ledger::outcome::{EventRef, Outcome, OutcomeKind};

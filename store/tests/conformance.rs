@@ -8,10 +8,11 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use common::{bet, cmd, deposit, settle, Backend};
+use ledger::session::{Flow, SessionBet, SessionEvent, SessionMoved};
 use store::hash::{self, GENESIS};
 use store::{
     append, AppendError, EventStore, ExpectedVersion, GroupCommit, GroupCommitConfig, Metadata,
-    NewEvent, OutcomeKind, Submission, Tail,
+    NewEvent, OutcomeKind, SessionStep, Submission, Tail, Unit, UnitOutcome,
 };
 
 fn new_event(n: u32) -> NewEvent {
@@ -587,6 +588,210 @@ async fn an_unreadable_stream_fails_only_its_own_commands<S: Backend>(store: S) 
     }
 }
 
+fn unit(lines: &[(&str, Option<usize>)], session: Option<SessionStep>) -> Unit {
+    Unit {
+        commands: lines
+            .iter()
+            .map(|(line, requires)| {
+                (
+                    Submission::new(ledger::wire::parse_command(line).unwrap()),
+                    *requires,
+                )
+            })
+            .collect(),
+        session,
+    }
+}
+
+fn moved(n: u32) -> SessionEvent {
+    SessionEvent::Moved(SessionMoved {
+        from: Flow::Idle,
+        to: Flow::ChoosingGame,
+        cause: format!("cb:{n}"),
+        at: ledger::Timestamp::from_micros(1),
+    })
+}
+
+fn step(
+    stream: &str,
+    expected_version: u64,
+    events: Vec<(SessionEvent, Option<usize>)>,
+) -> SessionStep {
+    SessionStep {
+        stream: stream.to_owned(),
+        expected_version,
+        events,
+        causation: Some("test".to_owned()),
+    }
+}
+
+async fn a_unit_whose_session_moved_writes_nothing_of_itself<S: Backend>(store: S) {
+    let ledger = writer(&store);
+    submit(&ledger, &deposit("d1", 7, "100", "c1")).await;
+    let play = |n: u32| {
+        unit(
+            &[
+                (&bet(&format!("b{n}"), 7, &format!("r{n}"), "10"), None),
+                (
+                    &settle(&format!("s{n}"), 7, &format!("r{n}"), "20"),
+                    Some(0),
+                ),
+            ],
+            Some(step("session-1-7-1", 0, vec![(moved(n), None)])),
+        )
+    };
+    // Two inputs decided on the same session version, at once (a double tap): one
+    // commits, the other moves and leaves nothing, not even its keys' records.
+    let (a, b) = tokio::join!(ledger.commit(play(1)), ledger.commit(play(2)));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    let (won, lost) = match (&a, &b) {
+        (UnitOutcome::Committed { .. }, UnitOutcome::Moved { .. }) => (a, b),
+        (UnitOutcome::Moved { .. }, UnitOutcome::Committed { .. }) => (b, a),
+        other => panic!("exactly one of two units on one session version commits: {other:?}"),
+    };
+    assert_eq!(lost, UnitOutcome::Moved { version: 1 });
+    let UnitOutcome::Committed {
+        outcomes,
+        session_version,
+    } = won
+    else {
+        unreachable!()
+    };
+    assert_eq!(session_version, Some(1));
+    assert!(outcomes
+        .iter()
+        .all(|o| o.as_ref().unwrap().kind == OutcomeKind::Accepted));
+    assert_eq!(outcomes[1].as_ref().unwrap().balances["XTR"], "110");
+    let types: Vec<String> = store
+        .read_all(0, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.event_type)
+        .collect();
+    assert_eq!(
+        types,
+        ["deposited", "bet_placed", "bet_settled", "session_moved"]
+    );
+    // The loser's keys are free: nothing was recorded under them.
+    let loser = if store.find_command("b1").await.unwrap().is_some() {
+        "b2"
+    } else {
+        "b1"
+    };
+    assert!(store.find_command(loser).await.unwrap().is_none());
+}
+
+async fn a_unit_skips_what_depends_on_a_refused_command<S: Backend>(store: S) {
+    let ledger = writer(&store);
+    submit(&ledger, &deposit("d1", 7, "5", "c1")).await;
+    let bet_id = SessionBet {
+        bet_id: "r1".to_owned(),
+        game: "coinflip".to_owned(),
+        stake: 10.into(),
+        payout: 20.into(),
+        at: ledger::Timestamp::from_micros(1),
+    };
+    let outcome = ledger
+        .commit(unit(
+            &[
+                (&bet("b1", 7, "r1", "10"), None),
+                (&settle("s1", 7, "r1", "20"), Some(0)),
+            ],
+            Some(step(
+                "session-1-7-1",
+                0,
+                vec![(SessionEvent::Bet(bet_id), Some(1)), (moved(1), None)],
+            )),
+        ))
+        .await
+        .unwrap();
+    let UnitOutcome::Committed {
+        outcomes,
+        session_version,
+    } = outcome
+    else {
+        panic!("the session was at its expected version: {outcome:?}")
+    };
+    assert!(matches!(
+        outcomes[0].as_ref().unwrap().kind,
+        OutcomeKind::Rejected {
+            code: ledger::RejectionCode::InsufficientFunds,
+            ..
+        }
+    ));
+    assert_eq!(outcomes[1], None, "no settlement of a bet never placed");
+    assert!(store.find_command("s1").await.unwrap().is_none());
+    // Only the move is recorded on the session: the bet event depended on the settle.
+    assert_eq!(session_version, Some(1));
+    let session = store.read_stream("session-1-7-1", 0).await.unwrap();
+    assert_eq!(session.len(), 1);
+    assert_eq!(session[0].event_type, "session_moved");
+}
+
+async fn a_session_step_checks_versions_written_by_other_writers<S: Backend>(store: S) {
+    let a = writer(&store);
+    let b = writer(&store);
+    let only = |n: u32, version: u64| {
+        unit(
+            &[],
+            Some(step("session-1-7-1", version, vec![(moved(n), None)])),
+        )
+    };
+    assert!(matches!(
+        a.commit(only(1, 0)).await.unwrap(),
+        UnitOutcome::Committed {
+            session_version: Some(1),
+            ..
+        }
+    ));
+    // `b` never saw the stream; another process appends to it with the low-level append.
+    assert!(matches!(
+        b.commit(only(2, 1)).await.unwrap(),
+        UnitOutcome::Committed {
+            session_version: Some(2),
+            ..
+        }
+    ));
+    append(
+        &store,
+        "session-1-7-1",
+        ExpectedVersion::Exact(2),
+        vec![store::codec::encode_session(&moved(3))],
+    )
+    .await
+    .unwrap();
+    // `a` cached version 1: it must not write at 2, nor at 3 again.
+    assert_eq!(
+        a.commit(only(4, 1)).await.unwrap(),
+        UnitOutcome::Moved { version: 3 }
+    );
+    assert_eq!(
+        b.commit(only(5, 2)).await.unwrap(),
+        UnitOutcome::Moved { version: 3 }
+    );
+    // A caller that thinks the stream is longer than it is is refused too.
+    assert_eq!(
+        a.commit(only(6, 9)).await.unwrap(),
+        UnitOutcome::Moved { version: 3 }
+    );
+    assert!(matches!(
+        a.commit(only(7, 3)).await.unwrap(),
+        UnitOutcome::Committed {
+            session_version: Some(4),
+            ..
+        }
+    ));
+    let versions: Vec<u64> = store
+        .read_stream("session-1-7-1", 0)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.version)
+        .collect();
+    assert_eq!(versions, [1, 2, 3, 4]);
+}
+
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
         mod postgres {
@@ -628,4 +833,7 @@ conformance!(
     a_writer_catches_up_on_players_it_was_not_deciding,
     a_payment_is_credited_once_across_all_players,
     an_unreadable_stream_fails_only_its_own_commands,
+    a_unit_whose_session_moved_writes_nothing_of_itself,
+    a_unit_skips_what_depends_on_a_refused_command,
+    a_session_step_checks_versions_written_by_other_writers,
 );

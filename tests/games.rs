@@ -238,10 +238,17 @@ async fn play_resumes_where_it_was_after_a_crash_and_an_idle_session_expires_wit
     assert_eq!(second.post(&press(4, "/play go")).await, 200);
     let played = wait_for_text(&fake, "(you chose heads)").await;
     assert!(played.contains("Balance:"), "{played}");
-    // The same button again (a redelivery) plays nothing more; a stale one says so.
+    // The same button again (a redelivery) plays nothing more; another press of it (a
+    // double tap, a stale button) is answered with what the round did.
     assert_eq!(second.post(&press(4, "/play go")).await, 200);
     assert_eq!(second.post(&press(5, "/play go")).await, 200);
-    wait_for_text(&fake, "no longer open").await;
+    let again = wait_for_text(
+        &fake,
+        "Already played: 🪙 Coinflip on heads for 10 ⭐, and you",
+    )
+    .await;
+    let won = played.contains("You won");
+    assert_eq!(again.contains("you won"), won, "{again} after {played}");
 
     // Left in the middle of /play, the session expires and the player is told.
     assert_eq!(second.post(&text(6, 6, "/play")).await, 200);

@@ -3,7 +3,8 @@
 
 use bot_core::bot::show;
 use bot_core::port::{
-    FairState, HistoryLine, Port, PortError, Rotated, Round, Standing, Subscription,
+    Committed, Decision, FairState, HistoryLine, Port, PortError, Rotated, Round, Standing,
+    Subscription,
 };
 use ledger::command::{Command, Request};
 use ledger::session::{self, Flow, SessionEvent, SessionExpired, SessionStarted, SessionState};
@@ -13,7 +14,7 @@ use ledger::{
 use rust_decimal::Decimal;
 use store::codec::DecodeError;
 use store::{
-    codec, player, AppendError, EventStore, ExpectedVersion, GroupCommit, StoreError, Submission,
+    codec, player, EventStore, GroupCommit, SessionStep, StoreError, Submission, Unit, UnitOutcome,
 };
 
 use super::db::{now_micros, BotDb, BotDbError};
@@ -226,20 +227,68 @@ impl<S: EventStore> Port for LedgerPort<S> {
         Ok(state)
     }
 
-    async fn record_session(
-        &self,
-        session: &SessionState,
-        events: Vec<SessionEvent>,
-    ) -> Result<(), PortError> {
-        self.extend(session, &events, now_micros())
-            .await?
-            .map(|_| ())
-            .ok_or_else(|| {
-                PortError::Unavailable(
-                    "the session moved meanwhile: handle the input again".to_owned(),
-                )
+    async fn commit(&self, decision: Decision) -> Result<Committed, PortError> {
+        let Decision {
+            commands,
+            session,
+            causation,
+        } = decision;
+        let commands = commands
+            .into_iter()
+            .map(|planned| {
+                let mut submission = Submission::new(planned.item);
+                submission.causation = Some(causation.clone());
+                submission.actor = Some("bot".to_owned());
+                (submission, planned.requires)
             })
+            .collect();
+        let (read, step) = match session {
+            Some((read, events)) => {
+                let step = SessionStep {
+                    stream: read.stream.clone(),
+                    expected_version: read.version,
+                    events: events.into_iter().map(|e| (e.item, e.requires)).collect(),
+                    causation: Some(causation),
+                };
+                (Some(read), Some(step))
+            }
+            None => (None, None),
+        };
+        let events = step.as_ref().map(|s| s.events.clone()).unwrap_or_default();
+        let unit = Unit {
+            commands,
+            session: step,
+        };
+        match self.writer.commit(unit).await.map_err(store_error)? {
+            UnitOutcome::Moved { .. } => Ok(Committed::Moved),
+            UnitOutcome::Committed { outcomes, .. } => {
+                if let Some(mut state) = read {
+                    let written: Vec<&SessionEvent> = events
+                        .iter()
+                        .filter(|(_, requires)| accepted(&outcomes, *requires))
+                        .map(|(event, _)| event)
+                        .collect();
+                    if !written.is_empty() {
+                        for event in written {
+                            state.apply(event);
+                        }
+                        self.db.save_session(&state, now_micros()).await?;
+                    }
+                }
+                Ok(Committed::Done(outcomes))
+            }
+        }
     }
+}
+
+/// Whether a condition of a unit held: none, or the command it names accepted.
+fn accepted(outcomes: &[Option<Outcome>], requires: Option<usize>) -> bool {
+    requires.is_none_or(|i| {
+        outcomes
+            .get(i)
+            .and_then(Option::as_ref)
+            .is_some_and(|o| o.kind == OutcomeKind::Accepted)
+    })
 }
 
 impl<S: EventStore> LedgerPort<S> {
@@ -298,21 +347,27 @@ impl<S: EventStore> LedgerPort<S> {
         Ok(state)
     }
 
-    /// Appends `events` to `session` at the version it was read, and caches the result as
-    /// last active at `last_activity`; `None`, with nothing written, when the stream moved
-    /// meanwhile.
+    /// Appends `events` to `session` at the version it was read (through the writer,
+    /// like every event), and caches the result as last active at `last_activity`;
+    /// `None`, with nothing written, when the stream moved meanwhile.
     async fn extend(
         &self,
         session: &SessionState,
         events: &[SessionEvent],
         last_activity: i64,
     ) -> Result<Option<SessionState>, PortError> {
-        let encoded = events.iter().map(codec::encode_session).collect();
-        let expected = ExpectedVersion::Exact(session.version);
-        match store::append(&self.store, &session.stream, expected, encoded).await {
-            Ok(_) => {}
-            Err(AppendError::WrongExpectedVersion { .. }) => return Ok(None),
-            Err(AppendError::Store(e)) => return Err(store_error(e)),
+        let unit = Unit {
+            commands: Vec::new(),
+            session: Some(SessionStep {
+                stream: session.stream.clone(),
+                expected_version: session.version,
+                events: events.iter().map(|e| (e.clone(), None)).collect(),
+                causation: None,
+            }),
+        };
+        match self.writer.commit(unit).await.map_err(store_error)? {
+            UnitOutcome::Moved { .. } => return Ok(None),
+            UnitOutcome::Committed { .. } => {}
         }
         let mut state = session.clone();
         for event in events {

@@ -123,6 +123,10 @@ pub struct SessionState {
     pub seen: Vec<(String, Flow)>,
     /// Bets recorded, so a settlement seen twice is counted once.
     pub bets: BTreeSet<String>,
+    /// The latest bets recorded, newest last: what a second press of a button already
+    /// played is answered from.
+    #[serde(default)]
+    pub recent: Vec<SessionBet>,
 }
 
 impl SessionState {
@@ -138,6 +142,7 @@ impl SessionState {
             expired: false,
             seen: Vec::new(),
             bets: BTreeSet::new(),
+            recent: Vec::new(),
         }
     }
 
@@ -158,6 +163,10 @@ impl SessionState {
             }
             SessionEvent::Bet(e) => {
                 self.bets.insert(e.bet_id.clone());
+                self.recent.push(e.clone());
+                if self.recent.len() > SEEN_MAX {
+                    self.recent.remove(0);
+                }
             }
             SessionEvent::Expired(_) => self.expired = true,
         }
@@ -170,6 +179,24 @@ impl SessionState {
             .rev()
             .find(|(seen, _)| seen == cause)
             .map(|(_, flow)| flow)
+    }
+
+    /// The input that last confirmed a `/play` round and what it confirmed, when the
+    /// flow has not moved since (it is idle after it): a second press of the same
+    /// button is answered from it.
+    pub fn last_confirmed(&self) -> Option<(&str, &str, Decimal)> {
+        if self.flow != Flow::Idle {
+            return None;
+        }
+        match self.seen.last() {
+            Some((cause, Flow::Confirming { game, stake })) => Some((cause, game, *stake)),
+            _ => None,
+        }
+    }
+
+    /// A bet recorded lately, by id.
+    pub fn recent_bet(&self, bet_id: &str) -> Option<&SessionBet> {
+        self.recent.iter().rev().find(|bet| bet.bet_id == bet_id)
     }
 
     /// The number of this session among its (chat, player)'s sessions.

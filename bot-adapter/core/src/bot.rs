@@ -7,7 +7,7 @@
 //! replays the same commands and produces the same calls, which the outbox de-duplicates.
 
 use ledger::command::{Command, Request};
-use ledger::session::{Flow, SessionBet, SessionEvent, SessionMoved};
+use ledger::session::{Flow, SessionBet, SessionEvent, SessionMoved, SessionState};
 use ledger::{
     BetId, Currencies, CurrencyCode, ExternalRef, GameId, IdempotencyKey, Outcome, OutcomeKind,
     PaymentMethod, PlayerId, RejectionCode,
@@ -19,7 +19,7 @@ use crate::command::{self, FairAction, PlayGame, PlayStep, PlayerCommand, VipAct
 use crate::fair;
 use crate::games::{Game, Rules, StakeRefused, Terms};
 use crate::payload::{Order, OrderKind, PayloadSigner};
-use crate::port::{Port, PortError, Standing, Subscription};
+use crate::port::{Committed, Decision, Planned, Port, PortError, Standing, Subscription};
 use crate::slots::{self, Spin};
 use crate::update::{From, Input};
 use ledger::fair::FairBet;
@@ -118,6 +118,40 @@ impl Input {
     }
 }
 
+/// How many times an input is decided again because its session moved meanwhile (other
+/// inputs of the same player, each of which commits) before it is given up as
+/// unavailable.
+const DECIDE_ATTEMPTS: usize = 32;
+
+/// What a player input decided, before it is committed.
+struct Plan {
+    decision: Decision,
+    /// Session events of bets, each conditional on its settlement.
+    bets: Vec<Planned<SessionEvent>>,
+    /// Where the `/play` flow goes.
+    next: Flow,
+    /// The play to answer once committed.
+    pending: Option<Pending>,
+}
+
+/// A play decided but not yet committed: how to answer it from the outcomes of its
+/// commands (indexes into the decision's commands).
+enum Pending {
+    Fair {
+        bet: usize,
+        settle: usize,
+        stake: Decimal,
+        /// The roll and the verdict.
+        text: String,
+        /// The fair round and the "again" shortcut.
+        footer: String,
+    },
+    Slots {
+        bet: usize,
+        spin: Spin,
+    },
+}
+
 /// The adapter's core. Cheap to share; holds no state of its own.
 #[derive(Debug, Clone)]
 pub struct Bot {
@@ -138,11 +172,15 @@ impl<P: Port> Ctx<'_, P> {
             .expect("origins are short visible ASCII")
     }
 
-    async fn submit(&self, suffix: &str, command: Command) -> Result<Outcome, PortError> {
-        let request = Request {
+    fn request(&self, suffix: &str, command: Command) -> Request {
+        Request {
             idempotency_key: self.key(suffix),
             command,
-        };
+        }
+    }
+
+    async fn submit(&self, suffix: &str, command: Command) -> Result<Outcome, PortError> {
+        let request = self.request(suffix, command);
         self.port
             .submit(request, &format!("telegram:{}", self.origin))
             .await
@@ -244,8 +282,11 @@ impl Bot {
     }
 
     /// A message or a button press: a command, or a step of the `/play` flow, in the
-    /// player's conversation session in that chat. A redelivered input is handled from
-    /// the state it first found and records nothing again.
+    /// player's conversation session in that chat. It is decided against the session as
+    /// read, and what it decided (bets, settlements, the session's step) is committed at
+    /// once; if the session moved meanwhile (another input of the player's), nothing
+    /// was written and it is decided again from the new state. A redelivered input is
+    /// handled from the state it first found and records no step again.
     async fn player_input<P: Port>(
         &self,
         port: &P,
@@ -267,9 +308,79 @@ impl Bot {
             origin,
             now,
         };
-        let session = port.session(from.chat, player).await?;
-        let found = session.found_by(origin).cloned();
-        let flow = found.clone().unwrap_or_else(|| session.flow.clone());
+        for _ in 0..DECIDE_ATTEMPTS {
+            let session = port.session(from.chat, player).await?;
+            let found = session.found_by(origin).cloned();
+            let flow = found.clone().unwrap_or_else(|| session.flow.clone());
+            let mut plan = Plan {
+                decision: Decision {
+                    causation: format!("telegram:{origin}"),
+                    ..Decision::default()
+                },
+                bets: Vec::new(),
+                next: flow.clone(),
+                pending: None,
+            };
+            let calls = self
+                .player_command(&ctx, &session, &flow, text, &mut plan)
+                .await?;
+            let Plan {
+                mut decision,
+                bets,
+                next,
+                pending,
+            } = plan;
+            if found.is_none() {
+                let at = ledger::Timestamp::from_micros(micros(now));
+                let mut events: Vec<Planned<SessionEvent>> = bets
+                    .into_iter()
+                    .filter(|bet| match &bet.item {
+                        SessionEvent::Bet(bet) => !session.bets.contains(&bet.bet_id),
+                        _ => true,
+                    })
+                    .collect();
+                if next != flow {
+                    events.push(Planned {
+                        item: SessionEvent::Moved(SessionMoved {
+                            from: flow,
+                            to: next,
+                            cause: origin.to_owned(),
+                            at,
+                        }),
+                        requires: None,
+                    });
+                }
+                decision.session = Some((session, events));
+            }
+            let outcomes = if decision.is_empty() {
+                Vec::new()
+            } else {
+                match port.commit(decision).await? {
+                    Committed::Done(outcomes) => outcomes,
+                    Committed::Moved => continue,
+                }
+            };
+            let mut calls = calls;
+            if let Some(pending) = pending {
+                calls.extend(self.played(&ctx, pending, &outcomes)?);
+            }
+            return Ok(calls);
+        }
+        Err(PortError::Unavailable(format!(
+            "the session of player {player} kept moving for {DECIDE_ATTEMPTS} decisions"
+        )))
+    }
+
+    /// Decides one player command against the flow it found, into `plan`; the calls
+    /// returned are the answer whatever the commit brings.
+    async fn player_command<P: Port>(
+        &self,
+        ctx: &Ctx<'_, P>,
+        session: &SessionState,
+        flow: &Flow,
+        text: &str,
+        plan: &mut Plan,
+    ) -> Result<Vec<Call>, PortError> {
         let parsed = match command::parse(text) {
             PlayerCommand::NotACommand if matches!(flow, Flow::ChoosingStake { .. }) => {
                 match command::amount_arg(text.trim()) {
@@ -279,43 +390,36 @@ impl Bot {
             }
             parsed => parsed,
         };
-        let mut next = flow.clone();
-        let mut bets = Vec::new();
-        let calls = match parsed {
+        Ok(match parsed {
             PlayerCommand::Start => {
-                let new = port.register(player, from.chat).await?;
+                let new = ctx.port.register(ctx.player, ctx.chat).await?;
                 let greeting = if new { "Welcome to Croupier!" } else { "Welcome back!" };
                 vec![call::message_with_buttons(
-                    from.chat,
+                    ctx.chat,
                     format!("{greeting} Deposit Stars, then play coinflip or dice. Every round is provably fair: see /fair."),
                     menu(),
                 )]
             }
             PlayerCommand::Help => vec![ctx.say(help())],
-            PlayerCommand::Balance => vec![self.balance(&ctx).await?],
+            PlayerCommand::Balance => vec![self.balance(ctx).await?],
             PlayerCommand::Deposit { amount, currency } => {
-                vec![self.deposit(&ctx, amount, currency.as_deref())]
+                vec![self.deposit(ctx, amount, currency.as_deref())]
             }
             PlayerCommand::Coinflip { stake, side } => {
-                self.play(&ctx, Game::Coinflip(side), stake, &mut bets)
-                    .await?
+                self.play(ctx, Game::Coinflip(side), stake, plan).await?
             }
             PlayerCommand::Dice { stake, target } => {
-                self.play(&ctx, Game::Dice(target), stake, &mut bets)
-                    .await?
+                self.play(ctx, Game::Dice(target), stake, plan).await?
             }
-            PlayerCommand::Play(step) => {
-                self.play_flow(&ctx, &flow, step, &mut next, &mut bets)
-                    .await?
-            }
-            PlayerCommand::Slots { stake } => self.slots(&ctx, stake).await?,
-            PlayerCommand::History => vec![self.history(&ctx).await?],
-            PlayerCommand::Fair(action) => vec![self.fair(&ctx, action).await?],
-            PlayerCommand::Vip(action) => self.vip(&ctx, action).await?,
+            PlayerCommand::Play(step) => self.play_flow(ctx, session, flow, step, plan).await?,
+            PlayerCommand::Slots { stake } => self.slots(ctx, stake, plan).await?,
+            PlayerCommand::History => vec![self.history(ctx).await?],
+            PlayerCommand::Fair(action) => vec![self.fair(ctx, action).await?],
+            PlayerCommand::Vip(action) => self.vip(ctx, action).await?,
             PlayerCommand::PaySupport => vec![ctx.say(self.config.support.clone())],
             PlayerCommand::Privacy => vec![ctx.say(self.config.privacy.clone())],
-            PlayerCommand::Cancel if flow != Flow::Idle => {
-                next = Flow::Idle;
+            PlayerCommand::Cancel if *flow != Flow::Idle => {
+                plan.next = Flow::Idle;
                 vec![ctx.say("Cancelled. Type /play to choose a game again.")]
             }
             PlayerCommand::Cancel => vec![ctx.say("Nothing to cancel. Type /help to see what you can do.")],
@@ -324,27 +428,7 @@ impl Bot {
             }
             PlayerCommand::Usage(reply) => vec![ctx.say(reply)],
             PlayerCommand::NotACommand => vec![ctx.say("I understand commands such as /balance or /coinflip 10 heads. Type /help for the list.")],
-        };
-        if found.is_none() {
-            let at = ledger::Timestamp::from_micros(micros(now));
-            let mut events: Vec<SessionEvent> = bets
-                .into_iter()
-                .filter(|bet: &SessionBet| !session.bets.contains(&bet.bet_id))
-                .map(SessionEvent::Bet)
-                .collect();
-            if next != flow {
-                events.push(SessionEvent::Moved(SessionMoved {
-                    from: flow,
-                    to: next,
-                    cause: origin.to_owned(),
-                    at,
-                }));
-            }
-            if !events.is_empty() {
-                port.record_session(&session, events).await?;
-            }
-        }
-        Ok(calls)
+        })
     }
 
     /// One step of `/play`: choose a game, then a stake, then confirm. `next` is where
@@ -352,15 +436,15 @@ impl Bot {
     async fn play_flow<P: Port>(
         &self,
         ctx: &Ctx<'_, P>,
+        session: &SessionState,
         flow: &Flow,
         step: PlayStep,
-        next: &mut Flow,
-        bets: &mut Vec<SessionBet>,
+        plan: &mut Plan,
     ) -> Result<Vec<Call>, PortError> {
         let cancel = ("✖ Cancel".to_owned(), "/cancel".to_owned());
         Ok(match (step, flow) {
             (PlayStep::Start, _) => {
-                *next = Flow::ChoosingGame;
+                plan.next = Flow::ChoosingGame;
                 let button = |game: PlayGame| (game.label(), format!("/play game {}", game.name()));
                 vec![call::message_with_buttons(
                     ctx.chat,
@@ -376,7 +460,7 @@ impl Bot {
                 )]
             }
             (PlayStep::Game(game), _) => {
-                *next = Flow::ChoosingStake { game: game.name() };
+                plan.next = Flow::ChoosingStake { game: game.name() };
                 let (min, max) = (self.config.rules.stake_min, self.config.rules.stake_max);
                 let stakes = [5u32, 10, 25, 50]
                     .into_iter()
@@ -398,14 +482,14 @@ impl Bot {
                 Flow::ChoosingStake { game } | Flow::Confirming { game, .. },
             ) => {
                 let Some(chosen) = PlayGame::parse(game) else {
-                    *next = Flow::Idle;
+                    plan.next = Flow::Idle;
                     return Ok(vec![ctx.say("That game is gone. Type /play to choose again.")]);
                 };
                 let stake = match self.check_stake(ctx, stake, self.multiplier(chosen)).await? {
                     Ok(stake) => stake,
                     Err(reply) => return Ok(vec![ctx.say(format!("{reply} Choose another stake."))]),
                 };
-                *next = Flow::Confirming {
+                plan.next = Flow::Confirming {
                     game: game.clone(),
                     stake,
                 };
@@ -429,12 +513,15 @@ impl Bot {
                 )]
             }
             (PlayStep::Go, Flow::Confirming { game, stake }) => {
-                *next = Flow::Idle;
+                plan.next = Flow::Idle;
                 match PlayGame::parse(game).map(fair_game) {
-                    Some(Some(fair)) => self.play(ctx, fair, *stake, bets).await?,
-                    Some(None) => self.slots(ctx, *stake).await?,
+                    Some(Some(fair)) => self.play(ctx, fair, *stake, plan).await?,
+                    Some(None) => self.slots(ctx, *stake, plan).await?,
                     None => vec![ctx.say("That game is gone. Type /play to choose again.")],
                 }
+            }
+            (PlayStep::Go, _) if session.last_confirmed().is_some_and(|(by, ..)| by != ctx.origin) => {
+                vec![ctx.say(self.already_played(session))]
             }
             (PlayStep::Stake(_) | PlayStep::Go, _) => vec![ctx.say(
                 "That choice is no longer open (it timed out or was played). Type /play to start again.",
@@ -916,14 +1003,15 @@ impl Bot {
             .map(|()| stake))
     }
 
-    /// Places a bet, rolls, settles. The roll is fixed by the bet's fair round, so a
-    /// retry after a crash between the two commands settles the same way.
+    /// Decides a bet, its roll and its settlement, into `plan`: the bet and the
+    /// settlement are committed together, or not at all. The roll is fixed by the bet's
+    /// fair round, so deciding again (a retry, a redelivery) settles the same way.
     async fn play<P: Port>(
         &self,
         ctx: &Ctx<'_, P>,
         game: Game,
         stake: Decimal,
-        bets: &mut Vec<SessionBet>,
+        plan: &mut Plan,
     ) -> Result<Vec<Call>, PortError> {
         let terms = Terms {
             game,
@@ -948,10 +1036,33 @@ impl Bot {
             nonce: round.nonce,
             terms: terms.encode(),
         };
-        if let Some(refusal) = place_bet(ctx, &bet_id, game, stake, Some(inputs)).await? {
-            return Ok(vec![ctx.say(refusal)]);
-        }
         let result = terms.outcome(stake, roll, 0);
+        let bet = plan.decision.command(
+            ctx.request("bet", place(ctx, &bet_id, game, stake, Some(inputs))),
+            None,
+        );
+        let settle = plan.decision.command(
+            ctx.request(
+                "settle",
+                Command::SettleBet {
+                    player: ctx.player,
+                    bet_id: bet_id.clone(),
+                    payout: result.payout,
+                    roll: Some(roll),
+                },
+            ),
+            Some(bet),
+        );
+        plan.bets.push(Planned {
+            item: SessionEvent::Bet(SessionBet {
+                bet_id: bet_id.as_str().to_owned(),
+                game: game.to_owned(),
+                stake,
+                payout: result.payout,
+                at: ledger::Timestamp::from_micros(micros(ctx.now)),
+            }),
+            requires: Some(settle),
+        });
         let (headline, again) = match terms.game {
             Game::Coinflip(side) => (
                 format!(
@@ -966,56 +1077,32 @@ impl Bot {
                 format!("/dice {stake} {target}"),
             ),
         };
-        let settled = ctx
-            .submit(
-                "settle",
-                Command::SettleBet {
-                    player: ctx.player,
-                    bet_id: bet_id.clone(),
-                    payout: result.payout,
-                    roll: Some(roll),
-                },
-            )
-            .await?;
-        bets.push(SessionBet {
-            bet_id: bet_id.as_str().to_owned(),
-            game: game.to_owned(),
-            stake,
-            payout: result.payout,
-            at: ledger::Timestamp::from_micros(micros(ctx.now)),
-        });
-        let balance = match &settled.kind {
-            OutcomeKind::Accepted => settled
-                .balances
-                .get("XTR")
-                .cloned()
-                .unwrap_or_else(|| "0".to_owned()),
-            OutcomeKind::Rejected { message, .. } | OutcomeKind::Conflict { field: message } => {
-                // The stake is taken and the outcome known; a refused settle is a bug.
-                return Err(PortError::Broken(format!(
-                    "settling a decided bet was refused: {message}"
-                )));
-            }
-        };
         let verdict = if result.won {
             format!("You won {}!", show(&result.payout.to_string(), "XTR"))
         } else {
             format!("You lost {}.", show(&stake.to_string(), "XTR"))
         };
-        Ok(vec![ctx.say(format!(
-            "{headline}\n{verdict} Balance: {}.\nNonce {} of seed {}…: /fair. Again: {again}",
-            show(&balance, "XTR"),
-            round.nonce,
-            &round.seed_hash[..12],
-        ))])
+        plan.pending = Some(Pending::Fair {
+            bet,
+            settle,
+            stake,
+            text: format!("{headline}\n{verdict}"),
+            footer: format!(
+                "Nonce {} of seed {}…: /fair. Again: {again}",
+                round.nonce,
+                &round.seed_hash[..12],
+            ),
+        });
+        Ok(Vec::new())
     }
 
-    /// Takes the stake, then sends the 🎰 whose value settles the bet
-    /// ([`Bot::spin_result`]).
+    /// Decides a 🎰 bet into `plan`; once it is placed, the 🎰 whose value settles it
+    /// is sent ([`Bot::spin_result`]).
     async fn slots<P: Port>(
         &self,
         ctx: &Ctx<'_, P>,
         stake: Decimal,
+        plan: &mut Plan,
     ) -> Result<Vec<Call>, PortError> {
         let stake = match self
             .check_stake(ctx, stake, Decimal::from(slots::MULTIPLIER_MAX))
@@ -1024,16 +1111,99 @@ impl Bot {
             Ok(stake) => stake,
             Err(reply) => return Ok(vec![ctx.say(reply)]),
         };
-        let bet = bet_id("slots", ctx.origin);
-        if let Some(refusal) = place_bet(ctx, &bet, "slots", stake, None).await? {
-            return Ok(vec![ctx.say(refusal)]);
+        let bet_id = bet_id("slots", ctx.origin);
+        let bet = plan.decision.command(
+            ctx.request("bet", place(ctx, &bet_id, "slots", stake, None)),
+            None,
+        );
+        plan.pending = Some(Pending::Slots {
+            bet,
+            spin: Spin {
+                player: ctx.player.get(),
+                chat: ctx.chat,
+                stake,
+                bet: bet_id.as_str().to_owned(),
+            },
+        });
+        Ok(Vec::new())
+    }
+
+    /// The answer to a play once its decision is committed: the result, or why the
+    /// ledger refused the bet.
+    fn played<P: Port>(
+        &self,
+        ctx: &Ctx<'_, P>,
+        pending: Pending,
+        outcomes: &[Option<Outcome>],
+    ) -> Result<Vec<Call>, PortError> {
+        let outcome = |i: usize| {
+            outcomes.get(i).cloned().flatten().ok_or_else(|| {
+                PortError::Broken(format!("the ledger did not decide command {i} of a play"))
+            })
+        };
+        match pending {
+            Pending::Fair {
+                bet,
+                settle,
+                stake,
+                text,
+                footer,
+            } => {
+                let placed = outcome(bet)?;
+                if let Some(refusal) = refusal(&placed, stake) {
+                    return Ok(vec![ctx.say(refusal)]);
+                }
+                let settled = outcome(settle)?;
+                let balance = match &settled.kind {
+                    OutcomeKind::Accepted => shown_balance(&settled.balances, "XTR"),
+                    OutcomeKind::Rejected { message, .. }
+                    | OutcomeKind::Conflict { field: message } => {
+                        // The stake is taken and the outcome known; a refused settle is a bug.
+                        return Err(PortError::Broken(format!(
+                            "settling a decided bet was refused: {message}"
+                        )));
+                    }
+                };
+                Ok(vec![
+                    ctx.say(format!("{text} Balance: {balance}.\n{footer}"))
+                ])
+            }
+            Pending::Slots { bet, spin } => {
+                let placed = outcome(bet)?;
+                Ok(match refusal(&placed, spin.stake) {
+                    Some(refusal) => vec![ctx.say(refusal)],
+                    None => vec![call::send_dice(&spin)],
+                })
+            }
         }
-        Ok(vec![call::send_dice(&Spin {
-            player: ctx.player.get(),
-            chat: ctx.chat,
-            stake,
-            bet: bet.as_str().to_owned(),
-        })])
+    }
+
+    /// The answer to a second press of a "✅ Play" button whose round another press
+    /// already played: what that round did.
+    fn already_played(&self, session: &SessionState) -> String {
+        let Some((cause, game, stake)) = session.last_confirmed() else {
+            return "That choice is no longer open. Type /play to start again.".to_owned();
+        };
+        let Some(chosen) = PlayGame::parse(game) else {
+            return "That round was already played. Type /play to start again.".to_owned();
+        };
+        let kind = fair_game(chosen).map_or("slots", |game| {
+            Terms {
+                game,
+                edge_bps: self.config.rules.edge_bps,
+            }
+            .game_name()
+        });
+        let round = format!("{} for {}", chosen.label(), show(&stake.to_string(), "XTR"));
+        let result = match session.recent_bet(bet_id(kind, cause).as_str()) {
+            Some(bet) if bet.payout > Decimal::ZERO => {
+                format!("you won {}", show(&bet.payout.to_string(), "XTR"))
+            }
+            Some(_) => format!("you lost {}", show(&stake.to_string(), "XTR")),
+            None if kind == "slots" => "the 🎰 is spinning".to_owned(),
+            None => "the bet was refused (see the answer above)".to_owned(),
+        };
+        format!("Already played: {round}, and {result}. Type /play for another round.")
     }
 
     /// The 🎰 of `spin` showed `value`, or (`None`) its value will never be known (the
@@ -1100,18 +1270,14 @@ impl Bot {
             }
         };
         if let (OutcomeKind::Accepted, Some((_, payout))) = (&outcome.kind, payout) {
-            let session = port.session(spin.chat, player).await?;
-            if !session.bets.contains(&spin.bet) {
-                let bet = SessionBet {
-                    bet_id: spin.bet.clone(),
-                    game: "slots".to_owned(),
-                    stake: spin.stake,
-                    payout,
-                    at: ledger::Timestamp::from_micros(micros(now)),
-                };
-                port.record_session(&session, vec![SessionEvent::Bet(bet)])
-                    .await?;
-            }
+            let bet = SessionBet {
+                bet_id: spin.bet.clone(),
+                game: "slots".to_owned(),
+                stake: spin.stake,
+                payout,
+                at: ledger::Timestamp::from_micros(micros(now)),
+            };
+            record_bet(port, spin.chat, player, bet, &origin).await?;
         }
         Ok(match outcome.kind {
             OutcomeKind::Accepted => vec![ctx.say(format!(
@@ -1169,29 +1335,27 @@ fn bet_id(game: &str, origin: &str) -> BetId {
         .expect("bet ids are short tokens")
 }
 
-/// Places a bet (with its fair inputs for coinflip and dice); `Some` is the reply when it
-/// was refused.
-async fn place_bet<P: Port>(
+/// The command that places a bet (with its fair inputs for coinflip and dice).
+fn place<P: Port>(
     ctx: &Ctx<'_, P>,
     bet_id: &BetId,
     game: &str,
     stake: Decimal,
     fair: Option<FairBet>,
-) -> Result<Option<String>, PortError> {
-    let placed = ctx
-        .submit(
-            "bet",
-            Command::PlaceBet {
-                player: ctx.player,
-                bet_id: bet_id.clone(),
-                game: GameId::new(game).expect("game names are snake case"),
-                stake,
-                currency: xtr(),
-                fair,
-            },
-        )
-        .await?;
-    Ok(match &placed.kind {
+) -> Command {
+    Command::PlaceBet {
+        player: ctx.player,
+        bet_id: bet_id.clone(),
+        game: GameId::new(game).expect("game names are snake case"),
+        stake,
+        currency: xtr(),
+        fair,
+    }
+}
+
+/// The reply to a bet the ledger refused; `None` when it was placed.
+fn refusal(placed: &Outcome, stake: Decimal) -> Option<String> {
+    match &placed.kind {
         OutcomeKind::Accepted => None,
         OutcomeKind::Rejected { code, message } => {
             Some(if *code == RejectionCode::InsufficientFunds {
@@ -1207,7 +1371,41 @@ async fn place_bet<P: Port>(
         OutcomeKind::Conflict { .. } => {
             Some("That message was already used for another bet.".to_owned())
         }
-    })
+    }
+}
+
+/// Records a settled bet in the player's session in `chat`, once, deciding again when
+/// the session moves meanwhile.
+async fn record_bet<P: Port>(
+    port: &P,
+    chat: i64,
+    player: PlayerId,
+    bet: SessionBet,
+    origin: &str,
+) -> Result<(), PortError> {
+    for _ in 0..DECIDE_ATTEMPTS {
+        let session = port.session(chat, player).await?;
+        if session.bets.contains(&bet.bet_id) {
+            return Ok(());
+        }
+        let decision = Decision {
+            commands: Vec::new(),
+            session: Some((
+                session,
+                vec![Planned {
+                    item: SessionEvent::Bet(bet.clone()),
+                    requires: None,
+                }],
+            )),
+            causation: format!("telegram:{origin}"),
+        };
+        if let Committed::Done(_) = port.commit(decision).await? {
+            return Ok(());
+        }
+    }
+    Err(PortError::Unavailable(format!(
+        "the session of player {player} kept moving for {DECIDE_ATTEMPTS} decisions"
+    )))
 }
 
 /// The provably fair game a `/play` choice is; `None` for 🎰 slots.

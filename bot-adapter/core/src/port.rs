@@ -153,11 +153,53 @@ pub trait Port: Send + Sync {
         player: PlayerId,
     ) -> impl Future<Output = Result<SessionState, PortError>> + Send;
 
-    /// Records `events` on `session` as it was read; `Err` when it moved meanwhile (the
-    /// input is then handled again from the new state).
-    fn record_session(
+    /// Commits what one input decided, all of it or nothing: its commands in order and
+    /// its session step, at the session's version as it was read.
+    fn commit(
         &self,
-        session: &SessionState,
-        events: Vec<SessionEvent>,
-    ) -> impl Future<Output = Result<(), PortError>> + Send;
+        decision: Decision,
+    ) -> impl Future<Output = Result<Committed, PortError>> + Send;
+}
+
+/// A command of a [`Decision`], decided only if the earlier command `requires` names
+/// (an index into the decision's commands) is accepted; a command skipped so leaves no
+/// record.
+#[derive(Debug, Clone)]
+pub struct Planned<T> {
+    pub item: T,
+    pub requires: Option<usize>,
+}
+
+/// Everything one input decided, committed at once by [`Port::commit`].
+#[derive(Debug, Clone, Default)]
+pub struct Decision {
+    pub commands: Vec<Planned<Request>>,
+    /// The session as the decision read it, and the events it adds.
+    pub session: Option<(SessionState, Vec<Planned<SessionEvent>>)>,
+    /// The input that caused it (its origin).
+    pub causation: String,
+}
+
+impl Decision {
+    /// Adds a command; returns its index, for a later command's `requires`.
+    pub fn command(&mut self, request: Request, requires: Option<usize>) -> usize {
+        self.commands.push(Planned {
+            item: request,
+            requires,
+        });
+        self.commands.len() - 1
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.commands.is_empty() && self.session.as_ref().is_none_or(|(_, e)| e.is_empty())
+    }
+}
+
+/// What became of a [`Decision`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Committed {
+    /// In the log: each command's outcome, `None` for one skipped.
+    Done(Vec<Option<Outcome>>),
+    /// The session moved since it was read: nothing was written; decide again.
+    Moved,
 }

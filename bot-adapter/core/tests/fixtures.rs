@@ -4,11 +4,13 @@
 
 use bot_core::call::Call;
 use bot_core::payload::PayloadSigner;
-use bot_core::port::{FairState, HistoryLine, Port, PortError, Rotated, Round, Standing};
+use bot_core::port::{
+    Committed, Decision, FairState, HistoryLine, Port, PortError, Rotated, Round, Standing,
+};
 use bot_core::update::{Ignored, Input};
 use bot_core::{translate, Bot, Config};
 use ledger::command::Request;
-use ledger::session::{SessionEvent, SessionState};
+use ledger::session::SessionState;
 use ledger::{Outcome, PlayerId};
 
 fn fixture(name: &str) -> Vec<u8> {
@@ -147,12 +149,12 @@ impl Port for NoLedger {
         session.player = player.get();
         Ok(session)
     }
-    async fn record_session(
-        &self,
-        _: &SessionState,
-        _: Vec<SessionEvent>,
-    ) -> Result<(), PortError> {
-        Ok(())
+    async fn commit(&self, decision: Decision) -> Result<Committed, PortError> {
+        if decision.commands.is_empty() {
+            Ok(Committed::Done(Vec::new()))
+        } else {
+            refused()
+        }
     }
 }
 

@@ -190,3 +190,125 @@ on_both_backends!(
     a_double_tap_on_play_places_one_bet_and_answers_both,
     many_inputs_from_one_player_at_once_are_each_answered_without_overdraft,
 );
+
+/// A `croupier serve` killed (SIGKILL) while players are playing, then restarted, with
+/// Telegram delivering again what was not acknowledged: every round is whole (a bet
+/// placed is settled and in its session), each input is answered once, the log audits.
+async fn a_server_killed_mid_play_leaves_no_half_played_round(url: &str, dir: Option<Scratch>) {
+    use common::server::Server;
+    use simulation::fake::FakeTelegram;
+    const PLAYERS: u64 = 10;
+    const ROUNDS: i64 = 6;
+    for player in 1..=PLAYERS {
+        let line = format!(
+            r#"{{"type":"deposit","idempotency_key":"seed-{player}","player":{player},"amount":"100","currency":"XTR","method":"telegram_stars","external_ref":"charge-{player}"}}"#
+        );
+        assert!(croupier(url, &["ledger", "submit", "--json", &line])
+            .status
+            .success());
+    }
+    let updates: Vec<Vec<serde_json::Value>> = (1..=PLAYERS)
+        .map(|player| {
+            (1..=ROUNDS)
+                .map(|round| {
+                    let id = i64::try_from(player).unwrap() * 1000 + round;
+                    simulation::updates::text(id, round, player, "/coinflip 1 heads")
+                })
+                .collect()
+        })
+        .collect();
+    let fake = FakeTelegram::start(common::server::TOKEN).await.unwrap();
+    let first = Server::start(url, &fake, None);
+    let address = first.address.clone();
+    let mut posting = tokio::task::JoinSet::new();
+    for chat in updates.clone() {
+        let address = address.clone();
+        posting.spawn(async move {
+            let client = reqwest::Client::new();
+            for update in chat {
+                // Each chat in order, as Telegram delivers; the server dies under us.
+                let sent = client
+                    .post(format!("http://{address}/telegram/webhook"))
+                    .header("content-type", "application/json")
+                    .header("X-Telegram-Bot-Api-Secret-Token", common::server::SECRET)
+                    .body(update.to_string())
+                    .send()
+                    .await;
+                if sent.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+    // Killed once some rounds are in the log and others are not.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while events(url, "bet_placed").await < 10 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let mut first = first;
+    first.child.kill().unwrap();
+    first.child.wait().unwrap();
+    while posting.join_next().await.is_some() {}
+    let killed_at = events(url, "bet_placed").await;
+
+    // Telegram delivers again everything not acknowledged (here: everything).
+    let second = Server::start(url, &fake, dir);
+    for chat in &updates {
+        for update in chat {
+            assert_eq!(second.post(update).await, 200);
+        }
+    }
+    let rounds = i64::try_from(PLAYERS).unwrap() * ROUNDS;
+    assert_eq!(
+        events(url, "bet_placed").await,
+        rounds,
+        "killed after {killed_at}"
+    );
+    assert_eq!(events(url, "bet_settled").await, rounds);
+    assert_eq!(events(url, "session_bet").await, rounds);
+    // Each input has exactly one answer queued (the outbox de-duplicates), whether it was
+    // decided before the kill, after it, or both. Those the killed dispatcher had leased
+    // are sent again when their lease ends, which this test does not wait for.
+    let queued = common::count(
+        url,
+        "SELECT COUNT(*) FROM bot_outbox WHERE method = 'sendMessage' AND params LIKE '%(you chose heads)%'",
+    )
+    .await;
+    assert_eq!(queued, rounds);
+    let answered = || {
+        texts(&fake)
+            .iter()
+            .filter(|t| t.contains("(you chose heads)"))
+            .count()
+    };
+    let leased = common::count(
+        url,
+        "SELECT COUNT(*) FROM bot_outbox WHERE lease_until > 0 AND state = 'pending'",
+    )
+    .await;
+    let at_least = usize::try_from(rounds - leased).unwrap();
+    assert!(
+        fake.wait_for(Duration::from_secs(30), |_| answered() >= at_least)
+            .await,
+        "{} of {at_least} answered",
+        answered()
+    );
+    assert!(answered() <= usize::try_from(rounds).unwrap());
+    let mut second = second;
+    assert!(second.stop().await.success());
+    let audit = croupier(url, &["audit", "verify"]);
+    assert!(audit.status.success(), "{audit:?}");
+}
+
+#[sqlx::test(migrations = "./migrations/postgres")]
+async fn postgres_server_killed_mid_play_leaves_no_half_played_round(pool: sqlx::PgPool) {
+    let url = common::database_url(&pool).await;
+    a_server_killed_mid_play_leaves_no_half_played_round(&url, None).await;
+}
+
+#[tokio::test]
+async fn sqlite_server_killed_mid_play_leaves_no_half_played_round() {
+    let dir = Scratch::new();
+    let url = dir.url();
+    a_server_killed_mid_play_leaves_no_half_played_round(&url, Some(dir)).await;
+}

@@ -723,6 +723,36 @@ impl BotDb {
         terms: &str,
     ) -> Result<(Round, bool), BotDbError> {
         for _ in 0..16 {
+            let active = self.active_seed(player).await?;
+            // The next nonce of that seed, only while the seed is unrevealed. The bet's
+            // round made before wins on its primary key, and is read below; a race for
+            // the same nonce loses on UNIQUE (seed_hash, nonce) and tries again.
+            let nonce: Option<i64> = sqlx::query_scalar(
+                "INSERT INTO bot_fair_rounds (bet_id, player_id, seed_hash, client_seed, nonce, terms, created_at) \
+                 SELECT $1, $2, s.seed_hash, $3, (SELECT COUNT(*) FROM bot_fair_rounds WHERE seed_hash = s.seed_hash), $4, $5 \
+                 FROM bot_fair_seeds s WHERE s.seed_hash = $6 AND s.revealed_at IS NULL \
+                 ON CONFLICT DO NOTHING RETURNING nonce",
+            )
+            .bind(bet)
+            .bind(player)
+            .bind(&active.client_seed)
+            .bind(terms)
+            .bind(now_micros())
+            .bind(&active.seed_hash)
+            .fetch_optional(&self.pool)
+            .await?;
+            if let Some(nonce) = nonce {
+                let committed = active.committed;
+                return Ok((
+                    Round {
+                        seed: active.seed,
+                        seed_hash: active.seed_hash,
+                        client_seed: active.client_seed,
+                        nonce: to_u64(nonce),
+                    },
+                    committed,
+                ));
+            }
             let row = sqlx::query(
                 "SELECT r.seed_hash, s.seed, r.client_seed, r.nonce, s.committed_at FROM bot_fair_rounds r \
                  JOIN bot_fair_seeds s ON s.seed_hash = r.seed_hash WHERE r.bet_id = $1",
@@ -743,23 +773,6 @@ impl BotDb {
                     committed_at.is_some(),
                 ));
             }
-            let active = self.active_seed(player).await?;
-            // The next nonce of that seed, only while the seed is unrevealed; a race for the
-            // same nonce loses on UNIQUE (seed_hash, nonce) and tries again.
-            sqlx::query(
-                "INSERT INTO bot_fair_rounds (bet_id, player_id, seed_hash, client_seed, nonce, terms, created_at) \
-                 SELECT $1, $2, s.seed_hash, $3, (SELECT COUNT(*) FROM bot_fair_rounds WHERE seed_hash = s.seed_hash), $4, $5 \
-                 FROM bot_fair_seeds s WHERE s.seed_hash = $6 AND s.revealed_at IS NULL \
-                 ON CONFLICT DO NOTHING",
-            )
-            .bind(bet)
-            .bind(player)
-            .bind(&active.client_seed)
-            .bind(terms)
-            .bind(now_micros())
-            .bind(&active.seed_hash)
-            .execute(&self.pool)
-            .await?;
         }
         Err(BotDbError::Contended(format!(
             "could not allocate a fair round for bet {bet}"
@@ -822,21 +835,26 @@ impl BotDb {
 
     // ---- conversation sessions (a cache of the session streams; the log is the truth) ----
 
-    /// The cached state of the current session of (chat, user).
+    /// The cached state of the current session of (chat, user), and when it was last
+    /// active (micros).
     pub async fn session_snapshot(
         &self,
         chat: i64,
         user: i64,
-    ) -> Result<Option<SessionState>, BotDbError> {
-        let row = sqlx::query("SELECT state FROM bot_sessions WHERE chat_id = $1 AND user_id = $2")
-            .bind(chat)
-            .bind(user)
-            .fetch_optional(&self.pool)
-            .await?;
+    ) -> Result<Option<(SessionState, i64)>, BotDbError> {
+        let row = sqlx::query(
+            "SELECT state, last_activity FROM bot_sessions WHERE chat_id = $1 AND user_id = $2",
+        )
+        .bind(chat)
+        .bind(user)
+        .fetch_optional(&self.pool)
+        .await?;
         row.map(|row| {
             let text: String = row.try_get("state")?;
-            serde_json::from_str(&text)
-                .map_err(|e| BotDbError::Corrupt(format!("session of chat {chat}: {e}")))
+            let last_activity: i64 = row.try_get("last_activity")?;
+            let state = serde_json::from_str(&text)
+                .map_err(|e| BotDbError::Corrupt(format!("session of chat {chat}: {e}")))?;
+            Ok((state, last_activity))
         })
         .transpose()
     }

@@ -27,6 +27,13 @@ pub struct LedgerPort<S> {
     pub db: BotDb,
 }
 
+/// How many session events the session cache may lag behind the log before a read
+/// writes it back.
+const CACHE_LAG_MAX: u64 = 16;
+
+/// How fresh a session's last activity is kept in the cache, for the idle sweeper.
+const ACTIVITY_GRANULARITY_MICROS: i64 = 1_000_000;
+
 /// A store failure, transient as the store says.
 fn store_error(error: StoreError) -> PortError {
     if error.transient() {
@@ -196,34 +203,55 @@ impl<S: EventStore> Port for LedgerPort<S> {
 
     async fn session(&self, chat: i64, player: PlayerId) -> Result<SessionState, PortError> {
         let now = now_micros();
-        let mut state = match self.db.session_snapshot(chat, player.get()).await? {
-            Some(cached) => Some(self.caught_up(cached).await?),
-            None => None,
+        let (mut state, cached) = match self.db.session_snapshot(chat, player.get()).await? {
+            Some((cached, last_activity)) => {
+                let version = cached.version;
+                (
+                    Some(self.caught_up(cached).await?),
+                    Some((version, last_activity)),
+                )
+            }
+            None => (None, None),
         };
         let mut number = state.as_ref().map_or(0, SessionState::number);
+        let mut started = false;
         // The last session ended (or there was none): the next one is the one after it,
         // possibly started already by an input whose handling was cut short.
         while state.as_ref().is_none_or(|s| s.expired) {
             number += 1;
+            started = true;
             let stream = session::stream_of(chat, player.get(), number);
             let found = self.caught_up(SessionState::new(&stream)).await?;
             if found.version > 0 {
                 state = Some(found);
                 continue;
             }
-            let started = SessionEvent::Started(SessionStarted {
+            let start = SessionEvent::Started(SessionStarted {
                 chat,
                 player: player.get(),
                 at: Timestamp::from_micros(now),
             });
-            match self.extend(&found, &[started], now).await? {
+            match self.extend(&found, &[start], now).await? {
                 Some(started) => state = Some(started),
                 // Another handler started it first: read it on the next turn.
                 None => number -= 1,
             }
         }
         let state = state.expect("the loop ends with a live session");
-        self.db.save_session(&state, now).await?;
+        // The cache is a shortcut, caught up from the log on every read: it is written
+        // when it names another session, lags by many events, or its activity time (what
+        // the idle sweeper reads) is a second old, not on every input.
+        let stale = match cached {
+            Some((version, last_activity)) => {
+                started
+                    || state.version >= version + CACHE_LAG_MAX
+                    || now - last_activity >= ACTIVITY_GRANULARITY_MICROS
+            }
+            None => true,
+        };
+        if stale {
+            self.db.save_session(&state, now).await?;
+        }
         Ok(state)
     }
 
@@ -242,53 +270,22 @@ impl<S: EventStore> Port for LedgerPort<S> {
                 (submission, planned.requires)
             })
             .collect();
-        let (read, step) = match session {
-            Some((read, events)) => {
-                let step = SessionStep {
-                    stream: read.stream.clone(),
-                    expected_version: read.version,
-                    events: events.into_iter().map(|e| (e.item, e.requires)).collect(),
-                    causation: Some(causation),
-                };
-                (Some(read), Some(step))
-            }
-            None => (None, None),
-        };
-        let events = step.as_ref().map(|s| s.events.clone()).unwrap_or_default();
+        let step = session.map(|(read, events)| SessionStep {
+            stream: read.stream,
+            expected_version: read.version,
+            events: events.into_iter().map(|e| (e.item, e.requires)).collect(),
+            causation: Some(causation),
+        });
         let unit = Unit {
             commands,
             session: step,
         };
         match self.writer.commit(unit).await.map_err(store_error)? {
             UnitOutcome::Moved { .. } => Ok(Committed::Moved),
-            UnitOutcome::Committed { outcomes, .. } => {
-                if let Some(mut state) = read {
-                    let written: Vec<&SessionEvent> = events
-                        .iter()
-                        .filter(|(_, requires)| accepted(&outcomes, *requires))
-                        .map(|(event, _)| event)
-                        .collect();
-                    if !written.is_empty() {
-                        for event in written {
-                            state.apply(event);
-                        }
-                        self.db.save_session(&state, now_micros()).await?;
-                    }
-                }
-                Ok(Committed::Done(outcomes))
-            }
+            // The session cache catches up from the log on the next read.
+            UnitOutcome::Committed { outcomes, .. } => Ok(Committed::Done(outcomes)),
         }
     }
-}
-
-/// Whether a condition of a unit held: none, or the command it names accepted.
-fn accepted(outcomes: &[Option<Outcome>], requires: Option<usize>) -> bool {
-    requires.is_none_or(|i| {
-        outcomes
-            .get(i)
-            .and_then(Option::as_ref)
-            .is_some_and(|o| o.kind == OutcomeKind::Accepted)
-    })
 }
 
 impl<S: EventStore> LedgerPort<S> {
@@ -386,7 +383,7 @@ impl<S: EventStore> LedgerPort<S> {
         user: i64,
         last_activity: i64,
     ) -> Result<Option<(String, Flow)>, PortError> {
-        let Some(cached) = self.db.session_snapshot(chat, user).await? else {
+        let Some((cached, _)) = self.db.session_snapshot(chat, user).await? else {
             return Ok(None);
         };
         let state = self.caught_up(cached).await?;

@@ -68,7 +68,11 @@ fn check(bet: &str, evidence: &Evidence) -> anyhow::Result<ExitCode> {
     let terms = fair::Terms::parse(&fair_bet.terms)
         .with_context(|| format!("unreadable terms '{}'", fair_bet.terms))?;
     let stake = evidence.stake;
-    let expected = terms.outcome(stake, roll, scale);
+    // The stake is read from the log: a tampered one may be too large to compute with.
+    let Some(expected) = terms.checked_outcome(stake, roll, scale) else {
+        println!("FAIL: the stake {stake} is too large for what the roll pays to be computed");
+        return Ok(ExitCode::from(EXIT_DISAGREE));
+    };
     let Some((_, payout, settled_roll)) = evidence.settled else {
         println!(
             "the bet is not settled yet; it should pay {}",

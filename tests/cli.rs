@@ -588,3 +588,42 @@ fn a_subscriber_who_never_deposited_has_no_balance_and_the_audit_agrees() {
         "no cash row for a subscriber"
     );
 }
+
+/// Regression: `--expect-head 0:HASH` named position 0, which only the empty log's
+/// genesis hash can have, and was reported as tampering (exit 5, "events were removed").
+/// It is malformed input (exit 2); the empty log's own head, `0:000...`, always verifies.
+#[test]
+fn expect_head_at_position_zero_is_bad_input_not_tampering() {
+    let scratch = Scratch::new();
+    let url = scratch.url();
+    assert_eq!(submit(&scratch, DEPOSIT).0, 0);
+    let head = croupier(&scratch.0, &["--database-url", &url, "audit", "head"], "");
+    let head = String::from_utf8(head.stdout).unwrap();
+    let (_, hash) = head.trim().split_once(':').unwrap();
+    let verify = |expected: &str| {
+        croupier(
+            &scratch.0,
+            &[
+                "--database-url",
+                &url,
+                "audit",
+                "verify",
+                "--expect-head",
+                expected,
+            ],
+            "",
+        )
+    };
+    let malformed = verify(&format!("0:{hash}"));
+    let stderr = String::from_utf8_lossy(&malformed.stderr);
+    assert_eq!(malformed.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("position 0 is the empty log"), "{stderr}");
+    assert!(malformed.stdout.is_empty(), "no verdict on the log");
+    let genesis = verify(&format!("0:{}", "0".repeat(64)));
+    assert_eq!(
+        genesis.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&genesis.stdout)
+    );
+}

@@ -55,6 +55,14 @@ impl FromStr for PublishedHead {
             .ok()
             .and_then(|bytes| Hash::try_from(bytes).ok())
             .ok_or_else(bad)?;
+        // Position 0 is the empty log, whose only head is the genesis hash: any other is
+        // not a head `audit head` could have printed, so it is bad input, not evidence.
+        if position == 0 && hash != GENESIS {
+            return Err(format!(
+                "invalid head '{s}': position 0 is the empty log, whose head is 0:{}",
+                hex::encode(GENESIS)
+            ));
+        }
         Ok(Self { position, hash })
     }
 }
@@ -141,7 +149,10 @@ impl Verifier {
     pub fn new(expected_head: Option<PublishedHead>) -> Self {
         Self {
             expected_head,
-            expected_head_seen: false,
+            // The empty log's head (0 and the genesis hash) is in every chain; another
+            // hash at 0 never is.
+            expected_head_seen: expected_head
+                .is_some_and(|head| head.position == 0 && head.hash == GENESIS),
             position: 0,
             hash: GENESIS,
             versions: HashMap::new(),
@@ -398,13 +409,18 @@ impl Verifier {
     pub fn finish(&self) -> Result<Summary, Finding> {
         if let Some(head) = self.expected_head {
             if !self.expected_head_seen {
+                let problem = if head.position == 0 {
+                    format!("the published head {head} is not the empty log's: position 0 has the genesis hash only")
+                } else {
+                    format!(
+                        "the published head {head} is beyond the end of the log at {}: events were removed",
+                        self.position
+                    )
+                };
                 return Err(Finding {
                     position: head.position,
                     stream: String::new(),
-                    problem: format!(
-                        "the published head {head} is beyond the end of the log at {}: events were removed",
-                        self.position
-                    ),
+                    problem,
                 });
             }
         }
@@ -696,6 +712,12 @@ mod tests {
         verifier.finish()
     }
 
+    fn check_with(events: &[StoredEvent], head: PublishedHead) -> Result<Summary, Finding> {
+        let mut verifier = Verifier::new(Some(head));
+        verifier.feed(events)?;
+        verifier.finish()
+    }
+
     #[test]
     fn a_key_used_by_two_commands_is_caught() {
         let events = log(&[
@@ -731,5 +753,18 @@ mod tests {
         for bad in ["42", "x:00", "42:zz", "42:abcd"] {
             assert!(bad.parse::<PublishedHead>().is_err(), "{bad}");
         }
+        // The empty log's head, as `audit head` prints it, and nothing else at 0.
+        let empty: PublishedHead = format!("0:{}", "00".repeat(32)).parse().unwrap();
+        assert_eq!(check_with(&[], empty).unwrap().events, 0);
+        assert_eq!(
+            check_with(&log(&[&deposit("k1", 1, "c1")]), empty)
+                .unwrap()
+                .events,
+            1
+        );
+        let bad = format!("0:{}", "ab".repeat(32))
+            .parse::<PublishedHead>()
+            .unwrap_err();
+        assert!(bad.contains("position 0 is the empty log"), "{bad}");
     }
 }

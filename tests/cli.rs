@@ -627,3 +627,41 @@ fn expect_head_at_position_zero_is_bad_input_not_tampering() {
         String::from_utf8_lossy(&genesis.stdout)
     );
 }
+
+/// Regression: `--from 2026-02-30` (read as March 2nd) and an `--at` offset of +99:00
+/// were accepted. They are refused, exit 2, with a message naming the input.
+#[test]
+fn impossible_dates_and_offsets_are_bad_input() {
+    let scratch = Scratch::new();
+    let url = scratch.url();
+    assert_eq!(submit(&scratch, DEPOSIT).0, 0);
+    for (args, named) in [
+        (
+            &["report", "daily", "--from", "2026-02-30"][..],
+            "2026-02-30",
+        ),
+        (&["report", "daily", "--to", "2025-02-29"][..], "2025-02-29"),
+        (
+            &["report", "balances", "--at", "2026-01-01T00:00:00+99:00"][..],
+            "+99:00",
+        ),
+        (
+            &[
+                "payments",
+                "reconcile",
+                "--since",
+                "2026-04-31",
+                "--token",
+                "1:x",
+            ][..],
+            "2026-04-31",
+        ),
+    ] {
+        let mut all = vec!["--database-url", url.as_str()];
+        all.extend_from_slice(args);
+        let output = croupier(&scratch.0, &all, "");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(named), "{args:?}: {stderr}");
+    }
+}

@@ -196,8 +196,12 @@ enum WebhookCommand {
 #[derive(Subcommand)]
 enum PaymentsCommand {
     /// Record the refund of a deposit and queue refundStarPayment. Exit 0 done, 3 refused
-    /// (the reason is printed, e.g. the balance does not cover it), 2 unknown charge.
-    Refund { charge_id: String },
+    /// (the reason is printed, e.g. the balance does not cover it), 2 unknown charge or
+    /// one that is not a charge id.
+    Refund {
+        #[arg(value_parser = checked::<ledger::ExternalRef>())]
+        charge_id: ledger::ExternalRef,
+    },
     /// Page through getStarTransactions and compare with the ledger's Stars deposits:
     /// charges missing from the ledger, deposits unknown to Telegram, amount, player and
     /// refund mismatches. Exit 0 when all agree, 5 on discrepancies, 1 when Telegram or
@@ -245,6 +249,7 @@ enum ProjectionsCommand {
     /// readers keep the old tables until the swap. All of them when no name is given.
     Rebuild {
         /// balances, bets, deposits, finance_daily, house or sessions.
+        #[arg(value_parser = clap::builder::PossibleValuesParser::new(projections::projector::PROJECTIONS))]
         names: Vec<String>,
         /// Events per transaction.
         #[arg(long, default_value_t = projections::projector::REBUILD_BATCH_SIZE,
@@ -332,8 +337,73 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::from(1)
+            if e.is::<cmd::BadInput>() {
+                ExitCode::from(EXIT_BAD_INPUT)
+            } else {
+                ExitCode::from(EXIT_INFRASTRUCTURE)
+            }
         }
+    }
+}
+
+/// Exit status of input to correct (clap's usage errors exit 2 too).
+const EXIT_BAD_INPUT: u8 = 2;
+/// Exit status of a failure outside the input: the database, Telegram, the runtime.
+const EXIT_INFRASTRUCTURE: u8 = 1;
+
+/// Refuses arguments clap checks one by one but not together, before any database is
+/// opened (or created).
+fn check_arguments(command: &Command) -> anyhow::Result<()> {
+    match command {
+        Command::Report {
+            report,
+            id,
+            from,
+            to,
+            at,
+            ..
+        } => report::check(*report, *id, from, to, at.as_ref()),
+        Command::Audit {
+            command: AuditCommand::Export { from, to, .. },
+        } => audit::check_range(*from, *to),
+        _ => Ok(()),
+    }
+}
+
+/// A value parser for any `FromStr` type whose error names the input (shortened): clap's
+/// own for a function echoes the whole value, a 1,000-character id included.
+#[derive(Clone)]
+struct Checked<T>(std::marker::PhantomData<T>);
+
+fn checked<T>() -> Checked<T> {
+    Checked(std::marker::PhantomData)
+}
+
+impl<T> clap::builder::TypedValueParser for Checked<T>
+where
+    T: std::str::FromStr + Clone + Send + Sync + 'static,
+    T::Err: std::fmt::Display,
+{
+    type Value = T;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<T, clap::Error> {
+        let name = arg.map_or_else(|| "value".to_owned(), ToString::to_string);
+        let refuse = |problem: String| {
+            clap::Error::raw(
+                clap::error::ErrorKind::ValueValidation,
+                format!("invalid {name}: {problem}\n"),
+            )
+            .with_cmd(cmd)
+        };
+        let text = value
+            .to_str()
+            .ok_or_else(|| refuse("not valid UTF-8".to_owned()))?;
+        text.parse().map_err(|e: T::Err| refuse(e.to_string()))
     }
 }
 
@@ -368,6 +438,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         };
     }
+    check_arguments(&cli.command)?;
     // Reports and audits go to the replica when there is one, and never to the primary.
     let reads_from_replica = matches!(cli.command, Command::Report { .. } | Command::Audit { .. })
         && cli.read_database_url.is_some();
@@ -428,7 +499,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => fair::verify(&database, &bet_id).await,
         Command::Payments {
             command: PaymentsCommand::Refund { charge_id },
-        } => payments::refund(&database, &url, &charge_id).await,
+        } => payments::refund(&database, &url, charge_id.as_str()).await,
         Command::Payments {
             command:
                 PaymentsCommand::Reconcile {
@@ -470,7 +541,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let request = report::Request {
                 report,
                 player: id,
-                days: projections::report::Days { from, to },
+                days: projections::report::Days::new(from, to).map_err(cmd::bad_input)?,
                 format,
                 catch_up: !no_catch_up && !reads_from_replica,
                 at,

@@ -665,3 +665,155 @@ fn impossible_dates_and_offsets_are_bad_input() {
         assert!(stderr.contains(named), "{args:?}: {stderr}");
     }
 }
+
+/// Runs croupier on `url` with `args`, expecting exit 2 and a message on stderr that
+/// contains `named`, and nothing on stdout.
+fn assert_bad_input(scratch: &Scratch, url: &str, args: &[&str], named: &str) {
+    let mut all = vec!["--database-url", url];
+    all.extend_from_slice(args);
+    let output = croupier(&scratch.0, &all, "");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+    assert!(
+        stderr.contains(named),
+        "{args:?} should name {named}: {stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    assert!(
+        output.stdout.is_empty(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+}
+
+/// Regression: an inverted range (`audit export --from 10 --to 5`, `report daily` with
+/// --from after --to) answered nothing with exit 0, and `--at` beyond the head of the log
+/// silently answered with the present. Each is refused, exit 2, naming the input.
+#[test]
+fn inverted_ranges_and_at_beyond_the_head_are_bad_input_not_an_answer() {
+    let scratch = Scratch::new();
+    let url = scratch.url();
+    assert_eq!(submit(&scratch, DEPOSIT).0, 0);
+    assert_bad_input(
+        &scratch,
+        &url,
+        &["audit", "export", "--from", "10", "--to", "5"],
+        "--from 10 is after --to 5",
+    );
+    assert_bad_input(
+        &scratch,
+        &url,
+        &[
+            "report",
+            "daily",
+            "--from",
+            "2026-05-02",
+            "--to",
+            "2026-05-01",
+        ],
+        "--from 2026-05-02 is after --to 2026-05-01",
+    );
+    assert_bad_input(
+        &scratch,
+        &url,
+        &["report", "balances", "--at", "2"],
+        "--at 2 is beyond the head of the log, at position 1",
+    );
+    assert_bad_input(
+        &scratch,
+        &url,
+        &["report", "liabilities", "--at", "2999-01-01T00:00:00Z"],
+        "2999-01-01T00:00:00.000000Z is in the future",
+    );
+    // The head itself, and a range of one position, are fine.
+    let at_head = croupier(
+        &scratch.0,
+        &["--database-url", &url, "report", "balances", "--at", "1"],
+        "",
+    );
+    assert_eq!(
+        at_head.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&at_head.stderr)
+    );
+    let one = croupier(
+        &scratch.0,
+        &[
+            "--database-url",
+            &url,
+            "audit",
+            "export",
+            "--from",
+            "1",
+            "--to",
+            "1",
+        ],
+        "",
+    );
+    assert_eq!(String::from_utf8(one.stdout).unwrap().lines().count(), 1);
+}
+
+/// Regression: bad input exited 1, the infrastructure code, which a script retries:
+/// `projections rebuild nosuch`, `report daily --at 5`, `report player` without an id,
+/// `payments refund ''` or a 1,000-character charge id. Each exits 2, naming the input
+/// (a long one shortened).
+#[test]
+fn bad_arguments_exit_2_not_the_infrastructure_code() {
+    let scratch = Scratch::new();
+    let url = scratch.url();
+    assert_eq!(submit(&scratch, DEPOSIT).0, 0);
+    assert_bad_input(
+        &scratch,
+        &url,
+        &["projections", "rebuild", "balances", "nosuch"],
+        "nosuch",
+    );
+    assert_bad_input(
+        &scratch,
+        &url,
+        &["report", "daily", "--at", "5"],
+        "--at works with balances, liabilities and player only",
+    );
+    assert_bad_input(
+        &scratch,
+        &url,
+        &["report", "player"],
+        "needs the player's id",
+    );
+    assert_bad_input(
+        &scratch,
+        &url,
+        &["report", "balances", "7"],
+        "only report player takes a player id",
+    );
+    assert_bad_input(
+        &scratch,
+        &url,
+        &["report", "balances", "--from", "2026-01-01"],
+        "--from and --to apply to",
+    );
+    assert_bad_input(
+        &scratch,
+        &url,
+        &["payments", "refund", ""],
+        "invalid external_ref ''",
+    );
+    let long = "x".repeat(1000);
+    assert_bad_input(
+        &scratch,
+        &url,
+        &["payments", "refund", &long],
+        "invalid external_ref 'xxxx",
+    );
+    let output = croupier(
+        &scratch.0,
+        &["--database-url", &url, "payments", "refund", &long],
+        "",
+    );
+    assert!(
+        output.stderr.len() < 400,
+        "the id is shortened: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

@@ -94,6 +94,16 @@ pub async fn head(database: &Database) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Refuses an export range no position is in.
+pub fn check_range(from: Option<u64>, to: Option<u64>) -> anyhow::Result<()> {
+    match (from, to) {
+        (Some(from), Some(to)) if from > to => Err(super::bad_input(format!(
+            "--from {from} is after --to {to}: no position is in that range"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 pub async fn export(
     database: &Database,
     format: ExportFormat,

@@ -1,6 +1,7 @@
 //! The `croupier` command: parses arguments, opens the database, wires the crates
 //! together and turns errors into exit codes. The logic lives in the crates.
 
+#[macro_use]
 mod cmd;
 
 use std::process::ExitCode;
@@ -335,6 +336,8 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(run(cli)) {
         Ok(code) => code,
+        // The reader of our output has gone (`| head`): stop quietly, as ripgrep does.
+        Err(e) if e.is::<cmd::StdoutClosed>() => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             if e.is::<cmd::BadInput>() {
@@ -448,7 +451,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     };
     match cli.command {
         Command::Migrate => {
-            println!("migrations applied to {}", database.describe());
+            outln!("migrations applied to {}", database.describe())?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Ledger {

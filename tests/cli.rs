@@ -817,3 +817,50 @@ fn bad_arguments_exit_2_not_the_infrastructure_code() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// Regression: with standard output closed by its reader (`| head -0`), `audit verify`,
+/// `audit head`, `report` and `projections status` panicked ("failed printing to
+/// stdout") with a backtrace. Every command that prints ends quietly instead, exit 0, as
+/// ripgrep does.
+#[test]
+fn a_closed_stdout_is_a_quiet_exit_not_a_panic() {
+    let scratch = Scratch::new();
+    let url = scratch.url();
+    assert_eq!(submit(&scratch, DEPOSIT).0, 0);
+    let second = DEPOSIT.replace("d1", "d2").replace("ch_1", "ch_2");
+    for args in [
+        &["audit", "verify"][..],
+        &["audit", "verify", "--json"],
+        &["audit", "head"],
+        &["audit", "export"],
+        &["report", "balances"],
+        &["report", "daily", "--format", "csv"],
+        &["report", "balances", "--at", "1"],
+        &["projections", "status"],
+        &["projections", "catch-up"],
+        &["migrate"],
+        &["ledger", "submit", "--json", &second],
+    ] {
+        // A pipe whose reader is gone before the command starts: its first write fails.
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let output = Command::new(env!("CARGO_BIN_EXE_croupier"))
+            .args(["--database-url", &url])
+            .args(args)
+            .current_dir(&scratch.0)
+            .env_remove("DATABASE_URL")
+            .env("RUST_BACKTRACE", "1")
+            .stdin(Stdio::null())
+            .stdout(writer)
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(0), "{args:?}: {stderr}");
+        assert!(
+            !stderr.contains("panicked") && !stderr.contains("backtrace"),
+            "{args:?}: {stderr}"
+        );
+        assert!(!stderr.contains("Broken pipe"), "{args:?}: {stderr}");
+    }
+}

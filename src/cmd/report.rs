@@ -112,18 +112,21 @@ pub fn check(
 pub async fn status(database: &Database, url: &str) -> anyhow::Result<ExitCode> {
     let projector = Projector::connect(url).await?;
     let head = with_store!(database, s => s.head().await)?.map_or(0, |h| h.position);
-    println!(
+    outln!(
         "{:<12} {:>12} {:>12} {:>8}",
-        "projection", "checkpoint", "head", "lag"
-    );
+        "projection",
+        "checkpoint",
+        "head",
+        "lag"
+    )?;
     for checkpoint in projector.checkpoints().await? {
-        println!(
+        outln!(
             "{:<12} {:>12} {:>12} {:>8}",
             checkpoint.name,
             checkpoint.position,
             head,
             head.saturating_sub(checkpoint.position)
-        );
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -148,7 +151,7 @@ pub async fn catch_up(database: &Database, url: &str, batch_size: u32) -> anyhow
     if terminal {
         eprintln!();
     }
-    println!("projections at position {reached}");
+    outln!("projections at position {reached}")?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -189,7 +192,7 @@ pub async fn rebuild(
     } else {
         names.join(", ")
     };
-    println!("rebuilt {rebuilt} and swapped them in at position {reached}");
+    outln!("rebuilt {rebuilt} and swapped them in at position {reached}")?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -225,16 +228,16 @@ pub async fn report(database: &Database, url: &str, request: Request) -> anyhow:
             let player = requested_player(&request)?;
             let balances = only_player(projector.balances().await?, player);
             if matches!(request.format, Format::Table) {
-                print!("{}", Table::of(&balances).render(table::Format::Table));
-                println!();
+                out!("{}", Table::of(&balances).render(table::Format::Table))?;
+                outln!()?;
                 let bets = projector.bets(days, Some(player)).await?;
-                print!("{}", Table::of(&bets).render(table::Format::Table));
+                out!("{}", Table::of(&bets).render(table::Format::Table))?;
                 return Ok(ExitCode::SUCCESS);
             }
             Table::of(&balances)
         }
     };
-    print!("{}", table.render(request.format.into()));
+    out!("{}", table.render(request.format.into()))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -273,6 +276,6 @@ async fn report_at(
             ))
         }
     };
-    print!("{}", table.render(request.format.into()));
+    out!("{}", table.render(request.format.into()))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -6,7 +6,7 @@
 //!
 //! It reads standard input line by line, so a script can be piped in.
 
-use std::io::{IsTerminal, Write};
+use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -109,11 +109,18 @@ async fn chat<S: EventStore>(store: S, db: BotDb, user: u64) -> anyhow::Result<E
             out!("you> ")?;
             let _ = std::io::stdout().flush();
         }
-        let Some(line) = lines.recv().await else {
-            if terminal {
-                outln!()?;
+        let line = match lines.recv().await {
+            Some(Ok(line)) => line,
+            Some(Err(unreadable)) => {
+                eprintln!("{unreadable}");
+                continue;
             }
-            break;
+            None => {
+                if terminal {
+                    outln!()?;
+                }
+                break;
+            }
         };
         let line = line.trim();
         if !terminal && !line.is_empty() {
@@ -138,12 +145,31 @@ async fn chat<S: EventStore>(store: S, db: BotDb, user: u64) -> anyhow::Result<E
 }
 
 /// Lines of standard input, read on a thread of their own: a blocked read then never
-/// holds up the runtime, nor the exit after `quit`.
-fn stdin_lines() -> mpsc::Receiver<String> {
+/// holds up the runtime, nor the exit after `quit`. A line that is not UTF-8 comes as an
+/// `Err` saying so, and the lines after it still come: it is one bad line, not the end
+/// of the input (`lines()` would stop there, silently).
+fn stdin_lines() -> mpsc::Receiver<Result<String, String>> {
     let (tx, rx) = mpsc::channel(16);
     std::thread::spawn(move || {
-        for line in std::io::stdin().lines() {
-            let Ok(line) = line else { break };
+        let mut input = std::io::stdin().lock();
+        let mut number = 0u64;
+        loop {
+            let mut bytes = Vec::new();
+            match input.read_until(b'\n', &mut bytes) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) => {
+                    let _ =
+                        tx.blocking_send(Err(format!("error: cannot read standard input: {e}")));
+                    break;
+                }
+            }
+            number += 1;
+            while matches!(bytes.last(), Some(b'\n' | b'\r')) {
+                bytes.pop();
+            }
+            let line = String::from_utf8(bytes)
+                .map_err(|_| format!("error: line {number} is not valid UTF-8; it was skipped"));
             if tx.blocking_send(line).is_err() {
                 break;
             }

@@ -354,6 +354,57 @@ const EXIT_BAD_INPUT: u8 = 2;
 /// Exit status of a failure outside the input: the database, Telegram, the runtime.
 const EXIT_INFRASTRUCTURE: u8 = 1;
 
+impl Command {
+    /// The name of a command that records what must outlast it (money, the bot's state,
+    /// the schema, read models), or `None`: the demos and the benches work on throwaway
+    /// data by design, and reads record nothing.
+    fn records(&self) -> Option<&'static str> {
+        Some(match self {
+            Command::Migrate => "migrate",
+            Command::Ledger {
+                command: LedgerCommand::Submit { .. },
+            } => "ledger submit",
+            Command::Serve { .. } => "serve",
+            Command::Chat(_) => "chat",
+            Command::Payments {
+                command: PaymentsCommand::Refund { .. },
+            } => "payments refund",
+            Command::Outbox {
+                command: OutboxCommand::Retry { .. },
+            } => "outbox retry",
+            Command::Projections {
+                command: ProjectionsCommand::CatchUp { .. },
+            } => "projections catch-up",
+            Command::Projections {
+                command: ProjectionsCommand::Rebuild { .. },
+            } => "projections rebuild",
+            _ => return None,
+        })
+    }
+}
+
+/// Whether the database `url` names outlives the process. SQLite's in-memory databases
+/// (`sqlite::memory:`, `sqlite://:memory:`, `file::memory:`, `?mode=memory`) and its
+/// temporary one (an empty path: `sqlite://`, private to each connection and deleted when
+/// it closes) do not; a file and a server do. Read as sqlx reads it: the scheme, then
+/// the path up to `?`, then the parameters.
+fn lasts(url: &str) -> bool {
+    let Some(rest) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    else {
+        return true;
+    };
+    let (path, parameters) = rest.split_once('?').unwrap_or((rest, ""));
+    let in_memory = path == ":memory:"
+        || path.starts_with("file::memory:")
+        || parameters
+            .split('&')
+            .any(|parameter| parameter == "mode=memory");
+    let temporary = path.is_empty() || path == "file:";
+    !(in_memory || temporary)
+}
+
 /// Refuses arguments clap checks one by one but not together, before any database is
 /// opened (or created).
 fn check_arguments(command: &Command) -> anyhow::Result<()> {
@@ -442,6 +493,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         };
     }
     check_arguments(&cli.command)?;
+    if let Some(name) = cli.command.records() {
+        if !lasts(&cli.database_url) {
+            return Err(cmd::bad_input(format!(
+                "{} keeps nothing once croupier exits (an in-memory or temporary SQLite database): `{name}` needs a database that lasts, such as sqlite://croupier.db or postgres://...",
+                store::url::redact(&cli.database_url)
+            )));
+        }
+    }
     // Reports and audits go to the replica when there is one, and never to the primary.
     let reads_from_replica = matches!(cli.command, Command::Report { .. } | Command::Audit { .. })
         && cli.read_database_url.is_some();

@@ -864,3 +864,60 @@ fn a_closed_stdout_is_a_quiet_exit_not_a_panic() {
         assert!(!stderr.contains("Broken pipe"), "{args:?}: {stderr}");
     }
 }
+
+/// Regression: `--database-url sqlite://` (a temporary database, one per connection) or
+/// `sqlite://:memory:` accepted commands that write and kept nothing: `ledger submit`
+/// answered "accepted" for a deposit gone when the process ended. Commands that record
+/// refuse such a database, exit 2; the demo still runs on one.
+#[test]
+fn a_database_that_keeps_nothing_is_refused_for_commands_that_write() {
+    let scratch = Scratch::new();
+    for url in [
+        "sqlite://",
+        "sqlite:",
+        "sqlite://:memory:",
+        "sqlite::memory:",
+        "sqlite://ledger.db?mode=memory",
+        "sqlite://file::memory:?cache=shared",
+    ] {
+        for args in [
+            &["ledger", "submit", "--json", DEPOSIT][..],
+            &["migrate"],
+            &["payments", "refund", "ch_1"],
+            &["projections", "rebuild"],
+        ] {
+            assert_bad_input(&scratch, url, args, "keeps nothing once croupier exits");
+        }
+    }
+    let demo = croupier(
+        &scratch.0,
+        &["--database-url", "sqlite::memory:", "ledger", "demo"],
+        "",
+    );
+    assert_eq!(
+        demo.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&demo.stderr)
+    );
+    // A file lasts, whatever its parameters.
+    let file = format!("{}?mode=rwc", scratch.url());
+    let output = croupier(
+        &scratch.0,
+        &[
+            "--database-url",
+            &file,
+            "ledger",
+            "submit",
+            "--json",
+            DEPOSIT,
+        ],
+        "",
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

@@ -921,3 +921,32 @@ fn a_database_that_keeps_nothing_is_refused_for_commands_that_write() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// Regression: `ledger submit` took a key given twice as its last value
+/// (`"player":7,"player":8` credited player 8), a player written as the string "007",
+/// and a whole JSON number as an amount though the README says exit 2. Each exits 2 and
+/// records nothing.
+#[test]
+fn second_spellings_of_a_command_exit_2_and_record_nothing() {
+    let scratch = Scratch::new();
+    for bad in [
+        DEPOSIT.replace(r#""player":7"#, r#""player":7,"player":8"#),
+        DEPOSIT.replace(r#""player":7"#, r#""player":"007""#),
+        DEPOSIT.replace(r#""100""#, "100"),
+        DEPOSIT.replace(r#""100""#, r#""1e2""#),
+    ] {
+        let (status, output) = submit(&scratch, &bad);
+        assert_eq!(status, 2, "{bad}: {output}");
+        assert_eq!(output["outcome"], "invalid", "{bad}");
+    }
+    let (status, first) = submit(&scratch, DEPOSIT);
+    assert_eq!(
+        (
+            status,
+            &first["replayed"],
+            first["events"][0]["position"].as_u64()
+        ),
+        (0, &Value::Bool(false), Some(1)),
+        "nothing was recorded before: {first}"
+    );
+}

@@ -1,6 +1,7 @@
 //! The `croupier` command: parses arguments, opens the database, wires the crates
 //! together and turns errors into exit codes. The logic lives in the crates.
 
+#[macro_use]
 mod cmd;
 
 use std::process::ExitCode;
@@ -196,8 +197,12 @@ enum WebhookCommand {
 #[derive(Subcommand)]
 enum PaymentsCommand {
     /// Record the refund of a deposit and queue refundStarPayment. Exit 0 done, 3 refused
-    /// (the reason is printed, e.g. the balance does not cover it), 2 unknown charge.
-    Refund { charge_id: String },
+    /// (the reason is printed, e.g. the balance does not cover it), 2 unknown charge or
+    /// one that is not a charge id.
+    Refund {
+        #[arg(value_parser = checked::<ledger::ExternalRef>())]
+        charge_id: ledger::ExternalRef,
+    },
     /// Page through getStarTransactions and compare with the ledger's Stars deposits:
     /// charges missing from the ledger, deposits unknown to Telegram, amount, player and
     /// refund mismatches. Exit 0 when all agree, 5 on discrepancies, 1 when Telegram or
@@ -245,6 +250,7 @@ enum ProjectionsCommand {
     /// readers keep the old tables until the swap. All of them when no name is given.
     Rebuild {
         /// balances, bets, deposits, finance_daily, house or sessions.
+        #[arg(value_parser = clap::builder::PossibleValuesParser::new(projections::projector::PROJECTIONS))]
         names: Vec<String>,
         /// Events per transaction.
         #[arg(long, default_value_t = projections::projector::REBUILD_BATCH_SIZE,
@@ -330,10 +336,128 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(run(cli)) {
         Ok(code) => code,
+        // The reader of our output has gone (`| head`): stop quietly, as ripgrep does.
+        Err(e) if e.is::<cmd::StdoutClosed>() => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::from(1)
+            if e.is::<cmd::BadInput>() {
+                ExitCode::from(EXIT_BAD_INPUT)
+            } else {
+                ExitCode::from(EXIT_INFRASTRUCTURE)
+            }
         }
+    }
+}
+
+/// Exit status of input to correct (clap's usage errors exit 2 too).
+const EXIT_BAD_INPUT: u8 = 2;
+/// Exit status of a failure outside the input: the database, Telegram, the runtime.
+const EXIT_INFRASTRUCTURE: u8 = 1;
+
+impl Command {
+    /// The name of a command that records what must outlast it (money, the bot's state,
+    /// the schema, read models), or `None`: the demos and the benches work on throwaway
+    /// data by design, and reads record nothing.
+    fn records(&self) -> Option<&'static str> {
+        Some(match self {
+            Command::Migrate => "migrate",
+            Command::Ledger {
+                command: LedgerCommand::Submit { .. },
+            } => "ledger submit",
+            Command::Serve { .. } => "serve",
+            Command::Chat(_) => "chat",
+            Command::Payments {
+                command: PaymentsCommand::Refund { .. },
+            } => "payments refund",
+            Command::Outbox {
+                command: OutboxCommand::Retry { .. },
+            } => "outbox retry",
+            Command::Projections {
+                command: ProjectionsCommand::CatchUp { .. },
+            } => "projections catch-up",
+            Command::Projections {
+                command: ProjectionsCommand::Rebuild { .. },
+            } => "projections rebuild",
+            _ => return None,
+        })
+    }
+}
+
+/// Whether the database `url` names outlives the process. SQLite's in-memory databases
+/// (`sqlite::memory:`, `sqlite://:memory:`, `file::memory:`, `?mode=memory`) and its
+/// temporary one (an empty path: `sqlite://`, private to each connection and deleted when
+/// it closes) do not; a file and a server do. Read as sqlx reads it: the scheme, then
+/// the path up to `?`, then the parameters.
+fn lasts(url: &str) -> bool {
+    let Some(rest) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    else {
+        return true;
+    };
+    let (path, parameters) = rest.split_once('?').unwrap_or((rest, ""));
+    let in_memory = path == ":memory:"
+        || path.starts_with("file::memory:")
+        || parameters
+            .split('&')
+            .any(|parameter| parameter == "mode=memory");
+    let temporary = path.is_empty() || path == "file:";
+    !(in_memory || temporary)
+}
+
+/// Refuses arguments clap checks one by one but not together, before any database is
+/// opened (or created).
+fn check_arguments(command: &Command) -> anyhow::Result<()> {
+    match command {
+        Command::Report {
+            report,
+            id,
+            from,
+            to,
+            at,
+            ..
+        } => report::check(*report, *id, from, to, at.as_ref()),
+        Command::Audit {
+            command: AuditCommand::Export { from, to, .. },
+        } => audit::check_range(*from, *to),
+        _ => Ok(()),
+    }
+}
+
+/// A value parser for any `FromStr` type whose error names the input (shortened): clap's
+/// own for a function echoes the whole value, a 1,000-character id included.
+#[derive(Clone)]
+struct Checked<T>(std::marker::PhantomData<T>);
+
+fn checked<T>() -> Checked<T> {
+    Checked(std::marker::PhantomData)
+}
+
+impl<T> clap::builder::TypedValueParser for Checked<T>
+where
+    T: std::str::FromStr + Clone + Send + Sync + 'static,
+    T::Err: std::fmt::Display,
+{
+    type Value = T;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<T, clap::Error> {
+        let name = arg.map_or_else(|| "value".to_owned(), ToString::to_string);
+        let refuse = |problem: String| {
+            clap::Error::raw(
+                clap::error::ErrorKind::ValueValidation,
+                format!("invalid {name}: {problem}\n"),
+            )
+            .with_cmd(cmd)
+        };
+        let text = value
+            .to_str()
+            .ok_or_else(|| refuse("not valid UTF-8".to_owned()))?;
+        text.parse().map_err(|e: T::Err| refuse(e.to_string()))
     }
 }
 
@@ -368,6 +492,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         };
     }
+    check_arguments(&cli.command)?;
+    if let Some(name) = cli.command.records() {
+        if !lasts(&cli.database_url) {
+            return Err(cmd::bad_input(format!(
+                "{} keeps nothing once croupier exits (an in-memory or temporary SQLite database): `{name}` needs a database that lasts, such as sqlite://croupier.db or postgres://...",
+                store::url::redact(&cli.database_url)
+            )));
+        }
+    }
     // Reports and audits go to the replica when there is one, and never to the primary.
     let reads_from_replica = matches!(cli.command, Command::Report { .. } | Command::Audit { .. })
         && cli.read_database_url.is_some();
@@ -377,7 +510,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     };
     match cli.command {
         Command::Migrate => {
-            println!("migrations applied to {}", database.describe());
+            outln!("migrations applied to {}", database.describe())?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Ledger {
@@ -428,7 +561,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => fair::verify(&database, &bet_id).await,
         Command::Payments {
             command: PaymentsCommand::Refund { charge_id },
-        } => payments::refund(&database, &url, &charge_id).await,
+        } => payments::refund(&database, &url, charge_id.as_str()).await,
         Command::Payments {
             command:
                 PaymentsCommand::Reconcile {
@@ -470,7 +603,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let request = report::Request {
                 report,
                 player: id,
-                days: projections::report::Days { from, to },
+                days: projections::report::Days::new(from, to).map_err(cmd::bad_input)?,
                 format,
                 catch_up: !no_catch_up && !reads_from_replica,
                 at,

@@ -588,3 +588,365 @@ fn a_subscriber_who_never_deposited_has_no_balance_and_the_audit_agrees() {
         "no cash row for a subscriber"
     );
 }
+
+/// Regression: `--expect-head 0:HASH` named position 0, which only the empty log's
+/// genesis hash can have, and was reported as tampering (exit 5, "events were removed").
+/// It is malformed input (exit 2); the empty log's own head, `0:000...`, always verifies.
+#[test]
+fn expect_head_at_position_zero_is_bad_input_not_tampering() {
+    let scratch = Scratch::new();
+    let url = scratch.url();
+    assert_eq!(submit(&scratch, DEPOSIT).0, 0);
+    let head = croupier(&scratch.0, &["--database-url", &url, "audit", "head"], "");
+    let head = String::from_utf8(head.stdout).unwrap();
+    let (_, hash) = head.trim().split_once(':').unwrap();
+    let verify = |expected: &str| {
+        croupier(
+            &scratch.0,
+            &[
+                "--database-url",
+                &url,
+                "audit",
+                "verify",
+                "--expect-head",
+                expected,
+            ],
+            "",
+        )
+    };
+    let malformed = verify(&format!("0:{hash}"));
+    let stderr = String::from_utf8_lossy(&malformed.stderr);
+    assert_eq!(malformed.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("position 0 is the empty log"), "{stderr}");
+    assert!(malformed.stdout.is_empty(), "no verdict on the log");
+    let genesis = verify(&format!("0:{}", "0".repeat(64)));
+    assert_eq!(
+        genesis.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&genesis.stdout)
+    );
+}
+
+/// Regression: `--from 2026-02-30` (read as March 2nd) and an `--at` offset of +99:00
+/// were accepted. They are refused, exit 2, with a message naming the input.
+#[test]
+fn impossible_dates_and_offsets_are_bad_input() {
+    let scratch = Scratch::new();
+    let url = scratch.url();
+    assert_eq!(submit(&scratch, DEPOSIT).0, 0);
+    for (args, named) in [
+        (
+            &["report", "daily", "--from", "2026-02-30"][..],
+            "2026-02-30",
+        ),
+        (&["report", "daily", "--to", "2025-02-29"][..], "2025-02-29"),
+        (
+            &["report", "balances", "--at", "2026-01-01T00:00:00+99:00"][..],
+            "+99:00",
+        ),
+        (
+            &[
+                "payments",
+                "reconcile",
+                "--since",
+                "2026-04-31",
+                "--token",
+                "1:x",
+            ][..],
+            "2026-04-31",
+        ),
+    ] {
+        let mut all = vec!["--database-url", url.as_str()];
+        all.extend_from_slice(args);
+        let output = croupier(&scratch.0, &all, "");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(named), "{args:?}: {stderr}");
+    }
+}
+
+/// Runs croupier on `url` with `args`, expecting exit 2 and a message on stderr that
+/// contains `named`, and nothing on stdout.
+fn assert_bad_input(scratch: &Scratch, url: &str, args: &[&str], named: &str) {
+    let mut all = vec!["--database-url", url];
+    all.extend_from_slice(args);
+    let output = croupier(&scratch.0, &all, "");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+    assert!(
+        stderr.contains(named),
+        "{args:?} should name {named}: {stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    assert!(
+        output.stdout.is_empty(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+}
+
+/// Regression: an inverted range (`audit export --from 10 --to 5`, `report daily` with
+/// --from after --to) answered nothing with exit 0, and `--at` beyond the head of the log
+/// silently answered with the present. Each is refused, exit 2, naming the input.
+#[test]
+fn inverted_ranges_and_at_beyond_the_head_are_bad_input_not_an_answer() {
+    let scratch = Scratch::new();
+    let url = scratch.url();
+    assert_eq!(submit(&scratch, DEPOSIT).0, 0);
+    assert_bad_input(
+        &scratch,
+        &url,
+        &["audit", "export", "--from", "10", "--to", "5"],
+        "--from 10 is after --to 5",
+    );
+    assert_bad_input(
+        &scratch,
+        &url,
+        &[
+            "report",
+            "daily",
+            "--from",
+            "2026-05-02",
+            "--to",
+            "2026-05-01",
+        ],
+        "--from 2026-05-02 is after --to 2026-05-01",
+    );
+    assert_bad_input(
+        &scratch,
+        &url,
+        &["report", "balances", "--at", "2"],
+        "--at 2 is beyond the head of the log, at position 1",
+    );
+    assert_bad_input(
+        &scratch,
+        &url,
+        &["report", "liabilities", "--at", "2999-01-01T00:00:00Z"],
+        "2999-01-01T00:00:00.000000Z is in the future",
+    );
+    // The head itself, and a range of one position, are fine.
+    let at_head = croupier(
+        &scratch.0,
+        &["--database-url", &url, "report", "balances", "--at", "1"],
+        "",
+    );
+    assert_eq!(
+        at_head.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&at_head.stderr)
+    );
+    let one = croupier(
+        &scratch.0,
+        &[
+            "--database-url",
+            &url,
+            "audit",
+            "export",
+            "--from",
+            "1",
+            "--to",
+            "1",
+        ],
+        "",
+    );
+    assert_eq!(String::from_utf8(one.stdout).unwrap().lines().count(), 1);
+}
+
+/// Regression: bad input exited 1, the infrastructure code, which a script retries:
+/// `projections rebuild nosuch`, `report daily --at 5`, `report player` without an id,
+/// `payments refund ''` or a 1,000-character charge id. Each exits 2, naming the input
+/// (a long one shortened).
+#[test]
+fn bad_arguments_exit_2_not_the_infrastructure_code() {
+    let scratch = Scratch::new();
+    let url = scratch.url();
+    assert_eq!(submit(&scratch, DEPOSIT).0, 0);
+    assert_bad_input(
+        &scratch,
+        &url,
+        &["projections", "rebuild", "balances", "nosuch"],
+        "nosuch",
+    );
+    assert_bad_input(
+        &scratch,
+        &url,
+        &["report", "daily", "--at", "5"],
+        "--at works with balances, liabilities and player only",
+    );
+    assert_bad_input(
+        &scratch,
+        &url,
+        &["report", "player"],
+        "needs the player's id",
+    );
+    assert_bad_input(
+        &scratch,
+        &url,
+        &["report", "balances", "7"],
+        "only report player takes a player id",
+    );
+    assert_bad_input(
+        &scratch,
+        &url,
+        &["report", "balances", "--from", "2026-01-01"],
+        "--from and --to apply to",
+    );
+    assert_bad_input(
+        &scratch,
+        &url,
+        &["payments", "refund", ""],
+        "invalid external_ref ''",
+    );
+    let long = "x".repeat(1000);
+    assert_bad_input(
+        &scratch,
+        &url,
+        &["payments", "refund", &long],
+        "invalid external_ref 'xxxx",
+    );
+    let output = croupier(
+        &scratch.0,
+        &["--database-url", &url, "payments", "refund", &long],
+        "",
+    );
+    assert!(
+        output.stderr.len() < 400,
+        "the id is shortened: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Regression: with standard output closed by its reader (`| head -0`), `audit verify`,
+/// `audit head`, `report` and `projections status` panicked ("failed printing to
+/// stdout") with a backtrace. Every command that prints ends quietly instead, exit 0, as
+/// ripgrep does.
+#[test]
+fn a_closed_stdout_is_a_quiet_exit_not_a_panic() {
+    let scratch = Scratch::new();
+    let url = scratch.url();
+    assert_eq!(submit(&scratch, DEPOSIT).0, 0);
+    let second = DEPOSIT.replace("d1", "d2").replace("ch_1", "ch_2");
+    for args in [
+        &["audit", "verify"][..],
+        &["audit", "verify", "--json"],
+        &["audit", "head"],
+        &["audit", "export"],
+        &["report", "balances"],
+        &["report", "daily", "--format", "csv"],
+        &["report", "balances", "--at", "1"],
+        &["projections", "status"],
+        &["projections", "catch-up"],
+        &["migrate"],
+        &["ledger", "submit", "--json", &second],
+    ] {
+        // A pipe whose reader is gone before the command starts: its first write fails.
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let output = Command::new(env!("CARGO_BIN_EXE_croupier"))
+            .args(["--database-url", &url])
+            .args(args)
+            .current_dir(&scratch.0)
+            .env_remove("DATABASE_URL")
+            .env("RUST_BACKTRACE", "1")
+            .stdin(Stdio::null())
+            .stdout(writer)
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(0), "{args:?}: {stderr}");
+        assert!(
+            !stderr.contains("panicked") && !stderr.contains("backtrace"),
+            "{args:?}: {stderr}"
+        );
+        assert!(!stderr.contains("Broken pipe"), "{args:?}: {stderr}");
+    }
+}
+
+/// Regression: `--database-url sqlite://` (a temporary database, one per connection) or
+/// `sqlite://:memory:` accepted commands that write and kept nothing: `ledger submit`
+/// answered "accepted" for a deposit gone when the process ended. Commands that record
+/// refuse such a database, exit 2; the demo still runs on one.
+#[test]
+fn a_database_that_keeps_nothing_is_refused_for_commands_that_write() {
+    let scratch = Scratch::new();
+    for url in [
+        "sqlite://",
+        "sqlite:",
+        "sqlite://:memory:",
+        "sqlite::memory:",
+        "sqlite://ledger.db?mode=memory",
+        "sqlite://file::memory:?cache=shared",
+    ] {
+        for args in [
+            &["ledger", "submit", "--json", DEPOSIT][..],
+            &["migrate"],
+            &["payments", "refund", "ch_1"],
+            &["projections", "rebuild"],
+        ] {
+            assert_bad_input(&scratch, url, args, "keeps nothing once croupier exits");
+        }
+    }
+    let demo = croupier(
+        &scratch.0,
+        &["--database-url", "sqlite::memory:", "ledger", "demo"],
+        "",
+    );
+    assert_eq!(
+        demo.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&demo.stderr)
+    );
+    // A file lasts, whatever its parameters.
+    let file = format!("{}?mode=rwc", scratch.url());
+    let output = croupier(
+        &scratch.0,
+        &[
+            "--database-url",
+            &file,
+            "ledger",
+            "submit",
+            "--json",
+            DEPOSIT,
+        ],
+        "",
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Regression: `ledger submit` took a key given twice as its last value
+/// (`"player":7,"player":8` credited player 8), a player written as the string "007",
+/// and a whole JSON number as an amount though the README says exit 2. Each exits 2 and
+/// records nothing.
+#[test]
+fn second_spellings_of_a_command_exit_2_and_record_nothing() {
+    let scratch = Scratch::new();
+    for bad in [
+        DEPOSIT.replace(r#""player":7"#, r#""player":7,"player":8"#),
+        DEPOSIT.replace(r#""player":7"#, r#""player":"007""#),
+        DEPOSIT.replace(r#""100""#, "100"),
+        DEPOSIT.replace(r#""100""#, r#""1e2""#),
+    ] {
+        let (status, output) = submit(&scratch, &bad);
+        assert_eq!(status, 2, "{bad}: {output}");
+        assert_eq!(output["outcome"], "invalid", "{bad}");
+    }
+    let (status, first) = submit(&scratch, DEPOSIT);
+    assert_eq!(
+        (
+            status,
+            &first["replayed"],
+            first["events"][0]["position"].as_u64()
+        ),
+        (0, &Value::Bool(false), Some(1)),
+        "nothing was recorded before: {first}"
+    );
+}

@@ -92,3 +92,35 @@ fn chat_pays_an_invoice_and_plays_with_the_keyboard_from_piped_input() {
     );
     assert!(after("2").contains("for 100 ⭐"), "{said}");
 }
+
+/// Regression: `chat` stopped at a line that was not UTF-8, silently, and left every line
+/// after it unread. It says so on stderr and goes on.
+#[test]
+fn chat_says_a_line_is_not_utf8_and_goes_on() {
+    let (url, _dir) = sqlite_url();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_croupier"))
+        .args(["chat", "--user", "1001"])
+        .env("DATABASE_URL", &url)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(
+        &mut child.stdin.take().unwrap(),
+        b"/start\n\xff\xfe /balance\n/balance\n",
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}{stderr}");
+    assert!(
+        stderr.contains("line 2 is not valid UTF-8"),
+        "stderr: {stderr}"
+    );
+    assert!(
+        said.contains("you> /balance\nbot: Your balance is 0 ⭐."),
+        "the line after it is handled: {said}"
+    );
+}

@@ -98,20 +98,22 @@ pub struct Posting {
     pub amount: Decimal,
 }
 
-/// Sums postings per currency; a balanced set sums to zero in every currency.
-pub fn totals(postings: &[Posting]) -> BTreeMap<CurrencyCode, Decimal> {
+/// Sums postings per currency; a balanced set sums to zero in every currency. `None` when
+/// a sum overflows, which only postings no decision made can do (a tampered log).
+pub fn totals(postings: &[Posting]) -> Option<BTreeMap<CurrencyCode, Decimal>> {
     let mut totals = BTreeMap::new();
     for posting in postings {
-        *totals
+        let total = totals
             .entry(posting.currency.clone())
-            .or_insert(Decimal::ZERO) += posting.amount;
+            .or_insert(Decimal::ZERO);
+        *total = Decimal::checked_add(*total, posting.amount)?;
     }
-    totals
+    Some(totals)
 }
 
-/// Whether every currency's postings sum to zero.
+/// Whether every currency's postings sum to zero (postings whose sum overflows do not).
 pub fn balanced(postings: &[Posting]) -> bool {
-    totals(postings).values().all(Decimal::is_zero)
+    totals(postings).is_some_and(|totals| totals.values().all(Decimal::is_zero))
 }
 
 #[cfg(test)]

@@ -347,7 +347,10 @@ fn fair_settlement(
 
 /// Fills in the postings the event's fields call for.
 fn with_postings(mut event: Event) -> Event {
-    let postings = event.expected_postings();
+    // `decide` keeps every amount within its currency's maximum, far from overflowing.
+    let postings = event
+        .expected_postings()
+        .expect("amounts within the currency maximum do not overflow");
     let slot = match &mut event {
         Event::Deposited(e) => &mut e.postings,
         Event::BetPlaced(e) => &mut e.postings,

@@ -240,8 +240,10 @@ impl Event {
         )
     }
 
-    /// The postings the event's other fields call for. Zero legs are left out.
-    pub fn expected_postings(&self) -> Vec<Posting> {
+    /// The postings the event's other fields call for. Zero legs are left out. `None` when
+    /// a leg overflows (a settlement's house leg, stake less payout), which only amounts no
+    /// decision made can do: a tampered log.
+    pub fn expected_postings(&self) -> Option<Vec<Posting>> {
         let cash = Account::PlayerCash(self.player());
         let legs: Vec<(Account, Decimal)> = match self {
             Self::Deposited(e) => vec![
@@ -251,7 +253,7 @@ impl Event {
             Self::BetPlaced(e) => vec![(cash, -e.stake), (Account::BetsInPlay, e.stake)],
             Self::BetSettled(e) => vec![
                 (Account::BetsInPlay, -e.stake),
-                (Account::HouseGaming, e.stake - e.payout),
+                (Account::HouseGaming, e.stake.checked_sub(e.payout)?),
                 (cash, e.payout),
             ],
             Self::BetVoided(e) => vec![(Account::BetsInPlay, -e.stake), (cash, e.stake)],
@@ -268,16 +270,18 @@ impl Event {
                 (Account::HouseSubscriptions, -e.amount),
                 (Account::External(e.method.clone()), e.amount),
             ],
-            Self::FairSeedCommitted(_) | Self::FairSeedRevealed(_) => return vec![],
+            Self::FairSeedCommitted(_) | Self::FairSeedRevealed(_) => return Some(vec![]),
         };
         let currency = self.currency().expect("money events have a currency");
-        legs.into_iter()
+        let postings = legs
+            .into_iter()
             .filter(|(_, amount)| !amount.is_zero())
             .map(|(account, amount)| Posting {
                 account,
                 currency: currency.clone(),
                 amount,
             })
-            .collect()
+            .collect();
+        Some(postings)
     }
 }

@@ -169,7 +169,17 @@ impl Terms {
     /// / (target × 10000)` for dice. Computed in one division, not through a rounded
     /// multiplier (100/3 is not exact: `stake × (100/3 × 0.98)` fell just short of a whole
     /// 98 and paid 97).
+    ///
+    /// Panics when the win does not fit a `Decimal`, which no stake within a currency's
+    /// maximum comes near; [`Terms::checked_win`] is for stakes read from outside.
     pub fn win(&self, stake: Decimal, scale: u32) -> Decimal {
+        self.checked_win(stake, scale)
+            .expect("a stake within the currency maximum pays a win that fits")
+    }
+
+    /// [`Terms::win`], or `None` when the stake is too large for its win to be computed
+    /// (only a tampered log holds such a stake).
+    pub fn checked_win(&self, stake: Decimal, scale: u32) -> Option<Decimal> {
         let keep = Decimal::from(10_000u32.saturating_sub(self.edge_bps));
         let (numerator, denominator) = match self.game {
             Game::Coinflip(_) => (Decimal::TWO * keep, Decimal::from(10_000)),
@@ -178,9 +188,11 @@ impl Terms {
                 Decimal::from(target) * Decimal::from(10_000),
             ),
         };
-        (stake * numerator / denominator)
-            .round_dp_with_strategy(scale, RoundingStrategy::ToZero)
-            .normalize()
+        let win = stake.checked_mul(numerator)?.checked_div(denominator)?;
+        Some(
+            win.round_dp_with_strategy(scale, RoundingStrategy::ToZero)
+                .normalize(),
+        )
     }
 
     /// Whether `roll` wins: the coin lands on the chosen side, or the dice roll
@@ -195,15 +207,22 @@ impl Terms {
     /// The outcome of `roll` for `stake` in a currency of `scale` decimals: the one
     /// computation both the game and an auditor's recomputation use.
     pub fn outcome(&self, stake: Decimal, roll: u32, scale: u32) -> Outcome {
+        self.checked_outcome(stake, roll, scale)
+            .expect("a stake within the currency maximum pays a win that fits")
+    }
+
+    /// [`Terms::outcome`], or `None` when the stake is too large for its win to be
+    /// computed: what an auditor uses on stakes read from the log.
+    pub fn checked_outcome(&self, stake: Decimal, roll: u32, scale: u32) -> Option<Outcome> {
         let won = self.wins(roll);
-        Outcome {
+        Some(Outcome {
             won,
             payout: if won {
-                self.win(stake, scale)
+                self.checked_win(stake, scale)?
             } else {
                 Decimal::ZERO
             },
-        }
+        })
     }
 }
 
@@ -231,6 +250,8 @@ pub enum Disagreement {
         settled: Decimal,
         recomputed: Decimal,
     },
+    /// The stake is too large for what the roll pays to be computed.
+    Overflow { stake: Decimal },
 }
 
 impl std::fmt::Display for Disagreement {
@@ -254,6 +275,10 @@ impl std::fmt::Display for Disagreement {
             } => write!(
                 f,
                 "the settled payout {settled} is not the {recomputed} the roll pays"
+            ),
+            Self::Overflow { stake } => write!(
+                f,
+                "the stake {stake} is too large for what the roll pays to be computed"
             ),
         }
     }
@@ -291,7 +316,9 @@ pub fn recompute(
         }
         Some(_) => {}
     }
-    let outcome = terms.outcome(stake, recomputed, scale);
+    let outcome = terms
+        .checked_outcome(stake, recomputed, scale)
+        .ok_or(Disagreement::Overflow { stake })?;
     if outcome.payout != settled_payout.normalize() {
         return Err(Disagreement::Payout {
             settled: settled_payout,

@@ -65,6 +65,30 @@ impl fmt::Display for CurrencyCode {
     }
 }
 
+/// The one way to write an amount, at every edge (`ledger submit`'s JSON, the bot's
+/// `/deposit 100` and stakes): a plain decimal. An optional minus sign, a whole part that
+/// is `0` or starts with another digit, then optionally a point and at least one digit.
+/// No exponent (`1e3`), no plus sign, no leading zeros (`007`), no leading or trailing
+/// point, no spaces, separators or underscores, and nothing that does not fit a
+/// `Decimal`: each of those either means something else somewhere or is a typo, and
+/// money is not guessed at. Whether the amount suits its use (sign, scale, maximum) is
+/// the ledger's business rule, checked by [`CurrencySpec`].
+pub fn parse_amount(text: &str) -> Option<Decimal> {
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    let (whole, fraction) = match digits.split_once('.') {
+        Some((whole, fraction)) => (whole, Some(fraction)),
+        None => (digits, None),
+    };
+    let all_digits = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
+    let plain = all_digits(whole)
+        && (whole == "0" || !whole.starts_with('0'))
+        && fraction.is_none_or(all_digits);
+    if !plain {
+        return None;
+    }
+    Decimal::from_str_exact(text).ok()
+}
+
 /// What the ledger accepts in one currency.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CurrencySpec {
@@ -231,6 +255,54 @@ mod tests {
         let err = xtr.positive(d("100000001")).unwrap_err();
         assert!(err.to_string().contains("100000001"), "{err}");
         assert!(xtr.non_zero(d("-100000001")).is_err());
+    }
+
+    /// Regression: `ledger submit` and the bot each had a parser of their own, and the
+    /// bot's (`Decimal::from_str`) took `1e3`, `+5`, `.5` and `1_000`, which the other
+    /// refused. This is the one rule both use now.
+    #[test]
+    fn amounts_have_one_spelling_at_every_edge() {
+        for good in [
+            "0",
+            "10",
+            "-5",
+            "12.50",
+            "0.001",
+            "100000000",
+            "10.0",
+            "-0.5",
+        ] {
+            assert_eq!(parse_amount(good), Some(d(good)), "{good}");
+        }
+        for bad in [
+            "",
+            "-",
+            "1.",
+            ".5",
+            "-.5",
+            "1e3",
+            "1E3",
+            "1e-2",
+            "+1",
+            "1_000",
+            "1,000",
+            "1 000",
+            " 1",
+            "1 ",
+            "007",
+            "00.5",
+            "-01",
+            "0x10",
+            "1.2.3",
+            "NaN",
+            "inf",
+            "--1",
+            "١٢",
+            "1\n",
+            "99999999999999999999999999999999",
+        ] {
+            assert_eq!(parse_amount(bad), None, "{bad:?}");
+        }
     }
 
     #[test]

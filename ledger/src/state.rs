@@ -249,7 +249,12 @@ impl PlayerState {
         if !balanced(event.postings()) {
             return Err("postings do not sum to zero".to_owned());
         }
-        if event.postings() != event.expected_postings().as_slice() {
+        // Amounts are checked before anything is computed from them: a tampered log can
+        // carry any `Decimal`, and arithmetic on it must refuse, not overflow.
+        let expected = event
+            .expected_postings()
+            .ok_or("the event's amounts overflow its postings")?;
+        if event.postings() != expected.as_slice() {
             return Err("postings do not match the event".to_owned());
         }
         match event {

@@ -42,7 +42,7 @@ pub fn parse_rfc3339(text: &str) -> Result<i64, String> {
     let (year, month, day) = (number(0..4)?, number(5..7)?, number(8..10)?);
     let (hour, minute, second) = (number(11..13)?, number(14..16)?, number(17..19)?);
     if !(1..=12).contains(&month)
-        || !(1..=31).contains(&day)
+        || !(1..=days_in_month(year, month)).contains(&day)
         || hour > 23
         || minute > 59
         || second > 60
@@ -71,9 +71,15 @@ pub fn parse_rfc3339(text: &str) -> Result<i64, String> {
             && matches!(rest.as_bytes()[0], b'+' | b'-')
             && rest.as_bytes()[3] == b':' =>
         {
-            let field = |range| rest.get(range).and_then(|s: &str| s.parse::<i64>().ok());
-            let hours = field(1..3).ok_or_else(bad)?;
-            let minutes = field(4..6).ok_or_else(bad)?;
+            // Two digits each, as RFC 3339 says: hours 00-23, minutes 00-59.
+            let field = |range, max| {
+                rest.get(range)
+                    .filter(|s: &&str| s.bytes().all(|b| b.is_ascii_digit()))
+                    .and_then(|s| s.parse::<i64>().ok())
+                    .filter(|&n| n <= max)
+            };
+            let hours = field(1..3, 23).ok_or_else(bad)?;
+            let minutes = field(4..6, 59).ok_or_else(bad)?;
             let sign = if rest.starts_with('-') { -1 } else { 1 };
             sign * (hours * 60 + minutes)
         }
@@ -82,6 +88,16 @@ pub fn parse_rfc3339(text: &str) -> Result<i64, String> {
     let days = days_from_civil(year, month, day);
     let seconds = days * 86_400 + hour * 3600 + minute * 60 + second - offset_minutes * 60;
     Ok(seconds * 1_000_000 + micros)
+}
+
+/// The days of `month` (1-12) in `year`, in the proleptic Gregorian calendar.
+fn days_in_month(year: i64, month: i64) -> i64 {
+    match month {
+        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
 }
 
 /// The day number (0 = 1970-01-01) of a proleptic Gregorian date, after Howard Hinnant's
@@ -119,6 +135,36 @@ mod tests {
     fn a_multibyte_character_in_a_time_is_refused_not_a_panic() {
         for text in ["2026-11-20T13:45:01+aé:0", "2026-11-20T13:45:01é+0:0"] {
             assert!(super::parse_rfc3339(text).is_err(), "{text}");
+        }
+    }
+
+    /// Regression: the day was checked against 31 whatever the month, and the offset's
+    /// hours not at all, so `2026-02-30` (read as March 2nd) and `+99:00` were accepted.
+    #[test]
+    fn a_day_past_its_month_or_an_offset_past_23_hours_is_refused() {
+        use super::parse_rfc3339;
+        for bad in [
+            "2026-02-30T00:00:00Z",
+            "2026-02-29T00:00:00Z",
+            "2100-02-29T00:00:00Z",
+            "2026-04-31T00:00:00Z",
+            "2026-01-01T00:00:00+99:00",
+            "2026-01-01T00:00:00+24:00",
+            "2026-01-01T00:00:00+01:60",
+            "2026-01-01T00:00:00++1:00",
+            "2026-01-01T00:00:00+1 :00",
+        ] {
+            assert!(parse_rfc3339(bad).is_err(), "{bad}");
+        }
+        for good in [
+            "2028-02-29T00:00:00Z",
+            "2000-02-29T00:00:00Z",
+            "2026-04-30T00:00:00Z",
+            "2026-12-31T23:59:59Z",
+            "2026-01-01T00:00:00+23:59",
+            "2026-01-01T00:00:00-12:00",
+        ] {
+            assert!(parse_rfc3339(good).is_ok(), "{good}");
         }
     }
 

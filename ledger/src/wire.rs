@@ -1,19 +1,25 @@
 //! The JSON form of commands, as `croupier ledger submit` reads them. Everything from
-//! outside is checked here: unknown types and fields, ids, and amounts that are not
-//! decimal strings are refused as bad input before the ledger sees them.
+//! outside is checked here, and each value has one spelling: a key given twice (at any
+//! depth), unknown types and fields, ids that are not valid, amounts that are not decimal
+//! strings in [`parse_amount`]'s one syntax (the bot's too), and whole numbers (`player`,
+//! `roll`, `until_micros`) that are not JSON integers are refused as bad input before the
+//! ledger sees them.
 //!
 //! ```json
 //! {"type":"place_bet","idempotency_key":"k2","player":7,"bet_id":"r1","game":"coinflip","stake":"10","currency":"XTR"}
 //! ```
 
+use std::fmt;
 use std::str::FromStr;
 
 use rust_decimal::Decimal;
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
 use crate::command::{Command, Request};
 use crate::fair::FairBet;
 use crate::id::{IdError, IdempotencyKey, PlayerId};
+use crate::money::parse_amount;
 
 /// Input that is not a well-formed command. Not a business rejection: nothing is recorded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -31,8 +37,8 @@ pub const REASON_LEN_MAX: usize = 500;
 
 /// Parses one command from its JSON text.
 pub fn parse_command(text: &str) -> Result<Request, InputError> {
-    let value: Value = serde_json::from_str(text)
-        .map_err(|e| InputError(format!("error parsing command JSON: {e}")))?;
+    let value =
+        strict_json(text).map_err(|e| InputError(format!("error parsing command JSON: {e}")))?;
     let Value::Object(map) = value else {
         return Err(InputError(
             "error parsing command: expected a JSON object such as {\"type\":\"deposit\",...}"
@@ -177,28 +183,28 @@ impl Fields<'_> {
         }
     }
 
+    /// A whole number is a JSON integer, in range: not a string (`"007"` and `"7"` would
+    /// be two spellings of one player), not a fraction or an exponent (`7.0`, `7e0`).
     fn integer(&self, name: &str) -> Result<i64, InputError> {
+        let value = self.get(name)?;
         let bad = || {
             InputError(format!(
-                "error parsing {name} '{}': expected a whole number such as 7",
-                crate::id::shorten(&self.0[name].to_string())
+                "error parsing {name} {}: expected a whole JSON number such as 7",
+                crate::id::shorten(&value.to_string())
             ))
         };
-        match self.get(name)? {
+        match value {
             Value::Number(n) => n.as_i64().ok_or_else(bad),
-            Value::String(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
-                s.parse().map_err(|_| bad())
-            }
             _ => Err(bad()),
         }
     }
 
-    /// Amounts are decimal strings. A whole JSON number is exact and accepted too; a
-    /// fractional JSON number may already have lost precision, so it is refused.
+    /// Amounts are JSON strings holding a plain decimal ([`parse_amount`]). A JSON number
+    /// is refused, even a whole one: a number may have lost precision before it got here
+    /// (a float in the sender), and one rule is easier to keep than two.
     fn decimal(&self, name: &str) -> Result<Decimal, InputError> {
         let text = match self.get(name)? {
-            Value::String(s) => s.clone(),
-            Value::Number(n) if n.is_i64() || n.is_u64() => n.to_string(),
+            Value::String(s) => s,
             other => {
                 return Err(InputError(format!(
                     "error parsing {name} {}: write amounts as decimal strings such as \"10.50\"",
@@ -206,10 +212,10 @@ impl Fields<'_> {
                 )))
             }
         };
-        parse_decimal(&text).ok_or_else(|| {
+        parse_amount(text).ok_or_else(|| {
             InputError(format!(
-                "error parsing {name} '{}': expected a decimal number such as \"10.50\"",
-                crate::id::shorten(&text)
+                "error parsing {name} '{}': expected a plain decimal such as \"10.50\" (no exponent, plus sign, leading zeros, spaces or separators)",
+                crate::id::shorten(text)
             ))
         })
     }
@@ -225,15 +231,26 @@ impl Fields<'_> {
         }
     }
 
-    /// A place_bet's optional `fair` block: `{"seed_hash","client_seed","nonce","terms"}`.
+    /// A place_bet's optional `fair` block: `{"seed_hash","client_seed","nonce","terms"}`,
+    /// and nothing else.
     fn fair(&self) -> Result<Option<FairBet>, InputError> {
+        const FIELDS: [&str; 4] = ["seed_hash", "client_seed", "nonce", "terms"];
+        let expected = "expected {\"seed_hash\",\"client_seed\",\"nonce\",\"terms\"}";
         match self.0.get("fair") {
             None | Some(Value::Null) => Ok(None),
-            Some(value) => serde_json::from_value(value.clone()).map(Some).map_err(|e| {
-                InputError(format!(
-                    "error parsing fair: {e}: expected {{\"seed_hash\",\"client_seed\",\"nonce\",\"terms\"}}"
-                ))
-            }),
+            Some(Value::Object(fields)) if !fields.keys().all(|k| FIELDS.contains(&k.as_str())) => {
+                let unknown = fields
+                    .keys()
+                    .find(|k| !FIELDS.contains(&k.as_str()))
+                    .map_or("", String::as_str);
+                Err(InputError(format!(
+                    "error parsing fair: unknown field '{}': {expected}",
+                    crate::id::shorten(unknown)
+                )))
+            }
+            Some(value) => serde_json::from_value(value.clone())
+                .map(Some)
+                .map_err(|e| InputError(format!("error parsing fair: {e}: {expected}"))),
         }
     }
 
@@ -252,19 +269,84 @@ impl Fields<'_> {
     }
 }
 
-/// A plain decimal: optional minus sign, digits, optional fraction. No exponent, no
-/// separators, no spaces.
-pub fn parse_decimal(text: &str) -> Option<Decimal> {
-    let digits = text.strip_prefix('-').unwrap_or(text);
-    let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
-    let plain = !whole.is_empty()
-        && whole.bytes().all(|b| b.is_ascii_digit())
-        && fraction.bytes().all(|b| b.is_ascii_digit())
-        && fraction.is_empty() != digits.contains('.');
-    if !plain {
-        return None;
+/// Parses JSON as `serde_json` does, except that an object naming a key twice, at any
+/// depth, is an error: `serde_json::Value` keeps the last, so `"player":7,"player":8`
+/// would credit player 8 while a reader of the line sees 7.
+fn strict_json(text: &str) -> Result<Value, serde_json::Error> {
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    let Strict(value) = Strict::deserialize(&mut deserializer)?;
+    deserializer.end()?;
+    Ok(value)
+}
+
+/// A JSON value whose objects have each key once.
+struct Strict(Value);
+
+impl<'de> Deserialize<'de> for Strict {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(StrictVisitor).map(Strict)
     }
-    Decimal::from_str_exact(text).ok()
+}
+
+struct StrictVisitor;
+
+impl<'de> Visitor<'de> for StrictVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut values = Vec::new();
+        while let Some(Strict(value)) = seq.next_element()? {
+            values.push(value);
+        }
+        Ok(Value::Array(values))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut object = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if object.contains_key(&key) {
+                return Err(de::Error::custom(format!(
+                    "the key '{}' is given twice",
+                    crate::id::shorten(&key)
+                )));
+            }
+            let Strict(value) = map.next_value()?;
+            object.insert(key, value);
+        }
+        Ok(Value::Object(object))
+    }
 }
 
 fn kind_of(value: &Value) -> &'static str {
@@ -290,7 +372,7 @@ mod tests {
             r#"{"type":"settle_bet","idempotency_key":"k","player":7,"bet_id":12,"payout":"0"}"#,
             r#"{"type":"void_bet","idempotency_key":"k","player":7,"bet_id":"b","reason":"dice lost"}"#,
             r#"{"type":"refund_deposit","idempotency_key":"k","player":7,"external_ref":"ch"}"#,
-            r#"{"type":"adjust","idempotency_key":"k","player":"7","amount":"-5","currency":"XTR","reason":"fix"}"#,
+            r#"{"type":"adjust","idempotency_key":"k","player":7,"amount":"-5","currency":"XTR","reason":"fix"}"#,
         ];
         let kinds: Vec<_> = lines
             .iter()
@@ -364,15 +446,58 @@ mod tests {
         }
     }
 
+    /// Regression: a key given twice was read as the last one (`"player":7,"player":8`
+    /// credited player 8), a player written as a string was read as a number (`"007"` was
+    /// player 7), and a whole JSON number was taken as an amount though amounts are
+    /// decimal strings. One spelling each: everything else is bad input.
     #[test]
-    fn decimals_are_plain() {
-        for good in ["0", "10", "-5", "12.50", "0.001"] {
-            assert!(parse_decimal(good).is_some(), "{good}");
+    fn duplicate_keys_and_second_spellings_are_bad_input() {
+        let deposit = |fields: &str| {
+            format!(
+                r#"{{"type":"deposit","idempotency_key":"k",{fields},"currency":"XTR","method":"telegram_stars","external_ref":"c"}}"#
+            )
+        };
+        let fair = |block: &str| {
+            format!(
+                r#"{{"type":"place_bet","idempotency_key":"k","player":7,"bet_id":"b","game":"dice","stake":"10","currency":"XTR","fair":{block}}}"#
+            )
+        };
+        let hash = "ab".repeat(32);
+        let cases = [
+            (deposit(r#""player":7,"player":8,"amount":"5""#), "the key 'player' is given twice"),
+            (deposit(r#""player":7,"amount":"5","amount":"500""#), "the key 'amount' is given twice"),
+            (
+                fair(&format!(r#"{{"seed_hash":"{hash}","client_seed":"c","nonce":1,"nonce":2,"terms":"dice:50:200"}}"#)),
+                "the key 'nonce' is given twice",
+            ),
+            (
+                fair(&format!(r#"{{"seed_hash":"{hash}","client_seed":"c","nonce":1,"terms":"dice:50:200","edge":0}}"#)),
+                "unknown field 'edge'",
+            ),
+            (deposit(r#""player":"007","amount":"5""#), "expected a whole JSON number"),
+            (deposit(r#""player":"7","amount":"5""#), "expected a whole JSON number"),
+            (deposit(r#""player":7.0,"amount":"5""#), "expected a whole JSON number"),
+            (deposit(r#""player":7e0,"amount":"5""#), "expected a whole JSON number"),
+            (deposit(r#""player":7,"amount":100"#), "write amounts as decimal strings"),
+            (deposit(r#""player":7,"amount":"007""#), "error parsing amount '007'"),
+            (deposit(r#""player":7,"amount":"1e3""#), "error parsing amount '1e3'"),
+            (deposit(r#""player":7,"amount":"+5""#), "error parsing amount '+5'"),
+            (
+                r#"{"type":"settle_bet","idempotency_key":"k","player":7,"bet_id":"b","payout":"0","roll":"5"}"#.to_owned(),
+                "error parsing roll",
+            ),
+        ];
+        for (text, expected) in cases {
+            let err = parse_command(&text).unwrap_err().to_string();
+            assert!(
+                err.contains(expected),
+                "{text}: got '{err}', expected '{expected}'"
+            );
         }
-        for bad in [
-            "", "-", "1.", ".5", "1e5", "1_000", " 1", "+1", "1.2.3", "NaN",
-        ] {
-            assert!(parse_decimal(bad).is_none(), "{bad}");
-        }
+        // The same key in two different objects is two keys.
+        let nested = fair(&format!(
+            r#"{{"seed_hash":"{hash}","client_seed":"c","nonce":1,"terms":"dice:50:200"}}"#
+        ));
+        assert!(parse_command(&nested).is_ok(), "{nested}");
     }
 }

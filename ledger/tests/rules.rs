@@ -330,7 +330,7 @@ fn apply_refuses_events_no_decision_could_make() {
     };
     let with_postings = |mut event: Event, edit: &dyn Fn(&mut Event)| {
         edit(&mut event);
-        let postings = event.expected_postings();
+        let postings = event.expected_postings().unwrap();
         match &mut event {
             Event::Deposited(e) => e.postings = postings,
             Event::BetPlaced(e) => e.postings = postings,

@@ -15,6 +15,9 @@
 //! seed is not revealed yet are counted as pending. At the end: that the bets-in-play
 //! account equals the open stakes, and (when the read models are at the same head) that
 //! the balances, house and finance_daily read models equal what the events add up to.
+//! Every amount read from the log is added up with overflow checks: a tampered log may
+//! hold any `Decimal`, and a sum that overflows is a finding at its position, never a
+//! panic.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
@@ -29,7 +32,7 @@ use store::event::Hash;
 use store::hash::{self, GENESIS};
 use store::{codec, EventStore, Metadata, StoredEvent};
 
-use crate::models::{Day, Finance};
+use crate::models::{add, Day, Finance};
 use crate::pages::Pages;
 use crate::projector::{amount, ProjectionError, Projector};
 use crate::report::Days;
@@ -52,6 +55,14 @@ impl FromStr for PublishedHead {
             .ok()
             .and_then(|bytes| Hash::try_from(bytes).ok())
             .ok_or_else(bad)?;
+        // Position 0 is the empty log, whose only head is the genesis hash: any other is
+        // not a head `audit head` could have printed, so it is bad input, not evidence.
+        if position == 0 && hash != GENESIS {
+            return Err(format!(
+                "invalid head '{s}': position 0 is the empty log, whose head is 0:{}",
+                hex::encode(GENESIS)
+            ));
+        }
         Ok(Self { position, hash })
     }
 }
@@ -138,7 +149,10 @@ impl Verifier {
     pub fn new(expected_head: Option<PublishedHead>) -> Self {
         Self {
             expected_head,
-            expected_head_seen: false,
+            // The empty log's head (0 and the genesis hash) is in every chain; another
+            // hash at 0 never is.
+            expected_head_seen: expected_head
+                .is_some_and(|head| head.position == 0 && head.hash == GENESIS),
             position: 0,
             hash: GENESIS,
             versions: HashMap::new(),
@@ -254,7 +268,15 @@ impl Verifier {
                             .get(&e.currency)
                             .map_err(|_| finding(format!("unknown currency {}", e.currency)))?
                             .scale;
-                        let pays = terms.outcome(e.stake, roll, scale).payout;
+                        let pays = terms
+                            .checked_outcome(e.stake, roll, scale)
+                            .ok_or_else(|| {
+                                finding(format!(
+                                    "provably fair bet '{}': the stake {} is too large for what its roll pays to be computed",
+                                    e.bet_id, e.stake
+                                ))
+                            })?
+                            .payout;
                         if pays != e.payout {
                             return Err(finding(format!(
                                 "provably fair bet '{}' settled with {} where its roll {roll} pays {pays} under {}",
@@ -295,7 +317,11 @@ impl Verifier {
             }
             _ => {}
         }
-        self.finance.add(&event);
+        // Every sum of amounts read from the log is checked: a tampered log can hold any
+        // `Decimal`, and its overflow is a finding like any other broken rule.
+        self.finance
+            .add(&event)
+            .map_err(|overflow| finding(overflow.to_string()))?;
         for posting in event.postings() {
             if matches!(posting.account, Account::PlayerCash(_)) {
                 continue;
@@ -309,7 +335,12 @@ impl Verifier {
                 .get_mut(&posting.account)
                 .expect("inserted above");
             match currencies.get_mut(&posting.currency) {
-                Some(balance) => *balance += posting.amount,
+                Some(balance) => add(balance, posting.amount, "house accounts").map_err(|_| {
+                    finding(format!(
+                        "the {} balance in {} overflows",
+                        posting.account, posting.currency
+                    ))
+                })?,
                 None => {
                     currencies.insert(posting.currency.clone(), posting.amount);
                 }
@@ -378,33 +409,51 @@ impl Verifier {
     pub fn finish(&self) -> Result<Summary, Finding> {
         if let Some(head) = self.expected_head {
             if !self.expected_head_seen {
+                let problem = if head.position == 0 {
+                    format!("the published head {head} is not the empty log's: position 0 has the genesis hash only")
+                } else {
+                    format!(
+                        "the published head {head} is beyond the end of the log at {}: events were removed",
+                        self.position
+                    )
+                };
                 return Err(Finding {
                     position: head.position,
                     stream: String::new(),
-                    problem: format!(
-                        "the published head {head} is beyond the end of the log at {}: events were removed",
-                        self.position
-                    ),
+                    problem,
                 });
             }
         }
+        let bets_in_play = |problem: String| Finding {
+            position: self.position,
+            stream: "house:bets_in_play".to_owned(),
+            problem,
+        };
         let mut in_play: BTreeMap<CurrencyCode, Decimal> = BTreeMap::new();
         let mut open: BTreeMap<CurrencyCode, Decimal> = BTreeMap::new();
         for state in self.players.values() {
             for (currency, amount) in &state.in_play {
-                *in_play.entry(currency.clone()).or_default() += amount;
+                add(
+                    in_play.entry(currency.clone()).or_default(),
+                    *amount,
+                    "bets in play",
+                )
+                .map_err(|overflow| bets_in_play(overflow.to_string()))?;
             }
             for bet in state.bets.values().filter(|b| b.status == BetStatus::Open) {
-                *open.entry(bet.currency.clone()).or_default() += bet.stake;
+                add(
+                    open.entry(bet.currency.clone()).or_default(),
+                    bet.stake,
+                    "open stakes",
+                )
+                .map_err(|overflow| bets_in_play(overflow.to_string()))?;
             }
         }
         in_play.retain(|_, amount| !amount.is_zero());
         if in_play != open {
-            return Err(Finding {
-                position: self.position,
-                stream: "house:bets_in_play".to_owned(),
-                problem: format!("bets in play {in_play:?} differ from the open stakes {open:?}"),
-            });
+            return Err(bets_in_play(format!(
+                "bets in play {in_play:?} differ from the open stakes {open:?}"
+            )));
         }
         Ok(Summary {
             events: self.position,
@@ -542,7 +591,7 @@ async fn compare(
             payouts: amount(row.payouts)?,
             bets: row.bets,
         };
-        if amount(row.ggr)? != day.stakes - day.payouts {
+        if day.ggr() != Some(amount(row.ggr)?) {
             return Ok(Err(Finding {
                 position,
                 stream: "finance_daily".to_owned(),
@@ -663,6 +712,12 @@ mod tests {
         verifier.finish()
     }
 
+    fn check_with(events: &[StoredEvent], head: PublishedHead) -> Result<Summary, Finding> {
+        let mut verifier = Verifier::new(Some(head));
+        verifier.feed(events)?;
+        verifier.finish()
+    }
+
     #[test]
     fn a_key_used_by_two_commands_is_caught() {
         let events = log(&[
@@ -698,5 +753,18 @@ mod tests {
         for bad in ["42", "x:00", "42:zz", "42:abcd"] {
             assert!(bad.parse::<PublishedHead>().is_err(), "{bad}");
         }
+        // The empty log's head, as `audit head` prints it, and nothing else at 0.
+        let empty: PublishedHead = format!("0:{}", "00".repeat(32)).parse().unwrap();
+        assert_eq!(check_with(&[], empty).unwrap().events, 0);
+        assert_eq!(
+            check_with(&log(&[&deposit("k1", 1, "c1")]), empty)
+                .unwrap()
+                .events,
+            1
+        );
+        let bad = format!("0:{}", "ab".repeat(32))
+            .parse::<PublishedHead>()
+            .unwrap_err();
+        assert!(bad.contains("position 0 is the empty log"), "{bad}");
     }
 }

@@ -41,11 +41,11 @@ pub(crate) async fn apply(
 ) -> Result<(), ProjectionError> {
     let events = &batch.ledger;
     match projection {
-        "balances" => write_balances(w, fold_balances(events)).await,
-        "house" => write_house(w, fold_house(events)).await,
+        "balances" => write_balances(w, fold_balances(events)?).await,
+        "house" => write_house(w, fold_house(events)?).await,
         "bets" => write_bets(w, events).await,
         "deposits" => write_deposits(w, events).await,
-        "finance_daily" => write_finance(w, Finance::of(events)).await,
+        "finance_daily" => write_finance(w, Finance::of(events)?).await,
         "sessions" => write_sessions(w, &batch.sessions).await,
         other => unreachable!("no projection named {other}"),
     }
@@ -134,22 +134,36 @@ struct BalanceChange {
     position: u64,
 }
 
-fn fold_balances(events: &[(u64, Event)]) -> BTreeMap<(i64, &str), BalanceChange> {
+fn fold_balances(
+    events: &[(u64, Event)],
+) -> Result<BTreeMap<(i64, &str), BalanceChange>, ProjectionError> {
     let mut changes: BTreeMap<(i64, &str), BalanceChange> = BTreeMap::new();
     for (position, event) in events {
         for posting in event.postings() {
-            let add = match posting.account {
-                Account::PlayerCash(_) => |c: &mut BalanceChange, a| c.cash += a,
-                Account::BetsInPlay => |c: &mut BalanceChange, a| c.in_play += a,
+            // Only the player's own accounts make a balance row (a subscription charge,
+            // say, moves house and external money only).
+            let cash = match posting.account {
+                Account::PlayerCash(_) => true,
+                Account::BetsInPlay => false,
                 _ => continue,
             };
             let key = (event.player().get(), posting.currency.as_str());
             let change = changes.entry(key).or_default();
-            add(change, posting.amount);
+            let sum = if cash {
+                &mut change.cash
+            } else {
+                &mut change.in_play
+            };
+            add(sum, posting.amount, "player's balances").map_err(|overflow| {
+                ProjectionError::Unreadable {
+                    position: *position,
+                    problem: overflow.to_string(),
+                }
+            })?;
             change.position = *position;
         }
     }
-    changes
+    Ok(changes)
 }
 
 async fn write_balances(
@@ -168,14 +182,19 @@ async fn write_balances(
     }
     let mut rows = Vec::new();
     for ((player, currency), change) in changes {
-        let (balance, in_play) = stored
+        let (mut balance, mut in_play) = stored
             .remove(&(player, currency.to_owned()))
             .unwrap_or_default();
+        let overflow = |_| ProjectionError::Overflow {
+            what: format!("balances of player {player} in {currency}"),
+        };
+        add(&mut balance, change.cash, "balances").map_err(overflow)?;
+        add(&mut in_play, change.in_play, "balances").map_err(overflow)?;
         rows.push(vec![
             player.into(),
             currency.into(),
-            (balance + change.cash).to_string().into(),
-            (in_play + change.in_play).to_string().into(),
+            balance.to_string().into(),
+            in_play.to_string().into(),
             to_i64(change.position).into(),
         ]);
     }
@@ -192,9 +211,12 @@ const HOUSE: Table = Table {
     columns: &["balance", "last_position"],
 };
 
+/// What a batch adds to each (account, currency) and the last position that did.
+type HouseChanges<'a> = BTreeMap<(String, &'a str), (Decimal, u64)>;
+
 /// What a batch adds to every account but player cash, per currency, and the last
 /// position that did.
-fn fold_house(events: &[(u64, Event)]) -> BTreeMap<(String, &str), (Decimal, u64)> {
+fn fold_house(events: &[(u64, Event)]) -> Result<HouseChanges<'_>, ProjectionError> {
     let mut changes: BTreeMap<(&Account, &str), (Decimal, u64)> = BTreeMap::new();
     for (position, event) in events {
         for posting in event.postings() {
@@ -203,20 +225,22 @@ fn fold_house(events: &[(u64, Event)]) -> BTreeMap<(String, &str), (Decimal, u64
             }
             let key = (&posting.account, posting.currency.as_str());
             let change = changes.entry(key).or_default();
-            change.0 += posting.amount;
+            add(&mut change.0, posting.amount, "house accounts").map_err(|overflow| {
+                ProjectionError::Unreadable {
+                    position: *position,
+                    problem: overflow.to_string(),
+                }
+            })?;
             change.1 = *position;
         }
     }
-    changes
+    Ok(changes
         .into_iter()
         .map(|((account, currency), change)| ((account.to_string(), currency), change))
-        .collect()
+        .collect())
 }
 
-async fn write_house(
-    w: &mut Writer<'_>,
-    changes: BTreeMap<(String, &str), (Decimal, u64)>,
-) -> Result<(), ProjectionError> {
+async fn write_house(w: &mut Writer<'_>, changes: HouseChanges<'_>) -> Result<(), ProjectionError> {
     let keys = changes
         .keys()
         .map(|(account, currency)| vec![account.as_str().into(), (*currency).into()])
@@ -228,13 +252,16 @@ async fn write_house(
     }
     let mut rows = Vec::new();
     for ((account, currency), (delta, position)) in changes {
-        let balance = stored
+        let mut balance = stored
             .remove(&(account.clone(), currency.to_owned()))
             .unwrap_or_default();
+        add(&mut balance, delta, "house accounts").map_err(|_| ProjectionError::Overflow {
+            what: format!("balances of {account} in {currency}"),
+        })?;
         rows.push(vec![
             account.into(),
             currency.into(),
-            (balance + delta).to_string().into(),
+            balance.to_string().into(),
             to_i64(position).into(),
         ]);
     }
@@ -540,13 +567,36 @@ pub(crate) struct Day {
 }
 
 impl Day {
-    fn add(&mut self, other: &Day) {
-        self.deposits += other.deposits;
-        self.refunds += other.refunds;
-        self.stakes += other.stakes;
-        self.payouts += other.payouts;
-        self.bets += other.bets;
+    /// Adds `other`; `None`, leaving `self` unchanged, when a sum overflows.
+    fn add(&mut self, other: &Day) -> Option<()> {
+        *self = Day {
+            deposits: self.deposits.checked_add(other.deposits)?,
+            refunds: self.refunds.checked_add(other.refunds)?,
+            stakes: self.stakes.checked_add(other.stakes)?,
+            payouts: self.payouts.checked_add(other.payouts)?,
+            bets: self.bets.checked_add(other.bets)?,
+        };
+        Some(())
     }
+
+    /// Stakes less payouts; `None` when it overflows.
+    pub(crate) fn ggr(&self) -> Option<Decimal> {
+        self.stakes.checked_sub(self.payouts)
+    }
+}
+
+/// A sum of amounts from the log that does not fit a `Decimal`: amounts no decision
+/// could have made, so a tampered log. Added up unchecked it would panic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the {what} overflow when added up")]
+pub(crate) struct Overflow {
+    pub(crate) what: &'static str,
+}
+
+/// `sum + amount`, or the [`Overflow`] of `what`.
+pub(crate) fn add(sum: &mut Decimal, amount: Decimal, what: &'static str) -> Result<(), Overflow> {
+    *sum = sum.checked_add(amount).ok_or(Overflow { what })?;
+    Ok(())
 }
 
 /// A day's totals in one currency and the players active that day.
@@ -568,18 +618,24 @@ pub(crate) struct Finance {
 }
 
 impl Finance {
-    pub(crate) fn of(events: &[(u64, Event)]) -> Self {
+    pub(crate) fn of(events: &[(u64, Event)]) -> Result<Self, ProjectionError> {
         let mut finance = Self::default();
-        for (_, event) in events {
-            finance.add(event);
+        for (position, event) in events {
+            finance
+                .add(event)
+                .map_err(|overflow| ProjectionError::Unreadable {
+                    position: *position,
+                    problem: overflow.to_string(),
+                })?;
         }
-        finance
+        Ok(finance)
     }
 
-    pub(crate) fn add(&mut self, event: &Event) {
+    /// Adds `event`'s figures to its day; an [`Overflow`] leaves the figures as they were.
+    pub(crate) fn add(&mut self, event: &Event) -> Result<(), Overflow> {
         // The fairness facts move no money: they make no one an active player.
         let Some(currency) = event.currency() else {
-            return;
+            return Ok(());
         };
         let micros = event.at().as_micros();
         let number = micros.div_euclid(86_400_000_000);
@@ -602,18 +658,28 @@ impl Finance {
             currencies.insert(currency.to_owned(), Activity::default());
         }
         let activity = currencies.get_mut(currency).expect("inserted above");
+        let change = match event {
+            Event::Deposited(e) => Day {
+                deposits: e.amount,
+                ..Day::default()
+            },
+            Event::DepositRefunded(e) => Day {
+                refunds: e.amount,
+                ..Day::default()
+            },
+            Event::BetSettled(e) => Day {
+                stakes: e.stake,
+                payouts: e.payout,
+                bets: 1,
+                ..Day::default()
+            },
+            _ => Day::default(),
+        };
+        activity.totals.add(&change).ok_or(Overflow {
+            what: "day's finance figures",
+        })?;
         activity.players.insert(event.player().get());
-        let day = &mut activity.totals;
-        match event {
-            Event::Deposited(e) => day.deposits += e.amount,
-            Event::DepositRefunded(e) => day.refunds += e.amount,
-            Event::BetSettled(e) => {
-                day.stakes += e.stake;
-                day.payouts += e.payout;
-                day.bets += 1;
-            }
-            _ => {}
-        }
+        Ok(())
     }
 
     /// Every (day, currency) met, in order, with its figures.
@@ -661,7 +727,11 @@ async fn write_finance(w: &mut Writer<'_>, finance: Finance) -> Result<(), Proje
     for ((day, currency), activity) in finance.days() {
         let key = (day.to_owned(), currency.to_owned());
         let (mut total, mut active_players) = stored.remove(&key).unwrap_or_default();
-        total.add(&activity.totals);
+        let overflow = || ProjectionError::Overflow {
+            what: format!("finance_daily figures of {} {}", key.0, key.1),
+        };
+        total.add(&activity.totals).ok_or_else(overflow)?;
+        let ggr = total.ggr().ok_or_else(overflow)?;
         let seen = seen.remove(&key).unwrap_or_default();
         let (day, currency) = key;
         for &player in &activity.players {
@@ -681,7 +751,7 @@ async fn write_finance(w: &mut Writer<'_>, finance: Finance) -> Result<(), Proje
             total.refunds.to_string().into(),
             total.stakes.to_string().into(),
             total.payouts.to_string().into(),
-            (total.stakes - total.payouts).to_string().into(),
+            ggr.to_string().into(),
             total.bets.into(),
             active_players.into(),
         ]);

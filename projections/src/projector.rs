@@ -60,6 +60,8 @@ pub enum ProjectionError {
     UnknownProjection { name: String },
     #[error("the read model holds '{value}' where an amount belongs")]
     NotAnAmount { value: String },
+    #[error("the {what} overflow when added up: the log holds amounts no ledger could have written (run `croupier audit verify`)")]
+    Overflow { what: String },
 }
 
 /// One projection's progress.

@@ -130,6 +130,24 @@ pub struct Days {
 }
 
 impl Days {
+    /// The days from `from` to `to`, both included (days checked by [`parse_day`]); an
+    /// error naming both when `from` is after `to`, a range no day is in.
+    pub fn new(from: Option<String>, to: Option<String>) -> Result<Self, String> {
+        if let (Some(first), Some(last)) = (&from, &to) {
+            if first > last {
+                return Err(format!(
+                    "--from {first} is after --to {last}: no day is in that range"
+                ));
+            }
+        }
+        Ok(Self { from, to })
+    }
+
+    /// Whether either end is given.
+    pub fn is_bounded(&self) -> bool {
+        self.from.is_some() || self.to.is_some()
+    }
+
     fn contains(&self, day: &str) -> bool {
         self.from.as_deref().is_none_or(|from| day >= from)
             && self.to.as_deref().is_none_or(|to| day <= to)
@@ -314,6 +332,23 @@ impl std::str::FromStr for At {
 }
 
 impl At {
+    /// Whether this point exists yet: a position at most the log's `head`, a time at most
+    /// `now` (microseconds since the epoch). A later one would silently answer with the
+    /// present, so the error names it and what is there instead.
+    pub fn within(self, head: u64, now: i64) -> Result<(), String> {
+        match self {
+            At::Position(position) if position > head => Err(format!(
+                "--at {position} is beyond the head of the log, at position {head}"
+            )),
+            At::Time(micros) if micros > now => Err(format!(
+                "--at {} is in the future (it is now {})",
+                crate::time::rfc3339(micros),
+                crate::time::rfc3339(now)
+            )),
+            _ => Ok(()),
+        }
+    }
+
     fn includes(self, event: &store::StoredEvent) -> bool {
         match self {
             At::Position(position) => event.position <= position,

@@ -392,7 +392,9 @@ async fn a_rehashed_payout_of_an_unrevealed_fair_bet_is_caught_at_its_settlement
         } else {
             rust_decimal::Decimal::ZERO
         };
-        e.postings = ledger::Event::BetSettled(e.clone()).expected_postings();
+        e.postings = ledger::Event::BetSettled(e.clone())
+            .expected_postings()
+            .unwrap();
         *settled = serde_json::to_value(&e).unwrap();
     })
     .await;
@@ -406,6 +408,154 @@ async fn a_rehashed_payout_of_an_unrevealed_fair_bet_is_caught_at_its_settlement
         finding.problem.contains("bet 'r2' settled with"),
         "{finding}"
     );
+}
+
+/// Events as a tampered log could hold them, sealed into a chain with every hash right,
+/// as an attacker who recomputes the hashes would leave them.
+fn sealed(events: &[ledger::Event]) -> Vec<store::StoredEvent> {
+    let mut chain = store::append::Chain::after(None, 0);
+    let mut versions = std::collections::HashMap::new();
+    events
+        .iter()
+        .map(|event| {
+            let version = versions.entry(event.player()).or_insert(0);
+            *version += 1;
+            let stream = store::player::stream_of(event.player());
+            chain.seal_event(&stream, *version, event, Metadata::default())
+        })
+        .collect()
+}
+
+/// Regression: the auditor added amounts read from the log unchecked (the house and
+/// `finance_daily` sums, a settlement's stake less its payout before its sign was
+/// checked, the postings' total, a fair bet's win), so a log holding amounts near
+/// `Decimal::MAX` panicked `audit verify` instead of failing it at a position.
+#[test]
+fn tampered_amounts_that_overflow_are_a_finding_not_a_panic() {
+    use ledger::event::{BetPlaced, BetSettled, Deposited, FairSeedCommitted};
+    use ledger::{Account, CurrencyCode, Event, PaymentMethod, PlayerId, Posting, Timestamp};
+    use rust_decimal::Decimal;
+
+    let max = Decimal::MAX;
+    let xtr = CurrencyCode::xtr;
+    let player = |id| PlayerId::new(id).unwrap();
+    let posting = |account, amount| Posting {
+        account,
+        currency: xtr(),
+        amount,
+    };
+    let stars = || Account::External(PaymentMethod::telegram_stars());
+    let deposit = |id, charge: &str, amount: Decimal| {
+        Event::Deposited(Deposited {
+            player: player(id),
+            method: PaymentMethod::telegram_stars(),
+            external_ref: charge.parse().unwrap(),
+            amount,
+            currency: xtr(),
+            at: Timestamp::default(),
+            postings: vec![
+                posting(stars(), -amount),
+                posting(Account::PlayerCash(player(id)), amount),
+            ],
+        })
+    };
+    let seed = [3u8; 32];
+    let seed_hash = ledger::fair::seed_hash(&seed);
+    let fair_bet = ledger::fair::FairBet {
+        seed_hash: seed_hash.clone(),
+        client_seed: "c".to_owned(),
+        nonce: 0,
+        terms: "dice:98:200".to_owned(),
+    };
+    let roll = ledger::fair::roll(&seed, "c", 0);
+    assert!(roll < 9_800, "the roll wins, so its win is computed");
+    let settled = |stake: Decimal, payout: Decimal, roll, postings| {
+        Event::BetSettled(BetSettled {
+            player: player(1),
+            bet_id: "b".parse().unwrap(),
+            stake,
+            payout,
+            currency: xtr(),
+            at: Timestamp::default(),
+            postings,
+            roll,
+        })
+    };
+    let cases: Vec<(&str, Vec<Event>, u64)> = vec![
+        (
+            "two players' deposits overflow the house and the day's deposits",
+            vec![deposit(1, "c1", max), deposit(2, "c2", max)],
+            2,
+        ),
+        (
+            "a settlement's stake less a negative payout overflows",
+            vec![settled(max, -Decimal::ONE, None, vec![])],
+            1,
+        ),
+        (
+            "postings whose total overflows",
+            vec![settled(
+                Decimal::ONE,
+                Decimal::ONE,
+                None,
+                vec![
+                    posting(Account::HouseGaming, max),
+                    posting(Account::HouseGaming, max),
+                ],
+            )],
+            1,
+        ),
+        (
+            "a fair bet whose win cannot be computed",
+            vec![
+                Event::FairSeedCommitted(FairSeedCommitted {
+                    player: player(1),
+                    seed_hash,
+                    at: Timestamp::default(),
+                }),
+                deposit(1, "c1", max),
+                Event::BetPlaced(BetPlaced {
+                    player: player(1),
+                    bet_id: "b".parse().unwrap(),
+                    game: "dice".parse().unwrap(),
+                    stake: max,
+                    currency: xtr(),
+                    at: Timestamp::default(),
+                    postings: vec![
+                        posting(Account::PlayerCash(player(1)), -max),
+                        posting(Account::BetsInPlay, max),
+                    ],
+                    fair: Some(fair_bet),
+                }),
+                settled(
+                    max,
+                    Decimal::ZERO,
+                    Some(roll),
+                    vec![
+                        posting(Account::BetsInPlay, -max),
+                        posting(Account::HouseGaming, max),
+                    ],
+                ),
+            ],
+            4,
+        ),
+    ];
+    let mut wrong = Vec::new();
+    for (case, events, position) in cases {
+        let log = sealed(&events);
+        let audited = std::panic::catch_unwind(|| {
+            let mut verifier = projections::audit::Verifier::new(None);
+            verifier.feed(&log)?;
+            verifier.finish()
+        });
+        match audited {
+            Ok(Err(finding)) if finding.position == position => {}
+            Ok(Err(finding)) => wrong.push(format!("{case}: found at {finding}")),
+            Ok(Ok(summary)) => wrong.push(format!("{case}: the log verified: {summary:?}")),
+            Err(_) => wrong.push(format!("{case}: the auditor panicked")),
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
 }
 
 on_both_backends!(

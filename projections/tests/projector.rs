@@ -560,7 +560,59 @@ async fn sessions_give_known_answers_at_any_batch_size<S: Url>(store: S) {
     }
 }
 
+/// Regression: the projector added amounts from the log unchecked, so a tampered log
+/// whose sums overflow (two deposits of `Decimal::MAX`, appended with every hash right)
+/// panicked it. It stops with an error naming the position instead.
+async fn a_tampered_log_whose_sums_overflow_is_an_error_not_a_panic<S: Url>(store: S) {
+    use ledger::{Account, CurrencyCode, Event, PaymentMethod, PlayerId, Posting};
+    use rust_decimal::Decimal;
+    for (player, charge) in [(1, "c1"), (2, "c2")] {
+        let player = PlayerId::new(player).unwrap();
+        let amount = Decimal::MAX;
+        let leg = |account, amount| Posting {
+            account,
+            currency: CurrencyCode::xtr(),
+            amount,
+        };
+        let event = Event::Deposited(ledger::event::Deposited {
+            player,
+            method: PaymentMethod::telegram_stars(),
+            external_ref: charge.parse().unwrap(),
+            amount,
+            currency: CurrencyCode::xtr(),
+            at: Timestamp::default(),
+            postings: vec![
+                leg(Account::External(PaymentMethod::telegram_stars()), -amount),
+                leg(Account::PlayerCash(player), amount),
+            ],
+        });
+        let (event_type, schema_version, payload) = store::codec::encode(&event);
+        let new = store::NewEvent {
+            event_type: event_type.to_owned(),
+            schema_version,
+            payload,
+            metadata: store::Metadata::default(),
+        };
+        store::append::append(
+            &store,
+            &store::player::stream_of(player),
+            store::append::ExpectedVersion::NoStream,
+            vec![new],
+        )
+        .await
+        .unwrap();
+    }
+    let projector = Projector::connect(&store.url().await).await.unwrap();
+    let error = projector.catch_up(&store, 100, |_| {}).await.unwrap_err();
+    let message = error.to_string();
+    assert!(
+        message.contains("position 2") && message.contains("overflow"),
+        "{message}"
+    );
+}
+
 on_both_backends!(
+    a_tampered_log_whose_sums_overflow_is_an_error_not_a_panic,
     sessions_give_known_answers_at_any_batch_size,
     a_fixed_history_gives_known_answers,
     a_rebuild_equals_incremental_catch_up,

@@ -46,34 +46,34 @@ pub async fn verify(
     match result {
         Ok(summary) => {
             if json {
-                println!("{}", serde_json::json!({"ok": true, "summary": summary}));
+                outln!("{}", serde_json::json!({"ok": true, "summary": summary}))?;
             } else {
-                println!(
+                outln!(
                     "the log verifies: {} events in {} streams ({} players), head {}",
                     summary.events,
                     summary.streams,
                     summary.players,
                     summary.head.as_deref().unwrap_or("none (empty log)")
-                );
+                )?;
                 if summary.fair_verified + summary.fair_pending > 0 {
-                    println!(
+                    outln!(
                         "provably fair bets: {} recomputed from their revealed seeds and agreeing, {} pending (their seed is not revealed yet)",
                         summary.fair_verified, summary.fair_pending
-                    );
+                    )?;
                 }
                 if summary.projections_checked {
-                    println!("the balances, house and finance_daily projections equal a replay of the log");
+                    outln!("the balances, house and finance_daily projections equal a replay of the log")?;
                 } else {
-                    println!("the projections were not compared: they are not at the head replayed (the log moved on, or the replica's projections lag); run it again");
+                    outln!("the projections were not compared: they are not at the head replayed (the log moved on, or the replica's projections lag); run it again")?;
                 }
             }
             Ok(ExitCode::SUCCESS)
         }
         Err(finding) => {
             if json {
-                println!("{}", serde_json::json!({"ok": false, "finding": finding}));
+                outln!("{}", serde_json::json!({"ok": false, "finding": finding}))?;
             } else {
-                println!("the log fails verification at {finding}");
+                outln!("the log fails verification at {finding}")?;
             }
             Ok(ExitCode::from(EXIT_FINDING))
         }
@@ -82,16 +82,26 @@ pub async fn verify(
 
 pub async fn head(database: &Database) -> anyhow::Result<ExitCode> {
     match with_store!(database, s => s.head().await)? {
-        Some(head) => println!("{}", head.display()),
-        None => println!(
+        Some(head) => outln!("{}", head.display())?,
+        None => outln!(
             "{}",
             PublishedHead {
                 position: 0,
                 hash: store::hash::GENESIS
             }
-        ),
+        )?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Refuses an export range no position is in.
+pub fn check_range(from: Option<u64>, to: Option<u64>) -> anyhow::Result<()> {
+    match (from, to) {
+        (Some(from), Some(to)) if from > to => Err(super::bad_input(format!(
+            "--from {from} is after --to {to}: no position is in that range"
+        ))),
+        _ => Ok(()),
+    }
 }
 
 pub async fn export(
@@ -105,7 +115,12 @@ pub async fn export(
         ExportFormat::Csv => Format::Csv,
     };
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    let written = with_store!(database, s => projections::export::export(s, format, from, to, &mut out).await)?;
+    let written = with_store!(database, s => projections::export::export(s, format, from, to, &mut out).await)
+        .map_err(|e| match e {
+            // Only the export's own writes to stdout fail with `Write`.
+            projections::export::ExportError::Write(e) => super::stdout_error(e),
+            e => e.into(),
+        })?;
     drop(out);
     eprintln!("exported {written} events");
     Ok(ExitCode::SUCCESS)

@@ -52,7 +52,7 @@ pub async fn webhook(
             api.set_webhook(&params)
                 .await
                 .map_err(|e| anyhow::anyhow!("setWebhook failed: {e}"))?;
-            println!("webhook set to {url} (with the secret token and allowed updates incl. pre_checkout_query)");
+            outln!("webhook set to {url} (with the secret token and allowed updates incl. pre_checkout_query)")?;
         }
         WebhookAction::Info => {
             let info = api
@@ -65,9 +65,9 @@ pub async fn webhook(
             } else {
                 info.url.as_str()
             };
-            println!("url: {url}\npending updates: {}", info.pending_update_count);
+            outln!("url: {url}\npending updates: {}", info.pending_update_count)?;
             if let Some(error) = info.last_error_message {
-                println!("last error: {error}");
+                outln!("last error: {error}")?;
             }
         }
         WebhookAction::Delete => {
@@ -75,7 +75,7 @@ pub async fn webhook(
             api.delete_webhook(&params)
                 .await
                 .map_err(|e| anyhow::anyhow!("deleteWebhook failed: {e}"))?;
-            println!("webhook deleted");
+            outln!("webhook deleted")?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -92,10 +92,10 @@ pub async fn outbox_list(database_url: &str, dead: bool) -> anyhow::Result<ExitC
     };
     let calls = db.list_calls(state, 100).await?;
     if calls.is_empty() {
-        println!("no {state} calls");
+        outln!("no {state} calls")?;
     }
     for call in calls {
-        println!(
+        outln!(
             "{:>8}  {:<22} chat {:<14} attempts {:<3} {}",
             call.id,
             call.method,
@@ -103,7 +103,7 @@ pub async fn outbox_list(database_url: &str, dead: bool) -> anyhow::Result<ExitC
                 .map_or_else(|| "-".to_owned(), |c| c.to_string()),
             call.attempts,
             call.last_error.unwrap_or_default()
-        );
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -119,7 +119,7 @@ pub async fn outbox_retry(database_url: &str, id: Option<i64>) -> anyhow::Result
             Ok(ExitCode::from(2))
         }
         _ => {
-            println!("{n} dead call(s) queued again");
+            outln!("{n} dead call(s) queued again")?;
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -6,7 +6,7 @@
 //!
 //! It reads standard input line by line, so a script can be piped in.
 
-use std::io::{IsTerminal, Write};
+use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -56,12 +56,12 @@ pub async fn run(database: &Database, url: &str, args: ChatArgs) -> anyhow::Resu
             "the outbox of this database holds {pending} calls still to be sent to Telegram, which croupier chat would hand to its fake Telegram instead; let `croupier serve` send them, or chat on another database (--database-url sqlite://chat.db)"
         );
     }
-    println!(
+    outln!(
         "Croupier chat on {}, as user {} in a private chat with the bot (a fake Telegram in this process).",
         database.describe(),
         args.user
-    );
-    println!("Type /start to begin, help for what you can type here, quit to leave.");
+    )?;
+    outln!("Type /start to begin, help for what you can type here, quit to leave.")?;
     with_store!(database, store => chat(store.clone(), db, args.user).await)
 }
 
@@ -106,23 +106,30 @@ async fn chat<S: EventStore>(store: S, db: BotDb, user: u64) -> anyhow::Result<E
     let mut lines = stdin_lines();
     loop {
         if terminal {
-            print!("you> ");
+            out!("you> ")?;
             let _ = std::io::stdout().flush();
         }
-        let Some(line) = lines.recv().await else {
-            if terminal {
-                println!();
+        let line = match lines.recv().await {
+            Some(Ok(line)) => line,
+            Some(Err(unreadable)) => {
+                eprintln!("{unreadable}");
+                continue;
             }
-            break;
+            None => {
+                if terminal {
+                    outln!()?;
+                }
+                break;
+            }
         };
         let line = line.trim();
         if !terminal && !line.is_empty() {
-            println!("you> {line}");
+            outln!("you> {line}")?;
         }
         match line {
             "" => {}
             "quit" | "exit" => break,
-            "help" => println!("{HELP}"),
+            "help" => outln!("{HELP}")?,
             "pay" => chat.pay().await?,
             _ => match line.parse::<usize>() {
                 Ok(n) if !chat.keyboard.is_empty() => chat.press(n).await?,
@@ -138,12 +145,31 @@ async fn chat<S: EventStore>(store: S, db: BotDb, user: u64) -> anyhow::Result<E
 }
 
 /// Lines of standard input, read on a thread of their own: a blocked read then never
-/// holds up the runtime, nor the exit after `quit`.
-fn stdin_lines() -> mpsc::Receiver<String> {
+/// holds up the runtime, nor the exit after `quit`. A line that is not UTF-8 comes as an
+/// `Err` saying so, and the lines after it still come: it is one bad line, not the end
+/// of the input (`lines()` would stop there, silently).
+fn stdin_lines() -> mpsc::Receiver<Result<String, String>> {
     let (tx, rx) = mpsc::channel(16);
     std::thread::spawn(move || {
-        for line in std::io::stdin().lines() {
-            let Ok(line) = line else { break };
+        let mut input = std::io::stdin().lock();
+        let mut number = 0u64;
+        loop {
+            let mut bytes = Vec::new();
+            match input.read_until(b'\n', &mut bytes) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) => {
+                    let _ =
+                        tx.blocking_send(Err(format!("error: cannot read standard input: {e}")));
+                    break;
+                }
+            }
+            number += 1;
+            while matches!(bytes.last(), Some(b'\n' | b'\r')) {
+                bytes.pop();
+            }
+            let line = String::from_utf8(bytes)
+                .map_err(|_| format!("error: line {number} is not valid UTF-8; it was skipped"));
             if tx.blocking_send(line).is_err() {
                 break;
             }
@@ -167,21 +193,21 @@ impl<S: EventStore> Chat<S> {
             .await;
         let calls: Vec<Received> = fake.calls().into_iter().skip(before).collect();
         for call in &calls {
-            self.print(call);
+            self.print(call)?;
         }
         if !arrived {
-            println!("(not every reply reached Telegram within {REPLY_WAIT:?}; `croupier outbox list` shows what is left)");
+            outln!("(not every reply reached Telegram within {REPLY_WAIT:?}; `croupier outbox list` shows what is left)")?;
         }
         Ok(calls)
     }
 
     /// Prints one call as the player would see it, and remembers keyboards and invoices.
-    fn print(&mut self, call: &Received) {
+    fn print(&mut self, call: &Received) -> anyhow::Result<()> {
         let p = &call.params;
         match call.method.as_str() {
             "sendMessage" => {
                 let text = p["text"].as_str().unwrap_or_default();
-                println!("bot: {}", text.replace('\n', "\n     "));
+                outln!("bot: {}", text.replace('\n', "\n     "))?;
                 let rows = p["reply_markup"]["inline_keyboard"]
                     .as_array()
                     .cloned()
@@ -201,18 +227,18 @@ impl<S: EventStore> Chat<S> {
                             self.keyboard.push((label.to_owned(), data.to_owned()));
                             shown.push(format!("[{}] {label}", self.keyboard.len()));
                         }
-                        println!("     {}", shown.join("  "));
+                        outln!("     {}", shown.join("  "))?;
                     }
                 }
             }
             "sendInvoice" => {
                 let currency = p["currency"].as_str().unwrap_or_default();
                 let amount = p["prices"][0]["amount"].as_u64().unwrap_or_default();
-                println!(
+                outln!(
                     "bot: 🧾 invoice \"{}\" for {} (type `pay` to pay)",
                     p["title"].as_str().unwrap_or_default(),
                     show(&amount.to_string(), currency)
-                );
+                )?;
                 self.invoice = Some(Invoice {
                     payload: p["payload"].as_str().unwrap_or_default().to_owned(),
                     currency: currency.to_owned(),
@@ -226,32 +252,33 @@ impl<S: EventStore> Chat<S> {
                     .as_ref()
                     .and_then(|r| r["dice"]["value"].as_i64());
                 match value {
-                    Some(value) => println!("bot: {emoji} (Telegram rolled {value})"),
-                    None => println!("bot: {emoji}"),
+                    Some(value) => outln!("bot: {emoji} (Telegram rolled {value})")?,
+                    None => outln!("bot: {emoji}")?,
                 }
             }
             "answerPreCheckoutQuery" => {
                 if p["ok"] == json!(true) {
-                    println!("bot: (pre-checkout accepted)");
+                    outln!("bot: (pre-checkout accepted)")?;
                 } else {
-                    println!(
+                    outln!(
                         "bot: (pre-checkout refused) {}",
                         p["error_message"].as_str().unwrap_or_default()
-                    );
+                    )?;
                 }
             }
             "answerCallbackQuery" => {}
-            other => println!("bot: [{other}]"),
+            other => outln!("bot: [{other}]")?,
         }
+        Ok(())
     }
 
     /// Presses button `n` (from 1) of the last keyboard.
     async fn press(&mut self, n: usize) -> anyhow::Result<()> {
         let Some((_, data)) = n.checked_sub(1).and_then(|i| self.keyboard.get(i)) else {
-            println!(
+            outln!(
                 "no button {n}: the last keyboard has {}",
                 self.keyboard.len()
-            );
+            )?;
             return Ok(());
         };
         let data = data.clone();
@@ -266,7 +293,7 @@ impl<S: EventStore> Chat<S> {
     /// if the bot accepts it the payment, with a fresh charge id.
     async fn pay(&mut self) -> anyhow::Result<()> {
         let Some(invoice) = self.invoice.clone() else {
-            println!("no invoice to pay: ask the bot for one with /deposit 100");
+            outln!("no invoice to pay: ask the bot for one with /deposit 100")?;
             return Ok(());
         };
         let (body, query) = self.updates.pre_checkout(
@@ -293,10 +320,10 @@ impl<S: EventStore> Chat<S> {
                 .fake
                 .add_star_payment(&charge, self.user, stars);
         }
-        println!(
+        outln!(
             "telegram: you paid {}",
             show(&invoice.amount.to_string(), &invoice.currency)
-        );
+        )?;
         let payment = Payment::new(&invoice.currency, invoice.amount, &invoice.payload, &charge);
         let body = self.updates.paid(self.user, &payment);
         self.exchange(&body).await?;

@@ -38,13 +38,13 @@ pub struct DemoArgs {
 }
 
 pub async fn run(database: &Database, url: &str, args: DemoArgs) -> anyhow::Result<ExitCode> {
-    println!(
+    outln!(
         "Croupier demo on {}: {} players, {} rounds each, seed {}",
         database.describe(),
         args.players,
         args.rounds,
         args.seed
-    );
+    )?;
     with_store!(database, store => run_on(store.clone(), url, args).await)
 }
 
@@ -83,8 +83,9 @@ async fn run_on<S: EventStore>(store: S, url: &str, args: DemoArgs) -> anyhow::R
         let percent = done * 100 / total.max(1);
         if percent >= shown + 10 || done == total {
             shown = percent;
-            println!("  {percent:>3}%  {done} of {total} updates handled");
+            outln!("  {percent:>3}%  {done} of {total} updates handled")?;
         }
+        anyhow::Ok(())
     };
     for player in &players {
         for body in [
@@ -97,7 +98,7 @@ async fn run_on<S: EventStore>(store: S, url: &str, args: DemoArgs) -> anyhow::R
         ] {
             pipeline.process(body.as_bytes()).await?;
         }
-        step(3);
+        step(3)?;
     }
     for round in 0..args.rounds {
         for player in &players {
@@ -123,15 +124,15 @@ async fn run_on<S: EventStore>(store: S, url: &str, args: DemoArgs) -> anyhow::R
                 updates.message(player.id, text(command))
             };
             pipeline.process(body.as_bytes()).await?;
-            step(1);
+            step(1)?;
         }
     }
     let fake = simulation.fake.clone();
     simulation.stop().await?;
-    println!(
+    outln!(
         "  {} replies sent to the (fake) Telegram",
         fake.calls().len()
-    );
+    )?;
 
     let projector = Projector::connect(url).await?;
     projector.catch_up(&store, BATCH_SIZE, |_| {}).await?;
@@ -160,8 +161,8 @@ async fn run_on<S: EventStore>(store: S, url: &str, args: DemoArgs) -> anyhow::R
         .find(|l| l.currency == "XTR")
         .map_or_else(|| ("0".to_owned(), 0), |l| (l.total, l.players));
     let total = |name| totals.get(name).copied().unwrap_or_default();
-    println!("\nAll time, in Stars (XTR), this database:");
-    println!("  {:<22}{:>12}", "players with cash", liabilities.1);
+    outln!("\nAll time, in Stars (XTR), this database:")?;
+    outln!("  {:<22}{:>12}", "players with cash", liabilities.1)?;
     for (label, name) in [
         ("deposits", "deposits"),
         ("refunds", "refunds"),
@@ -169,9 +170,9 @@ async fn run_on<S: EventStore>(store: S, url: &str, args: DemoArgs) -> anyhow::R
         ("payouts", "payouts"),
         ("GGR", "ggr"),
     ] {
-        println!("  {label:<22}{:>12}", total(name));
+        outln!("  {label:<22}{:>12}", total(name))?;
     }
-    println!("  {:<22}{:>12}", "liabilities", liabilities.0);
+    outln!("  {:<22}{:>12}", "liabilities", liabilities.0)?;
 
     let audited = verify(&store, None, Projections::Compare(&projector), |_| {}).await?;
     match audited {
@@ -182,14 +183,14 @@ async fn run_on<S: EventStore>(store: S, url: &str, args: DemoArgs) -> anyhow::R
             } else {
                 "read models not compared (the log moved on)"
             };
-            println!(
+            outln!(
                 "\naudit: {} events in {} streams verified (hash chain, postings, bets in play, keys); {compared}; head {head}",
                 summary.events, summary.streams
-            );
+            )?;
             Ok(ExitCode::SUCCESS)
         }
         Err(finding) => {
-            println!("\naudit FAILED: {finding}");
+            outln!("\naudit FAILED: {finding}")?;
             Ok(ExitCode::from(5))
         }
     }

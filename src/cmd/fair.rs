@@ -30,71 +30,77 @@ pub async fn verify(database: &Database, bet: &str) -> anyhow::Result<ExitCode> 
 
 fn check(bet: &str, evidence: &Evidence) -> anyhow::Result<ExitCode> {
     let fair_bet = &evidence.fair;
-    println!(
+    outln!(
         "bet {bet}: player {}, terms {} (position {})",
-        evidence.player, fair_bet.terms, evidence.placed
-    );
+        evidence.player,
+        fair_bet.terms,
+        evidence.placed
+    )?;
     let Some(committed) = evidence.committed.filter(|&c| c < evidence.placed) else {
-        println!(
+        outln!(
             "FAIL: the seed hash {} was not committed in the log before the bet",
             fair_bet.seed_hash
-        );
+        )?;
         return Ok(ExitCode::from(EXIT_DISAGREE));
     };
-    println!(
+    outln!(
         "server seed hash {} (committed at position {committed}, before the bet), client seed {}, nonce {}",
         fair_bet.seed_hash, fair_bet.client_seed, fair_bet.nonce
-    );
+    )?;
     let Some((revealed_at, seed_hex)) = &evidence.revealed else {
-        println!("the server seed is not revealed yet: the player reveals it with /fair rotate");
+        outln!("the server seed is not revealed yet: the player reveals it with /fair rotate")?;
         return Ok(ExitCode::from(EXIT_NOT_REVEALED));
     };
     let Some(seed) =
         fair::parse_seed(seed_hex).filter(|s| fair::seed_hash(s) == fair_bet.seed_hash)
     else {
-        println!("FAIL: the seed revealed at position {revealed_at} does not hash to the recorded commitment");
+        outln!("FAIL: the seed revealed at position {revealed_at} does not hash to the recorded commitment")?;
         return Ok(ExitCode::from(EXIT_DISAGREE));
     };
     let roll = fair::roll(&seed, &fair_bet.client_seed, fair_bet.nonce);
-    println!(
+    outln!(
         "roll {} = HMAC-SHA256(seed revealed at position {revealed_at}, \"{}:{}\")",
         fair::show_roll(roll),
         fair_bet.client_seed,
         fair_bet.nonce
-    );
+    )?;
     let scale = Currencies::default()
         .get(&evidence.currency)
         .map_or(0, |spec| spec.scale);
     let terms = fair::Terms::parse(&fair_bet.terms)
         .with_context(|| format!("unreadable terms '{}'", fair_bet.terms))?;
     let stake = evidence.stake;
-    let expected = terms.outcome(stake, roll, scale);
+    // The stake is read from the log: a tampered one may be too large to compute with.
+    let Some(expected) = terms.checked_outcome(stake, roll, scale) else {
+        outln!("FAIL: the stake {stake} is too large for what the roll pays to be computed")?;
+        return Ok(ExitCode::from(EXIT_DISAGREE));
+    };
     let Some((_, payout, settled_roll)) = evidence.settled else {
-        println!(
+        outln!(
             "the bet is not settled yet; it should pay {}",
             expected.payout
-        );
+        )?;
         return Ok(ExitCode::from(EXIT_NOT_REVEALED));
     };
     match fair::recompute(&seed, fair_bet, stake, scale, settled_roll, payout) {
         Ok(_) => {
-            println!(
+            outln!(
                 "OK: stake {stake}, {} pays {}, and the ledger settled {payout} with roll {}",
                 if expected.won { "a win" } else { "a loss" },
                 expected.payout,
                 fair::show_roll(roll)
-            );
+            )?;
             Ok(ExitCode::SUCCESS)
         }
         Err(Disagreement::Payout { .. }) => {
-            println!(
+            outln!(
                 "FAIL: stake {stake} should have paid {}, but the ledger settled {payout}",
                 expected.payout
-            );
+            )?;
             Ok(ExitCode::from(EXIT_DISAGREE))
         }
         Err(disagreement) => {
-            println!("FAIL: {disagreement}");
+            outln!("FAIL: {disagreement}")?;
             Ok(ExitCode::from(EXIT_DISAGREE))
         }
     }
@@ -111,18 +117,18 @@ async fn refused(database: &Database, bet: &str) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(EXIT_NO_BET));
     };
     let seed_hash = record.seed_hash.unwrap_or_default();
-    println!(
+    outln!(
         "bet {bet}: refused by the ledger ({}), so no money moved; terms {}, server seed hash {seed_hash}, client seed {}, nonce {}",
         record.code,
         record.terms.as_deref().unwrap_or("?"),
         record.client_seed.as_deref().unwrap_or("?"),
         record.nonce.as_deref().unwrap_or("?"),
-    );
+    )?;
     let revealed = with_store!(database, s => projections::fair::reveal_of(s, &record.stream, &seed_hash).await)?;
     if revealed.is_none() {
-        println!("the server seed is not revealed yet: the player reveals it with /fair rotate");
+        outln!("the server seed is not revealed yet: the player reveals it with /fair rotate")?;
         return Ok(ExitCode::from(EXIT_NOT_REVEALED));
     }
-    println!("no bet was placed with this round: nothing to check");
+    outln!("no bet was placed with this round: nothing to check")?;
     Ok(ExitCode::SUCCESS)
 }

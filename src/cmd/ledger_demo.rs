@@ -88,27 +88,27 @@ async fn run_on<S: EventStore>(store: &S, backend: &str) -> anyhow::Result<ExitC
         ),
     ];
 
-    println!("Croupier demo: a scripted ledger session on {backend}\n");
-    println!("  {:<44} {:<40} player's cash", "step", "outcome");
+    outln!("Croupier demo: a scripted ledger session on {backend}\n")?;
+    outln!("  {:<44} {:<40} player's cash", "step", "outcome")?;
     for (what, line) in steps {
         let request = parse_command(&line).context("the demo script is malformed")?;
         let outcome = ledger.submit(Submission::new(request)).await?;
-        println!("  {what:<44} {:<40} {}", describe(&outcome), cash(&outcome));
+        outln!("  {what:<44} {:<40} {}", describe(&outcome), cash(&outcome))?;
     }
 
     let summary = verify(store, None, Projections::Skip, |_| {})
         .await?
         .map_err(|finding| anyhow::anyhow!("the log does not verify: {finding}"))?;
-    println!(
+    outln!(
         "\nThe log holds {} events; its hash chain verifies from genesis.",
         summary.events
-    );
+    )?;
     if let Some(head) = summary.head {
-        println!("Head (position:hash): {head}");
+        outln!("Head (position:hash): {head}")?;
     }
-    println!(
+    outln!(
         "Try it yourself: cargo run --release -- ledger submit --json '{{\"type\":\"deposit\",...}}' (see README.md)"
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 

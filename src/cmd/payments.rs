@@ -36,11 +36,11 @@ pub async fn refund(database: &Database, url: &str, charge: &str) -> anyhow::Res
             ExitCode::from(2)
         }
         StaffRefund::Refused { code, message } => {
-            println!("refused ({code}): {message}");
+            outln!("refused ({code}): {message}")?;
             ExitCode::from(3)
         }
         StaffRefund::Conflict { field } => {
-            println!("conflict: this charge was refunded before with a different {field}");
+            outln!("conflict: this charge was refunded before with a different {field}")?;
             ExitCode::from(4)
         }
         StaffRefund::Recorded {
@@ -53,7 +53,7 @@ pub async fn refund(database: &Database, url: &str, charge: &str) -> anyhow::Res
             } else {
                 ""
             };
-            println!("refund of {amount} to player {player} recorded{again}; refundStarPayment queued in the outbox");
+            outln!("refund of {amount} to player {player} recorded{again}; refundStarPayment queued in the outbox")?;
             ExitCode::SUCCESS
         }
     })
@@ -102,7 +102,7 @@ pub async fn reconcile(
 
     let result = reconcile::reconcile(&transactions, &ledger, report.since.as_deref());
     if report.json {
-        println!(
+        outln!(
             "{}",
             serde_json::json!({
                 "ok": result.discrepancies.is_empty(),
@@ -113,9 +113,9 @@ pub async fn reconcile(
                 "agreed": result.agreed,
                 "discrepancies": result.discrepancies,
             })
-        );
+        )?;
     } else {
-        print_reconciliation(&result, pages);
+        print_reconciliation(&result, pages)?;
     }
     Ok(if result.discrepancies.is_empty() {
         ExitCode::SUCCESS
@@ -124,17 +124,17 @@ pub async fn reconcile(
     })
 }
 
-fn print_reconciliation(result: &Reconciliation, pages: u32) {
+fn print_reconciliation(result: &Reconciliation, pages: u32) -> anyhow::Result<()> {
     let t = &result.telegram;
-    println!(
+    outln!(
         "Telegram: {} transactions in {pages} pages ({} payments, {} refunds, {} other); ledger: {} Stars charges (deposits and VIP); {} payments agree",
         t.transactions, t.payments, t.refunds, t.other, result.ledger_deposits, result.agreed
-    );
+    )?;
     if result.discrepancies.is_empty() {
-        println!("Telegram and the ledger agree");
-        return;
+        outln!("Telegram and the ledger agree")?;
+        return Ok(());
     }
-    println!("{} discrepancies:", result.discrepancies.len());
+    outln!("{} discrepancies:", result.discrepancies.len())?;
     let rows: Vec<Vec<String>> = result
         .discrepancies
         .iter()
@@ -149,5 +149,6 @@ fn print_reconciliation(result: &Reconciliation, pages: u32) {
         })
         .collect();
     let table = Table::new(&["kind", "charge_id", "telegram", "ledger"], rows);
-    print!("{}", table.render(table::Format::Table));
+    out!("{}", table.render(table::Format::Table))?;
+    Ok(())
 }

@@ -9,6 +9,16 @@ use store::EventStore;
 
 use store::{with_store, Database};
 
+use super::bad_input;
+
+/// The clock, in microseconds since the epoch, for `--at` times.
+fn now_micros() -> i64 {
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(since_epoch.as_micros()).unwrap_or(i64::MAX)
+}
+
 #[derive(Clone, Copy, clap::ValueEnum)]
 pub enum Format {
     Table,
@@ -56,21 +66,67 @@ pub struct Request {
     pub at: Option<projections::report::At>,
 }
 
+/// Refuses arguments that do not go together, before the database is opened: a player id
+/// for another report than `player` (or none for it), `--at` for a report the log cannot
+/// replay, days where they would be ignored, and an inverted range of days.
+pub fn check(
+    report: Report,
+    player: Option<i64>,
+    from: &Option<String>,
+    to: &Option<String>,
+    at: Option<&projections::report::At>,
+) -> anyhow::Result<()> {
+    let days = projections::report::Days::new(from.clone(), to.clone()).map_err(bad_input)?;
+    match (report, player) {
+        (Report::Player, None) => {
+            return Err(bad_input(
+                "report player needs the player's id: croupier report player 7",
+            ))
+        }
+        (Report::Player, Some(_)) | (_, None) => {}
+        (_, Some(id)) => {
+            return Err(bad_input(format!(
+                "only report player takes a player id, not {id}: croupier report player {id}"
+            )))
+        }
+    }
+    let replayable = matches!(
+        report,
+        Report::Balances | Report::Liabilities | Report::Player
+    );
+    if at.is_some() && !replayable {
+        return Err(bad_input(
+            "--at works with balances, liabilities and player only",
+        ));
+    }
+    if days.is_bounded()
+        && (at.is_some() || matches!(report, Report::Balances | Report::Liabilities))
+    {
+        return Err(bad_input(
+            "--from and --to apply to daily, deposits, bets, sessions and player, without --at",
+        ));
+    }
+    Ok(())
+}
+
 pub async fn status(database: &Database, url: &str) -> anyhow::Result<ExitCode> {
     let projector = Projector::connect(url).await?;
     let head = with_store!(database, s => s.head().await)?.map_or(0, |h| h.position);
-    println!(
+    outln!(
         "{:<12} {:>12} {:>12} {:>8}",
-        "projection", "checkpoint", "head", "lag"
-    );
+        "projection",
+        "checkpoint",
+        "head",
+        "lag"
+    )?;
     for checkpoint in projector.checkpoints().await? {
-        println!(
+        outln!(
             "{:<12} {:>12} {:>12} {:>8}",
             checkpoint.name,
             checkpoint.position,
             head,
             head.saturating_sub(checkpoint.position)
-        );
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -95,7 +151,7 @@ pub async fn catch_up(database: &Database, url: &str, batch_size: u32) -> anyhow
     if terminal {
         eprintln!();
     }
-    println!("projections at position {reached}");
+    outln!("projections at position {reached}")?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -136,7 +192,7 @@ pub async fn rebuild(
     } else {
         names.join(", ")
     };
-    println!("rebuilt {rebuilt} and swapped them in at position {reached}");
+    outln!("rebuilt {rebuilt} and swapped them in at position {reached}")?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -172,23 +228,23 @@ pub async fn report(database: &Database, url: &str, request: Request) -> anyhow:
             let player = requested_player(&request)?;
             let balances = only_player(projector.balances().await?, player);
             if matches!(request.format, Format::Table) {
-                print!("{}", Table::of(&balances).render(table::Format::Table));
-                println!();
+                out!("{}", Table::of(&balances).render(table::Format::Table))?;
+                outln!()?;
                 let bets = projector.bets(days, Some(player)).await?;
-                print!("{}", Table::of(&bets).render(table::Format::Table));
+                out!("{}", Table::of(&bets).render(table::Format::Table))?;
                 return Ok(ExitCode::SUCCESS);
             }
             Table::of(&balances)
         }
     };
-    print!("{}", table.render(request.format.into()));
+    out!("{}", table.render(request.format.into()))?;
     Ok(ExitCode::SUCCESS)
 }
 
 fn requested_player(request: &Request) -> anyhow::Result<i64> {
-    request.player.ok_or_else(|| {
-        anyhow::anyhow!("report player needs the player's id: croupier report player 7")
-    })
+    request
+        .player
+        .ok_or_else(|| bad_input("report player needs the player's id: croupier report player 7"))
 }
 
 fn only_player(
@@ -207,13 +263,19 @@ async fn report_at(
     request: &Request,
     at: projections::report::At,
 ) -> anyhow::Result<ExitCode> {
+    let head = with_store!(database, s => s.head().await)?.map_or(0, |h| h.position);
+    at.within(head, now_micros()).map_err(bad_input)?;
     let balances = with_store!(database, s => projections::report::balances_at(s, at).await)?;
     let table = match request.report {
         Report::Balances => Table::of(&balances),
         Report::Player => Table::of(&only_player(balances, requested_player(request)?)),
         Report::Liabilities => Table::of(&projections::report::liabilities_of(&balances)?),
-        _ => anyhow::bail!("--at works with balances, liabilities and player only"),
+        _ => {
+            return Err(bad_input(
+                "--at works with balances, liabilities and player only",
+            ))
+        }
     };
-    print!("{}", table.render(request.format.into()));
+    out!("{}", table.render(request.format.into()))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -185,7 +185,9 @@ async fn serve_on<S: EventStore>(
         Transport::Polling => (None, "long polling"),
         Transport::Mtproto => (None, "MTProto"),
     };
-    println!("croupier serve: listening on {address} ({mode})");
+    // A server is not stopped by a closed stdout (started with `>&-`, say): the banner is
+    // a courtesy, and exiting 0 here would look like a clean stop to a supervisor.
+    let _ = outln!("croupier serve: listening on {address} ({mode})");
     let app = webhook::router(pipeline, secret);
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {

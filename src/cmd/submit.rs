@@ -77,8 +77,8 @@ fn next_line(input: &mut impl BufRead) -> std::io::Result<Option<Result<String, 
 
 fn print_invalid(out: &mut impl Write, message: &str) -> anyhow::Result<u8> {
     let printed = serde_json::json!({"outcome": "invalid", "error": {"code": "bad_input", "message": message}});
-    writeln!(out, "{printed}")?;
-    out.flush()?;
+    writeln!(out, "{printed}").map_err(super::stdout_error)?;
+    out.flush().map_err(super::stdout_error)?;
     Ok(EXIT_BAD_INPUT)
 }
 
@@ -100,8 +100,8 @@ async fn submit_line(ledger: &GroupCommit, line: &str, out: &mut impl Write) -> 
             }
         }
     };
-    writeln!(out, "{printed}")?;
-    out.flush()?;
+    writeln!(out, "{printed}").map_err(super::stdout_error)?;
+    out.flush().map_err(super::stdout_error)?;
     Ok(status)
 }
 

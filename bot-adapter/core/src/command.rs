@@ -300,16 +300,18 @@ fn play(args: &[&str]) -> PlayerCommand {
     }
 }
 
-/// A positive decimal amount; the currency's own rules (scale, maximum) are checked later,
-/// where the currency is known.
+/// A positive decimal amount, written as every edge of the ledger writes one
+/// ([`ledger::money::parse_amount`]: no exponent, plus sign, leading zeros or separators);
+/// the currency's own rules (scale, maximum) are checked later, where the currency is
+/// known.
 pub fn amount_arg(text: &str) -> Result<Decimal, String> {
-    match text.parse::<Decimal>() {
-        Ok(amount) if amount > Decimal::ZERO => Ok(amount.normalize()),
-        Ok(_) => Err(format!(
+    match ledger::money::parse_amount(text) {
+        Some(amount) if amount > Decimal::ZERO => Ok(amount.normalize()),
+        Some(_) => Err(format!(
             "The amount must be more than zero, not {}.",
             shorten(text)
         )),
-        Err(_) => Err(format!(
+        None => Err(format!(
             "'{}' is not an amount: type a whole number of Stars, like 10.",
             shorten(text)
         )),
@@ -406,6 +408,37 @@ mod tests {
             parse("/frobnicate"),
             PlayerCommand::Unknown("frobnicate".to_owned())
         );
+    }
+
+    /// Regression: the bot read amounts with `Decimal::from_str`, which takes `1e3` (a
+    /// deposit of 1,000), `+5`, `.5` and `1_000`, while `ledger submit` refused them. Both
+    /// edges now share `ledger::money::parse_amount`: what one refuses, the other does.
+    #[test]
+    fn an_exponent_or_any_spelling_ledger_submit_refuses_is_refused_here_too() {
+        for bad in [
+            "1e3", "1E3", "+5", ".5", "5.", "1_000", "1,000", "007", "0x10", "NaN",
+        ] {
+            for text in [
+                format!("/deposit {bad}"),
+                format!("/coinflip {bad} heads"),
+                format!("/dice {bad} 50"),
+                format!("/slots {bad}"),
+                format!("/play stake {bad}"),
+            ] {
+                assert!(
+                    matches!(parse(&text), PlayerCommand::Usage(ref r) if r.contains("is not an amount")),
+                    "{text}: {:?}",
+                    parse(&text)
+                );
+            }
+        }
+        for text in ["10", "0.5", "1e3", "+5", "007", "-5", "0"] {
+            assert_eq!(
+                amount_arg(text).is_ok(),
+                ledger::money::parse_amount(text).is_some_and(|a| a > Decimal::ZERO),
+                "{text}"
+            );
+        }
     }
 
     #[test]

@@ -312,3 +312,183 @@ async fn sqlite_server_killed_mid_play_leaves_no_half_played_round() {
     let url = dir.url();
     a_server_killed_mid_play_leaves_no_half_played_round(&url, Some(dir)).await;
 }
+
+/// One thing a player does.
+#[derive(Debug, Clone)]
+enum Act {
+    Coinflip(u8),
+    Dice(u8),
+    Play,
+    Game(&'static str),
+    Stake(u8),
+    Go,
+    Cancel,
+    Balance,
+}
+
+fn act() -> impl proptest::strategy::Strategy<Value = Act> {
+    use proptest::prelude::*;
+    prop_oneof![
+        (1u8..4).prop_map(Act::Coinflip),
+        (1u8..4).prop_map(Act::Dice),
+        Just(Act::Play),
+        prop_oneof![Just("coinflip:heads"), Just("dice:50")].prop_map(Act::Game),
+        (1u8..4).prop_map(Act::Stake),
+        Just(Act::Go),
+        Just(Act::Go),
+        Just(Act::Cancel),
+        Just(Act::Balance),
+    ]
+}
+
+/// The update of `act`, the `n`th input of `player` (update and message ids unique).
+fn update_of(player: u64, n: usize, act: &Act) -> String {
+    let id = i64::try_from(player * 1000 + n as u64).unwrap();
+    let text = |t: String| simulation::updates::text(id, id, player, &t).to_string();
+    let press = |d: String| simulation::updates::callback(id, id - 1, player, &d).to_string();
+    match act {
+        Act::Coinflip(s) => text(format!("/coinflip {s} heads")),
+        Act::Dice(s) => text(format!("/dice {s} 50")),
+        Act::Play => text("/play".to_owned()),
+        Act::Game(g) => press(format!("/play game {g}")),
+        Act::Stake(s) => press(format!("/play stake {s}")),
+        Act::Go => press("/play go".to_owned()),
+        Act::Cancel => text("/cancel".to_owned()),
+        Act::Balance => text("/balance".to_owned()),
+    }
+}
+
+/// What a reply says, without what the dice decided (the seeds differ between runs).
+fn kind_of(text: &str) -> String {
+    let kinds = [
+        ("(you chose", "coinflip played"),
+        ("🎲 Rolled", "dice played"),
+        ("What would you like to play?", "menu"),
+        ("How much?", "stake?"),
+        ("Already played", "already played"),
+        ("no longer open", "closed"),
+        ("Cancelled", "cancelled"),
+        ("Nothing to cancel", "nothing to cancel"),
+        ("Your balance", "balance"),
+    ];
+    if let Some((_, kind)) = kinds.iter().find(|(needle, _)| text.contains(needle)) {
+        return (*kind).to_owned();
+    }
+    if text.ends_with('?') {
+        // "🪙 Coinflip on heads for 2 ⭐?"
+        return text.to_owned();
+    }
+    text.to_owned()
+}
+
+/// Runs the players' scripts through a fresh pipeline on a fresh SQLite database:
+/// `concurrent` runs the players at once, each input delivered once or twice at once;
+/// otherwise one input at a time, each once. Returns, per player, the kinds of the
+/// replies in order, the bets placed and the session moves.
+async fn run_scripts(
+    scripts: &[Vec<(Act, bool)>],
+    concurrent: bool,
+) -> Vec<(Vec<String>, i64, i64)> {
+    let dir = Scratch::new();
+    let url = dir.url();
+    for player in 1..=scripts.len() {
+        let line = format!(
+            r#"{{"type":"deposit","idempotency_key":"seed-{player}","player":{player},"amount":"1000","currency":"XTR","method":"telegram_stars","external_ref":"charge-{player}"}}"#
+        );
+        assert!(croupier(&url, &["ledger", "submit", "--json", &line])
+            .status
+            .success());
+    }
+    let store::Database::Sqlite(store) = store::Database::open(&url).await.unwrap() else {
+        panic!("a SQLite database");
+    };
+    let (sim, _) = simulation(store, &url).await;
+    let mut players = tokio::task::JoinSet::new();
+    for (i, script) in scripts.iter().enumerate() {
+        let player = u64::try_from(i + 1).unwrap();
+        let updates: Vec<(String, bool)> = script
+            .iter()
+            .enumerate()
+            .map(|(n, (act, twice))| (update_of(player, n + 1, act), *twice))
+            .collect();
+        let pipeline = sim.pipeline.clone();
+        let run = async move {
+            for (update, twice) in updates {
+                if concurrent && twice {
+                    let (a, b) = tokio::join!(
+                        pipeline.process(update.as_bytes()),
+                        pipeline.process(update.as_bytes())
+                    );
+                    a.unwrap();
+                    b.unwrap();
+                } else {
+                    pipeline.process(update.as_bytes()).await.unwrap();
+                }
+            }
+        };
+        if concurrent {
+            players.spawn(run);
+        } else {
+            run.await;
+        }
+    }
+    while let Some(done) = players.join_next().await {
+        done.unwrap();
+    }
+    // The answers in the order they were decided (queued), per chat.
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+    let queued: Vec<(i64, String)> = sqlx::query_as(
+        "SELECT chat_id, params FROM bot_outbox WHERE method = 'sendMessage' ORDER BY id",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    let mut result = Vec::new();
+    for player in 1..=scripts.len() {
+        let kinds = queued
+            .iter()
+            .filter(|(chat, _)| *chat == i64::try_from(player).unwrap())
+            .map(|(_, params)| {
+                let params: serde_json::Value = serde_json::from_str(params).unwrap();
+                kind_of(params["text"].as_str().unwrap_or_default())
+            })
+            .collect();
+        let bets = common::count(
+            &url,
+            &format!("SELECT COUNT(*) FROM ledger_events WHERE event_type = 'bet_placed' AND stream_id = 'player-{player}'"),
+        )
+        .await;
+        let moves = common::count(
+            &url,
+            &format!("SELECT COUNT(*) FROM ledger_events WHERE event_type = 'session_moved' AND stream_id LIKE 'session-{player}-{player}-%'"),
+        )
+        .await;
+        result.push((kinds, bets, moves));
+    }
+    sim.stop().await.unwrap();
+    let audit = croupier(&url, &["audit", "verify"]);
+    assert!(audit.status.success(), "{audit:?}");
+    result
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 6, ..Default::default() })]
+
+    /// Random inputs from three players, run at once with inputs delivered twice at
+    /// once, answer and record exactly what one input at a time does.
+    #[test]
+    fn interleaved_players_with_redeliveries_equal_one_input_at_a_time(
+        scripts in proptest::collection::vec(
+            proptest::collection::vec((act(), proptest::bool::ANY), 4..12),
+            3,
+        )
+    ) {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let (at_once, model) = runtime.block_on(async {
+            (run_scripts(&scripts, true).await, run_scripts(&scripts, false).await)
+        });
+        proptest::prop_assert_eq!(at_once, model);
+    }
+}

@@ -107,6 +107,10 @@ enum Command {
         /// stopped) and its bet voided; keep it above the Bot API timeout (30 s).
         #[arg(long, env = "CROUPIER_SPIN_ORPHAN_S", default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..))]
         spin_orphan_s: u64,
+        /// Seconds a claimed outbox call is this instance's: a call whose sender died
+        /// between sending it and recording the send is sent again after it.
+        #[arg(long, env = "CROUPIER_OUTBOX_LEASE_S", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
+        outbox_lease_s: u64,
         /// Seconds after which a player who sent a burst of 8 inputs may send one more
         /// (the per-player inbound limit; payments are never limited).
         #[arg(long, env = "CROUPIER_INBOUND_REFILL_S", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=3600))]
@@ -523,6 +527,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             polling,
             session_timeout_s,
             spin_orphan_s,
+            outbox_lease_s,
             inbound_refill_s,
             provider_token,
             provider_currencies,
@@ -540,6 +545,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 transport,
                 session_timeout: std::time::Duration::from_secs(session_timeout_s),
                 spin_orphan_after: std::time::Duration::from_secs(spin_orphan_s),
+                outbox_lease: std::time::Duration::from_secs(outbox_lease_s),
                 inbound_refill: std::time::Duration::from_secs(inbound_refill_s),
                 token: telegram.token,
                 secret: telegram.webhook_secret,

@@ -38,6 +38,9 @@ pub struct Limits {
     /// A 🎰 spin still in flight after this long is voided: its sender stopped. Longer
     /// than the HTTP client's timeout, so a live sender has given up by then.
     pub spin_orphan_after: Duration,
+    /// How long a claimed call is this dispatcher's: past it, a call whose sender died
+    /// before recording the send is claimed and sent again.
+    pub lease: Duration,
 }
 
 impl Default for Limits {
@@ -51,6 +54,7 @@ impl Default for Limits {
             backoff_max: Duration::from_secs(300),
             claim_size: 30,
             spin_orphan_after: Duration::from_secs(120),
+            lease: Duration::from_secs(60),
         }
     }
 }
@@ -358,7 +362,7 @@ impl Dispatcher {
 
     /// Claims due calls and sends those the pace allows; returns how many were tried.
     async fn round(&self, pace: &mut Pace) -> Result<usize, BotDbError> {
-        let lease = micros(Duration::from_secs(60));
+        let lease = micros(self.limits.lease);
         let claimed = self.db.claim_calls(self.limits.claim_size, lease).await?;
         let mut tried = 0;
         let mut in_flight = tokio::task::JoinSet::new();
@@ -391,6 +395,9 @@ impl Dispatcher {
         }
         while let Some(joined) = in_flight.join_next().await {
             let Ok((call, sent)) = joined else { continue };
+            if matches!(sent, Sent::Ok(_)) {
+                crate::failpoint::hit("after_send");
+            }
             self.settle(&call, sent, pace).await?;
         }
         if pace.next_by_chat.len() > 10_000 {

@@ -9,6 +9,7 @@
 //! - [`db`]: [`BotDb`](db::BotDb), the adapter's tables (inbox, outbox, players, fair
 //!   seeds and rounds, sessions).
 //! - [`webhook`]: the axum router; [`dispatcher`]: the outbox sender.
+//! - [`failpoint`]: crash drills for the tests (feature `failpoints`).
 //! - [`reconcile`]: Telegram's Stars transactions against the ledger's deposits.
 
 pub use bot_core::{bot, call, command, fair, games, limit, payload, port, slots, update};
@@ -16,6 +17,7 @@ pub use bot_core::{translate, Bot, Call, Config, Input, Port, PortError, Transla
 
 pub mod db;
 pub mod dispatcher;
+pub mod failpoint;
 pub mod ledger_port;
 #[cfg(feature = "mtproto")]
 pub mod mtproto;

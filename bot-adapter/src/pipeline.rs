@@ -246,11 +246,13 @@ impl<S: EventStore> Pipeline<S> {
         // Inputs without an origin (ignored ones) cause no calls worth keeping.
         let origin = input.origin();
         let calls = if origin.is_some() { &calls[..] } else { &[] };
+        crate::failpoint::hit("after_commit");
         let queued = self
             .port
             .db
             .finish_update(Some(update), origin.as_deref().unwrap_or_default(), calls)
             .await?;
+        crate::failpoint::hit("before_ack");
         if queued > 0 {
             self.outbox_wake.notify_one();
         }

@@ -45,6 +45,8 @@ pub struct Settings {
     pub session_timeout: Duration,
     /// In flight after which a 🎰 spin is taken as lost.
     pub spin_orphan_after: Duration,
+    /// How long a claimed outbox call is this instance's.
+    pub outbox_lease: Duration,
     /// How long a player who used up the inbound burst waits for one more input.
     pub inbound_refill: Duration,
     pub token: String,
@@ -157,6 +159,7 @@ async fn serve_on<S: EventStore>(
     let mut inlet = Inlet::open(&settings, &pipeline, api.clone()).await?;
     let limits = Limits {
         spin_orphan_after: settings.spin_orphan_after,
+        lease: settings.outbox_lease,
         ..Limits::default()
     };
     let dispatcher = Dispatcher {

@@ -38,9 +38,21 @@ impl Server {
         dir: Option<Scratch>,
         flags: &[&str],
     ) -> Self {
+        Self::start_env(database_url, fake, dir, flags, &[])
+    }
+
+    /// As [`Server::start_with`], with more environment variables.
+    pub fn start_env(
+        database_url: &str,
+        fake: &FakeTelegram,
+        dir: Option<Scratch>,
+        flags: &[&str],
+        envs: &[(&str, &str)],
+    ) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_croupier"))
             .args(["serve", "--listen", "127.0.0.1:0"])
             .args(flags)
+            .envs(envs.iter().copied())
             .env("DATABASE_URL", database_url)
             .env("TELEGRAM_BOT_TOKEN", TOKEN)
             .env("TELEGRAM_WEBHOOK_SECRET", SECRET)

@@ -373,6 +373,25 @@ impl BotDb {
         Ok(())
     }
 
+    /// Marks calls sent, in one statement: what a round of the dispatcher sent.
+    pub async fn mark_sent_all(&self, ids: &[i64]) -> Result<(), BotDbError> {
+        for chunk in ids.chunks(500) {
+            let placeholders: Vec<String> = (2..chunk.len() + 2).map(|n| format!("${n}")).collect();
+            let sql = format!(
+                "UPDATE bot_outbox SET state = {sent}, sent_at = $1, lease_until = 0 WHERE state = {pending} AND id IN ({})",
+                placeholders.join(", "),
+                sent = Sent.sql(),
+                pending = Pending.sql(),
+            );
+            let mut query = sqlx::query(&sql).bind(now_micros());
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            query.execute(&self.pool).await?;
+        }
+        Ok(())
+    }
+
     /// Marks a call sent and queues `then` in the same transaction, keyed after it: the
     /// message that needed the call's answer. Sent again only if this call is.
     pub async fn mark_sent_then(&self, call: &OutboxRow, then: &Call) -> Result<(), BotDbError> {

@@ -393,13 +393,20 @@ impl Dispatcher {
                 (call, sent)
             });
         }
+        // Plain sends are marked together, in one statement at the end of the round.
+        let mut sent_ids = Vec::new();
         while let Some(joined) = in_flight.join_next().await {
             let Ok((call, sent)) = joined else { continue };
             if matches!(sent, Sent::Ok(_)) {
                 crate::failpoint::hit("after_send");
+                if call.spin.is_none() && call.then_send.is_none() {
+                    sent_ids.push(call.id);
+                    continue;
+                }
             }
             self.settle(&call, sent, pace).await?;
         }
+        self.db.mark_sent_all(&sent_ids).await?;
         if pace.next_by_chat.len() > 10_000 {
             let now = Instant::now();
             pace.next_by_chat.retain(|_, at| *at > now);

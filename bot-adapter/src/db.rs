@@ -373,6 +373,29 @@ impl BotDb {
         Ok(())
     }
 
+    /// Puts claimed calls back until their due times `(id, due_at)`, in one statement:
+    /// what a round of the dispatcher could not send yet because of the pace.
+    pub async fn defer_all(&self, calls: &[(i64, i64)]) -> Result<(), BotDbError> {
+        for chunk in calls.chunks(250) {
+            let cases: Vec<String> = (0..chunk.len())
+                .map(|i| format!("WHEN ${} THEN ${}", 2 * i + 1, 2 * i + 2))
+                .collect();
+            let ids: Vec<String> = (0..chunk.len()).map(|i| format!("${}", 2 * i + 1)).collect();
+            let sql = format!(
+                "UPDATE bot_outbox SET due_at = CASE id {} END, lease_until = 0 WHERE state = {pending} AND id IN ({})",
+                cases.join(" "),
+                ids.join(", "),
+                pending = Pending.sql(),
+            );
+            let mut query = sqlx::query(&sql);
+            for (id, due_at) in chunk {
+                query = query.bind(*id).bind(*due_at);
+            }
+            query.execute(&self.pool).await?;
+        }
+        Ok(())
+    }
+
     /// Marks calls sent, in one statement: what a round of the dispatcher sent.
     pub async fn mark_sent_all(&self, ids: &[i64]) -> Result<(), BotDbError> {
         for chunk in ids.chunks(500) {
@@ -410,20 +433,6 @@ impl BotDb {
                 .await?;
         }
         tx.commit().await?;
-        Ok(())
-    }
-
-    /// Puts a claimed call back untried (its chat is being paced).
-    pub async fn defer(&self, id: i64, due_at: i64) -> Result<(), BotDbError> {
-        let sql = format!(
-            "UPDATE bot_outbox SET due_at = $1, lease_until = 0 WHERE id = $2 AND state = {pending}",
-            pending = Pending.sql(),
-        );
-        sqlx::query(&sql)
-            .bind(due_at)
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
         Ok(())
     }
 

@@ -366,13 +366,15 @@ impl Dispatcher {
         let claimed = self.db.claim_calls(self.limits.claim_size, lease).await?;
         let mut tried = 0;
         let mut in_flight = tokio::task::JoinSet::new();
+        // Calls the pace holds back go back to the table together, in one statement.
+        let mut deferred = Vec::new();
         for call in claimed {
             let now = Instant::now();
             if let Some(chat) = call.chat_id {
                 let ready = pace.next_by_chat.get(&chat).copied().unwrap_or(now);
                 if ready > now || pace.next_global > now {
                     let wait = ready.max(pace.next_global) - now;
-                    self.db.defer(call.id, now_micros() + micros(wait)).await?;
+                    deferred.push((call.id, now_micros() + micros(wait)));
                     continue;
                 }
                 pace.next_by_chat
@@ -407,6 +409,7 @@ impl Dispatcher {
             self.settle(&call, sent, pace).await?;
         }
         self.db.mark_sent_all(&sent_ids).await?;
+        self.db.defer_all(&deferred).await?;
         if pace.next_by_chat.len() > 10_000 {
             let now = Instant::now();
             pace.next_by_chat.retain(|_, at| *at > now);

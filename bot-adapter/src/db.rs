@@ -380,7 +380,9 @@ impl BotDb {
             let cases: Vec<String> = (0..chunk.len())
                 .map(|i| format!("WHEN ${} THEN ${}", 2 * i + 1, 2 * i + 2))
                 .collect();
-            let ids: Vec<String> = (0..chunk.len()).map(|i| format!("${}", 2 * i + 1)).collect();
+            let ids: Vec<String> = (0..chunk.len())
+                .map(|i| format!("${}", 2 * i + 1))
+                .collect();
             let sql = format!(
                 "UPDATE bot_outbox SET due_at = CASE id {} END, lease_until = 0 WHERE state = {pending} AND id IN ({})",
                 cases.join(" "),

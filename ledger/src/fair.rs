@@ -459,4 +459,54 @@ mod tests {
             Err(Disagreement::NoRoll)
         );
     }
+
+    /// The coin's edge is exactly half the range: 0-4,999 heads, 5,000-9,999 tails. A
+    /// boundary moved by one roll changes the house edge and nothing else would notice.
+    #[test]
+    fn the_coin_turns_at_five_thousand() {
+        assert_eq!(coin(0), Side::Heads);
+        assert_eq!(coin(4_999), Side::Heads);
+        assert_eq!(coin(5_000), Side::Tails);
+        assert_eq!(coin(ROLL_RANGE - 1), Side::Tails);
+        let heads = (0..ROLL_RANGE).filter(|&r| coin(r) == Side::Heads).count();
+        assert_eq!(heads, 5_000);
+        let flip = |side| Terms {
+            game: Game::Coinflip(side),
+            edge_bps: 200,
+        };
+        assert!(flip(Side::Heads).wins(4_999) && !flip(Side::Heads).wins(5_000));
+        assert!(!flip(Side::Tails).wins(4_999) && flip(Side::Tails).wins(5_000));
+    }
+
+    /// Dice win strictly under the target: at target 50, roll 49.99 wins and 50.00 loses;
+    /// the extreme targets keep the same rule.
+    #[test]
+    fn dice_win_strictly_under_the_target() {
+        for target in [DICE_TARGET_MIN, 50, DICE_TARGET_MAX] {
+            let dice = Terms {
+                game: Game::Dice(target),
+                edge_bps: 200,
+            };
+            assert!(dice.wins(target * 100 - 1), "target {target}");
+            assert!(!dice.wins(target * 100), "target {target}");
+            let winning = (0..ROLL_RANGE).filter(|&r| dice.wins(r)).count();
+            assert_eq!(winning, (target * 100) as usize);
+        }
+    }
+
+    /// What a win pays per unit, exactly: 2 or 100/target, less the edge.
+    #[test]
+    fn multipliers_are_exact() {
+        let terms = |game, edge_bps| Terms { game, edge_bps };
+        let coinflip = Game::Coinflip(Side::Heads);
+        assert_eq!(terms(coinflip, 200).multiplier(), dec("1.96"));
+        assert_eq!(terms(coinflip, 0).multiplier(), dec("2"));
+        assert_eq!(terms(coinflip, 10_000).multiplier(), dec("0"));
+        assert_eq!(terms(Game::Dice(50), 200).multiplier(), dec("1.96"));
+        assert_eq!(terms(Game::Dice(2), 200).multiplier(), dec("49"));
+        assert_eq!(terms(Game::Dice(25), 0).multiplier(), dec("4"));
+        // The win itself: one division, rounded down once.
+        assert_eq!(terms(Game::Dice(3), 200).win(dec("3"), 0), dec("98"));
+        assert_eq!(terms(coinflip, 200).win(dec("1"), 2), dec("1.96"));
+    }
 }

@@ -727,3 +727,115 @@ fn a_dice_win_whose_true_payout_is_whole_is_not_paid_one_star_short() {
         Decimal::new(16333, 2)
     );
 }
+
+/// Player 7's state after the given command lines, and the events they recorded.
+fn replay(lines: &[String]) -> (PlayerState, Vec<Event>) {
+    let ledger = Ledger::default();
+    let mut state = PlayerState::new(PlayerId::new(P).unwrap());
+    let mut log = Vec::new();
+    for line in lines {
+        let events = ledger
+            .decide(
+                &state,
+                &parse_command(line).unwrap().command,
+                Timestamp::from_micros(1_700_000_000_000_000),
+            )
+            .unwrap_or_else(|r| panic!("{line} was rejected: {r}"));
+        events.iter().for_each(|e| state.apply(e));
+        log.extend(events);
+    }
+    (state, log)
+}
+
+/// Each currency's maximum is a valid amount; one smallest unit more is not.
+#[test]
+fn amounts_at_the_maximum_pass_and_one_unit_over_is_refused() {
+    check(
+        &[],
+        deposit("100000000", "c1"),
+        Accepted(&["deposited"], "XTR=100000000/0"),
+    );
+    check(&[], deposit("100000001", "c1"), Rejected("invalid_amount"));
+    let card = |amount: &str| {
+        cmd(
+            "deposit",
+            &format!(r#""amount":"{amount}","currency":"USD","method":"card","external_ref":"c""#),
+        )
+    };
+    check(
+        &[],
+        card("10000000.00"),
+        Accepted(&["deposited"], "USD=10000000.00/0"),
+    );
+    check(&[], card("10000000.01"), Rejected("invalid_amount"));
+}
+
+/// The version counts applied events one by one (the session and the store's optimistic
+/// check read it); an event refused by `try_apply` counts nothing and changes nothing.
+#[test]
+fn every_applied_event_adds_one_to_the_version_and_a_refused_one_nothing() {
+    let (mut state, log) = replay(&[deposit("100", "c1"), bet("b1", "10"), settle("b1", "0")]);
+    assert_eq!(state.version, 3);
+    let before = state.clone();
+    assert!(state.try_apply(&log[0]).is_err(), "the deposit again");
+    assert_eq!(state, before);
+    let (single, _) = replay(&[deposit("100", "c1")]);
+    assert_eq!(single.version, 1);
+}
+
+/// A refund event read from a log must give back exactly what its payment brought: the
+/// same amount, currency and method. A tampered one is refused with its reason, its
+/// postings recomputed so that only this rule can catch it.
+#[test]
+fn a_logged_refund_that_differs_from_its_payment_is_refused() {
+    use ledger::{CurrencyCode, PaymentMethod};
+    const DAY: i64 = 86_400_000_000;
+    let tampered = |event: &Event, change: &dyn Fn(&mut Event)| {
+        let mut event = event.clone();
+        change(&mut event);
+        let postings = event.expected_postings().unwrap();
+        match &mut event {
+            Event::DepositRefunded(e) => e.postings = postings,
+            Event::SubscriptionRefunded(e) => e.postings = postings,
+            other => panic!("not a refund: {other:?}"),
+        }
+        event
+    };
+    for (payment, problem) in [
+        (
+            deposit("100", "c1"),
+            "refund of 'c1' differs from the deposit",
+        ),
+        (
+            subscribe("100", "c1", 30 * DAY),
+            "refund of 'c1' differs from the charge",
+        ),
+    ] {
+        let (paid, _) = replay(std::slice::from_ref(&payment));
+        let (_, log) = replay(&[payment, refund("c1", false)]);
+        let honest = log.last().unwrap();
+        paid.clone().try_apply(honest).unwrap();
+        let changes: [&dyn Fn(&mut Event); 3] = [
+            &|e| match e {
+                Event::DepositRefunded(r) => r.amount -= rust_decimal::Decimal::ONE,
+                Event::SubscriptionRefunded(r) => r.amount -= rust_decimal::Decimal::ONE,
+                _ => {}
+            },
+            &|e| match e {
+                Event::DepositRefunded(r) => r.currency = CurrencyCode::new("USD").unwrap(),
+                Event::SubscriptionRefunded(r) => r.currency = CurrencyCode::new("USD").unwrap(),
+                _ => {}
+            },
+            &|e| match e {
+                Event::DepositRefunded(r) => r.method = PaymentMethod::new("card").unwrap(),
+                Event::SubscriptionRefunded(r) => r.method = PaymentMethod::new("card").unwrap(),
+                _ => {}
+            },
+        ];
+        for change in changes {
+            let event = tampered(honest, change);
+            let violation = paid.clone().try_apply(&event).unwrap_err();
+            assert_eq!(violation.problem, problem, "{event:?}");
+        }
+    }
+}

@@ -146,4 +146,31 @@ mod tests {
             Err(StakeRefused::PayoutAboveMax(dec("100000")))
         );
     }
+
+    /// The limits are inclusive: the minimum, the maximum and a win of exactly the payout
+    /// maximum are allowed; one unit past any of them is refused.
+    #[test]
+    fn the_limits_themselves_are_allowed_and_one_unit_past_is_refused() {
+        let rules = Rules::default();
+        let even = Decimal::ONE; // a multiplier of 1: the win is the stake
+        assert_eq!(rules.check(dec("1"), even, 0, rules.stake_max), Ok(()));
+        assert_eq!(rules.check(dec("1000"), even, 0, rules.stake_max), Ok(()));
+        assert_eq!(
+            rules.check(dec("0.99"), even, 2, rules.stake_max),
+            Err(StakeRefused::BelowMin(dec("1")))
+        );
+        assert_eq!(
+            rules.check(dec("1000.01"), even, 2, rules.stake_max),
+            Err(StakeRefused::AboveMax(dec("1000")))
+        );
+        // A win of exactly 100,000 is allowed, 100,001 is not.
+        assert_eq!(rules.check(dec("100000"), even, 0, dec("200000")), Ok(()));
+        assert_eq!(
+            rules.check(dec("100001"), even, 0, dec("200000")),
+            Err(StakeRefused::PayoutAboveMax(dec("100000")))
+        );
+        assert_eq!(rules.coinflip_multiplier(), dec("1.96"));
+        assert_eq!(rules.dice_multiplier(50), dec("1.96"));
+        assert_eq!(rules.dice_multiplier(4), dec("24.5"));
+    }
 }

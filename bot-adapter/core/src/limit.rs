@@ -137,4 +137,62 @@ mod tests {
         assert_eq!(limit.admit(7, t0 + Duration::from_secs(30)), Admit::Silent);
         assert_eq!(limit.admit(7, t0 + Duration::from_secs(61)), Admit::Yes);
     }
+
+    /// The bucket's arithmetic, step by step: a refill is proportional to the time passed
+    /// (half a second at one a second is half a token: not enough), capped at the burst
+    /// (a long silence does not bank more than `burst`), and each admission costs one.
+    #[test]
+    fn refills_are_proportional_capped_at_the_burst_and_cost_one_each() {
+        let limit = RateLimit::new(2, 1);
+        let t0 = Instant::now();
+        assert_eq!(limit.admit(7, t0), Admit::Yes);
+        assert_eq!(limit.admit(7, t0), Admit::Yes);
+        assert_eq!(limit.admit(7, t0), Admit::Notice);
+        let half = t0 + Duration::from_millis(500);
+        assert_eq!(limit.admit(7, half), Admit::Silent);
+        // Another half second completes the token; the half already counted is kept.
+        let one = t0 + Duration::from_millis(1_000);
+        assert_eq!(limit.admit(7, one), Admit::Yes);
+        assert_eq!(limit.admit(7, one), Admit::Notice);
+        // An hour of silence refills to the burst, not to 3,600.
+        let later = t0 + Duration::from_secs(3_600);
+        let admitted = (0..10)
+            .filter(|_| limit.admit(7, later) == Admit::Yes)
+            .count();
+        assert_eq!(admitted, 2);
+        // Four a second: a quarter of a second brings exactly one.
+        let fast = RateLimit::refilling(1, Duration::from_millis(250));
+        assert_eq!(fast.admit(1, t0), Admit::Yes);
+        assert_eq!(
+            fast.admit(1, t0 + Duration::from_millis(200)),
+            Admit::Notice
+        );
+        assert_eq!(fast.admit(1, t0 + Duration::from_millis(250)), Admit::Yes);
+        // A clock that goes backwards refills nothing.
+        assert_eq!(fast.admit(1, t0), Admit::Notice);
+    }
+
+    /// Past the bucket cap, full buckets (players idle long enough to be back at the
+    /// burst) are forgotten and a limited player's bucket is kept.
+    #[test]
+    fn full_buckets_are_forgotten_past_the_cap_and_limited_players_kept() {
+        let limit = RateLimit::new(1, 1);
+        let t0 = Instant::now();
+        for player in 1..=BUCKETS_MAX as u64 {
+            assert_eq!(limit.admit(player, t0), Admit::Yes);
+        }
+        // Ten seconds on, all of them are full again. The limited player's second input
+        // finds more buckets than the cap: the full ones go, its own (empty) stays.
+        let t1 = t0 + Duration::from_secs(10);
+        let limited = u64::MAX;
+        assert_eq!(limit.admit(limited, t1), Admit::Yes);
+        assert_eq!(limit.buckets.lock().unwrap().len(), BUCKETS_MAX + 1);
+        assert_eq!(limit.admit(limited, t1), Admit::Notice);
+        assert_eq!(limit.buckets.lock().unwrap().len(), 1);
+        assert_eq!(
+            limit.admit(limited, t1),
+            Admit::Silent,
+            "its bucket was kept"
+        );
+    }
 }

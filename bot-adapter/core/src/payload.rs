@@ -164,4 +164,24 @@ mod tests {
             Err(PayloadError::Malformed)
         );
     }
+
+    /// Both kinds of order round-trip with their kind: a subscription invoice is read as a
+    /// subscription, not refused and not taken for a deposit.
+    #[test]
+    fn a_subscription_payload_is_read_as_a_subscription() {
+        let signer = PayloadSigner::new(b"secret");
+        let subscription = Order {
+            kind: OrderKind::Subscription,
+            ..order()
+        };
+        let payload = signer.sign(&subscription);
+        assert!(payload.starts_with("v1.s."), "{payload}");
+        assert_eq!(signer.verify(&payload), Ok(subscription));
+        assert!(signer.sign(&order()).starts_with("v1.d."));
+        // An unknown kind, even correctly signed, is not one of ours.
+        let body = "v1.x.1.1.XTR.1";
+        let tag = signer.mac(body).finalize().into_bytes();
+        let forged = format!("{body}.{}", hex::encode(&tag[..TAG_LEN]));
+        assert_eq!(signer.verify(&forged), Err(PayloadError::Malformed));
+    }
 }

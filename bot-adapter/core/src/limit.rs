@@ -176,14 +176,15 @@ mod tests {
     /// burst) are forgotten and a limited player's bucket is kept.
     #[test]
     fn full_buckets_are_forgotten_past_the_cap_and_limited_players_kept() {
-        let limit = RateLimit::new(1, 1);
+        let limit = RateLimit::new(1, 2);
         let t0 = Instant::now();
         for player in 1..=BUCKETS_MAX as u64 {
             assert_eq!(limit.admit(player, t0), Admit::Yes);
         }
-        // Ten seconds on, all of them are full again. The limited player's second input
-        // finds more buckets than the cap: the full ones go, its own (empty) stays.
-        let t1 = t0 + Duration::from_secs(10);
+        // Half a second on, at two a second, all of them are exactly full again. The
+        // limited player's second input finds more buckets than the cap: the full ones
+        // go, its own (empty) stays.
+        let t1 = t0 + Duration::from_millis(500);
         let limited = u64::MAX;
         assert_eq!(limit.admit(limited, t1), Admit::Yes);
         assert_eq!(limit.buckets.lock().unwrap().len(), BUCKETS_MAX + 1);

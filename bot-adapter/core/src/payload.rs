@@ -184,4 +184,29 @@ mod tests {
         let forged = format!("{body}.{}", hex::encode(&tag[..TAG_LEN]));
         assert_eq!(signer.verify(&forged), Err(PayloadError::Malformed));
     }
+
+    /// Telegram's limit is inclusive: a payload of exactly 128 bytes with a good signature
+    /// is ours; one byte more is refused before its signature is looked at, however good.
+    #[test]
+    fn a_payload_of_exactly_the_limit_verifies_and_one_byte_more_is_refused() {
+        let signer = PayloadSigner::new(b"secret");
+        let signed = |currency: &str| {
+            let body = format!("v1.d.7.100.{currency}.1900000000");
+            let tag = signer.mac(&body).finalize().into_bytes();
+            format!("{body}.{}", hex::encode(&tag[..TAG_LEN]))
+        };
+        let fill = PAYLOAD_LEN_MAX - signed("").len();
+        let exact = signed(&"X".repeat(fill));
+        assert_eq!(exact.len(), PAYLOAD_LEN_MAX);
+        assert_eq!(signer.verify(&exact).map(|o| o.player), Ok(7));
+        let over = signed(&"X".repeat(fill + 1));
+        assert_eq!(signer.verify(&over), Err(PayloadError::Malformed));
+    }
+
+    /// The signer's key never reaches a log through `{:?}`.
+    #[test]
+    fn the_signers_debug_hides_its_key() {
+        let shown = format!("{:?}", PayloadSigner::new(b"hunter2"));
+        assert_eq!(shown, "PayloadSigner { key: <hidden> }");
+    }
 }

@@ -161,4 +161,15 @@ mod tests {
         assert_eq!(payout(Decimal::from(5), 63), Some(Decimal::from(10)));
         assert_eq!(payout(Decimal::from(5), 2), Some(Decimal::ZERO));
     }
+
+    /// What the player reads after a spin: the three reels left to right, or the raw value
+    /// when it is outside Telegram's 1-64.
+    #[test]
+    fn a_spin_shows_its_reels_left_to_right() {
+        assert_eq!(show(1), "BAR BAR BAR");
+        assert_eq!(show(2), "🍇 BAR BAR");
+        assert_eq!(show(43), "🍋 🍋 🍋");
+        assert_eq!(show(64), "7️⃣ 7️⃣ 7️⃣");
+        assert_eq!(show(0), "value 0");
+    }
 }

@@ -132,7 +132,49 @@ async fn the_same_update_twice_and_the_same_charge_in_two_updates_credit_once() 
         .filter(|t| t.contains("Received"))
         .collect();
     assert_eq!(received.len(), 2, "{received:#?}");
-    assert_eq!(count(&url, "SELECT COUNT(*) FROM bot_inbox").await, 4);
+    // One inbox row per input: the same charge in another update is the same input.
+    assert_eq!(count(&url, "SELECT COUNT(*) FROM bot_inbox").await, 3);
+}
+
+/// Issue 18, item 2: the inbox de-duplicated by update id, forever, and Telegram reuses
+/// update ids: a payment arriving under an id used before was acknowledged and never
+/// credited.
+async fn reused_update_id(url: &str, dir: Option<Scratch>) {
+    let fake = FakeTelegram::start(TOKEN).await.unwrap();
+    let mut server = Server::start(url, &fake, dir);
+    assert_eq!(server.post(&text(9, 9, "/balance")).await, 200);
+    wait_for_text(&fake, "Your balance").await;
+    // The same update id, now carrying a payment.
+    assert_eq!(
+        server.post(&paid(9, 10, 30, "p", "charge-reused")).await,
+        200
+    );
+    let said = wait_for_text(&fake, "Received 30 ⭐").await;
+    assert!(said.contains("Your balance: 30 ⭐"), "{said}");
+    // The payment delivered again under its own id is still a duplicate.
+    assert_eq!(
+        server.post(&paid(9, 10, 30, "p", "charge-reused")).await,
+        200
+    );
+    assert!(server.stop().await.success());
+    assert_eq!(events(url, "deposited").await, 1);
+    assert_eq!(count(url, "SELECT COUNT(*) FROM bot_inbox").await, 2);
+    assert_eq!(
+        count(url, "SELECT COUNT(*) FROM bot_inbox WHERE update_id = 9").await,
+        2
+    );
+}
+
+#[tokio::test]
+async fn a_reused_update_id_drops_a_payment_on_sqlite() {
+    let (url, dir) = sqlite_url();
+    reused_update_id(&url, Some(dir)).await;
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_reused_update_id_drops_a_payment_on_postgres(pool: sqlx::PgPool) {
+    let url = common::database_url(&pool).await;
+    reused_update_id(&url, None).await;
 }
 
 #[tokio::test]

@@ -1,4 +1,5 @@
-//! One update from bytes to queued replies: skip it if it was handled before, let the
+//! One update from bytes to queued replies: skip it if it was handled before (by what it
+//! is, its input's origin, never by its update id alone, which Telegram reuses), let the
 //! core handle it, then record it and queue its calls in one atomic write. Only then is
 //! it acknowledged. The Bot API transports (webhook, long polling) go through
 //! [`Pipeline::process`]; MTProto, which has no update ids, through
@@ -185,7 +186,14 @@ impl<S: EventStore> Pipeline<S> {
             return Ok(Handled::Malformed);
         };
         let body = String::from_utf8_lossy(body);
+        // What the update is, not its id: Telegram reuses update ids, and a reused id may
+        // carry a payment. An input without an origin causes nothing, so its id will do.
+        let key = translated
+            .input
+            .origin()
+            .unwrap_or_else(|| format!("update:{update_id}"));
         let update = HandledUpdate {
+            key: &key,
             id: update_id,
             body: &body,
             received_at,
@@ -205,7 +213,11 @@ impl<S: EventStore> Pipeline<S> {
     ) -> Result<Handled, PipelineError> {
         let received_at = now_micros();
         let body = serde_json::to_string(input).expect("an input always serialises");
+        let key = input
+            .origin()
+            .unwrap_or_else(|| format!("update:{inbox_id}"));
         let update = HandledUpdate {
+            key: &key,
             id: inbox_id,
             body: &body,
             received_at,
@@ -219,7 +231,7 @@ impl<S: EventStore> Pipeline<S> {
         update: HandledUpdate<'_>,
         input: &Input,
     ) -> Result<Handled, PipelineError> {
-        if self.port.db.handled(update.id).await? {
+        if self.port.db.handled(update.key).await? {
             return Ok(Handled::Duplicate);
         }
         self.handle(update, input).await

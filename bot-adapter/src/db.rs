@@ -119,6 +119,19 @@ fn bind_call<'q>(query: AnyQuery<'q>, dedupe_key: String, call: &Call, now: i64)
         .bind(call.then_send.as_ref().map(LinkMessage::encode))
 }
 
+/// An update that could not be read, kept for an operator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    pub id: i64,
+    pub update_id: Option<i64>,
+    /// The update as it arrived.
+    pub body: String,
+    /// Why it could not be read.
+    pub reason: String,
+    /// Microseconds since the epoch.
+    pub received_at: i64,
+}
+
 /// A queued Bot API call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboxRow {
@@ -337,6 +350,58 @@ impl BotDb {
         }
         tx.commit().await?;
         Ok(usize::try_from(queued).unwrap_or(usize::MAX))
+    }
+
+    /// Keeps an update that cannot be read as an inbound dead letter, with its body and
+    /// why; a copy of one already kept (the same id and body, delivered again) is not
+    /// kept twice. Returns whether it was new.
+    pub async fn dead_letter(
+        &self,
+        update_id: i64,
+        body: &str,
+        reason: &str,
+        received_at: i64,
+    ) -> Result<bool, BotDbError> {
+        let kept = sqlx::query(
+            "INSERT INTO bot_inbox_dead (update_id, body, reason, received_at) \
+             SELECT $1, $2, $3, $4 WHERE NOT EXISTS \
+             (SELECT 1 FROM bot_inbox_dead WHERE update_id = $1 AND body = $2)",
+        )
+        .bind(update_id)
+        .bind(body)
+        .bind(reason)
+        .bind(received_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(kept.rows_affected() > 0)
+    }
+
+    /// How many inbound dead letters are kept, and the newest `limit` of them.
+    pub async fn dead_letters(&self, limit: i64) -> Result<(i64, Vec<DeadLetter>), BotDbError> {
+        let count: i64 = sqlx::query("SELECT COUNT(*) AS n FROM bot_inbox_dead")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("n")?;
+        let rows = sqlx::query(
+            "SELECT id, update_id, body, reason, received_at FROM bot_inbox_dead \
+             ORDER BY id DESC LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let letters = rows
+            .iter()
+            .map(|row| {
+                Ok(DeadLetter {
+                    id: row.try_get("id")?,
+                    update_id: row.try_get("update_id")?,
+                    body: row.try_get("body")?,
+                    reason: row.try_get("reason")?,
+                    received_at: row.try_get("received_at")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()?;
+        Ok((count, letters))
     }
 
     // ---- outbox ----

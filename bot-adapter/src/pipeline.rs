@@ -16,7 +16,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use bot_core::call;
 use bot_core::limit::{Admit, RateLimit};
 use bot_core::payload::PayloadSigner;
-use bot_core::update::{translate, Input};
+use bot_core::update::{translate_with, Input};
 use bot_core::{Bot, Config, PortError};
 use ledger::Ledger;
 use sha2::{Digest, Sha256};
@@ -36,6 +36,10 @@ pub enum Handled {
     Duplicate,
     /// Not JSON or no `update_id`: nothing was recorded.
     Malformed,
+    /// A payment that cannot be read: kept as an inbound dead letter, with its body and
+    /// the reason (`croupier inbox dead`), and never acted on. Acknowledge it: Telegram
+    /// would resend it forever, and it is stored.
+    DeadLetter,
 }
 
 /// The update could not be made durable: do not acknowledge it.
@@ -181,11 +185,25 @@ impl<S: EventStore> Pipeline<S> {
     /// concurrently or after a crash at any point: it then does nothing twice.
     pub async fn process(&self, body: &[u8]) -> Result<Handled, PipelineError> {
         let received_at = now_micros();
-        let translated = translate(body);
+        let translated = translate_with(body, &self.bot.config().currencies);
         let Some(update_id) = translated.update_id else {
             return Ok(Handled::Malformed);
         };
         let body = String::from_utf8_lossy(body);
+        if let Input::Unreadable { reason } = &translated.input {
+            let db = &self.port.db;
+            if db
+                .dead_letter(update_id, &body, reason, received_at)
+                .await?
+            {
+                tracing::warn!(
+                    update_id,
+                    %reason,
+                    "update cannot be read: kept as a dead letter (croupier inbox dead)"
+                );
+            }
+            return Ok(Handled::DeadLetter);
+        }
         // What the update is, not its id: Telegram reuses update ids, and a reused id may
         // carry a payment. An input without an origin causes nothing, so its id will do.
         let key = translated

@@ -117,7 +117,7 @@ impl Input {
             Self::PaymentRefunded {
                 from, charge_id, ..
             } => Some(format!("refund:{}:{charge_id}", from.user)),
-            Self::Dice { .. } | Self::Ignored { .. } => None,
+            Self::Dice { .. } | Self::Ignored { .. } | Self::Unreadable { .. } => None,
         }
     }
 }
@@ -281,7 +281,7 @@ impl Bot {
                 };
                 self.refunded(port, &origin, paid, now).await
             }
-            Input::Dice { .. } | Input::Ignored { .. } => Ok(Vec::new()),
+            Input::Dice { .. } | Input::Ignored { .. } | Input::Unreadable { .. } => Ok(Vec::new()),
         }
     }
 

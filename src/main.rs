@@ -155,6 +155,11 @@ enum Command {
         #[command(subcommand)]
         command: OutboxCommand,
     },
+    /// The inbox of Telegram updates: the ones that could not be read.
+    Inbox {
+        #[command(subcommand)]
+        command: InboxCommand,
+    },
 }
 
 #[derive(clap::Args)]
@@ -228,6 +233,13 @@ enum FairCommand {
     /// Exit 0 when the ledger's payout is what the revealed seed gives, 5 when not, 3
     /// when the seed is not revealed yet, 2 for an unknown bet.
     Verify { bet_id: String },
+}
+
+#[derive(Subcommand)]
+enum InboxCommand {
+    /// How many updates could not be read (inbound dead letters), and the newest 100:
+    /// why, and the update as it arrived.
+    Dead,
 }
 
 #[derive(Subcommand)]
@@ -583,6 +595,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             OutboxCommand::List { dead } => bot_admin::outbox_list(&url, dead).await,
             OutboxCommand::Retry { id, .. } => bot_admin::outbox_retry(&url, id).await,
         },
+        Command::Inbox {
+            command: InboxCommand::Dead,
+        } => bot_admin::inbox_dead(&url).await,
         Command::Demo(args) => demo::run(&database, &url, args).await,
         Command::Chat(args) => chat::run(&database, &url, args).await,
         Command::Ledger {

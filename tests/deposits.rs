@@ -4,6 +4,7 @@
 
 mod common;
 
+use serde_json::json;
 use simulation::fake::FakeTelegram;
 use simulation::updates::{self, Payment};
 
@@ -132,7 +133,49 @@ async fn the_same_update_twice_and_the_same_charge_in_two_updates_credit_once() 
         .filter(|t| t.contains("Received"))
         .collect();
     assert_eq!(received.len(), 2, "{received:#?}");
-    assert_eq!(count(&url, "SELECT COUNT(*) FROM bot_inbox").await, 4);
+    // One inbox row per input: the same charge in another update is the same input.
+    assert_eq!(count(&url, "SELECT COUNT(*) FROM bot_inbox").await, 3);
+}
+
+/// Issue 18, item 2: the inbox de-duplicated by update id, forever, and Telegram reuses
+/// update ids: a payment arriving under an id used before was acknowledged and never
+/// credited.
+async fn reused_update_id(url: &str, dir: Option<Scratch>) {
+    let fake = FakeTelegram::start(TOKEN).await.unwrap();
+    let mut server = Server::start(url, &fake, dir);
+    assert_eq!(server.post(&text(9, 9, "/balance")).await, 200);
+    wait_for_text(&fake, "Your balance").await;
+    // The same update id, now carrying a payment.
+    assert_eq!(
+        server.post(&paid(9, 10, 30, "p", "charge-reused")).await,
+        200
+    );
+    let said = wait_for_text(&fake, "Received 30 ⭐").await;
+    assert!(said.contains("Your balance: 30 ⭐"), "{said}");
+    // The payment delivered again under its own id is still a duplicate.
+    assert_eq!(
+        server.post(&paid(9, 10, 30, "p", "charge-reused")).await,
+        200
+    );
+    assert!(server.stop().await.success());
+    assert_eq!(events(url, "deposited").await, 1);
+    assert_eq!(count(url, "SELECT COUNT(*) FROM bot_inbox").await, 2);
+    assert_eq!(
+        count(url, "SELECT COUNT(*) FROM bot_inbox WHERE update_id = 9").await,
+        2
+    );
+}
+
+#[tokio::test]
+async fn a_reused_update_id_drops_a_payment_on_sqlite() {
+    let (url, dir) = sqlite_url();
+    reused_update_id(&url, Some(dir)).await;
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_reused_update_id_drops_a_payment_on_postgres(pool: sqlx::PgPool) {
+    let url = common::database_url(&pool).await;
+    reused_update_id(&url, None).await;
 }
 
 #[tokio::test]
@@ -248,4 +291,49 @@ async fn a_deposit_in_dollars_goes_through_the_provider_whose_token_is_never_sto
     );
     let verified = croupier(&url, &["audit", "verify"]);
     assert!(verified.status.success());
+}
+
+/// Issue 18, item 3: a payment whose update frankenstein could not parse (an unknown
+/// `chat.type`, a non-boolean `is_recurring`, a string `date`) was acknowledged and
+/// dropped, and one whose `total_amount` no amount rule allows vanished without a trace.
+async fn odd_payments(url: &str, dir: Option<Scratch>) {
+    let fake = FakeTelegram::start(TOKEN).await.unwrap();
+    let mut server = Server::start(url, &fake, dir);
+    let mut odd_chat = paid(1, 1, 10, "p", "charge-odd-chat");
+    odd_chat["message"]["chat"]["type"] = json!("direct_messages_topic");
+    let mut odd_flag = paid(2, 2, 11, "p", "charge-odd-flag");
+    odd_flag["message"]["successful_payment"]["is_recurring"] = json!("no");
+    let mut odd_date = paid(3, 3, 12, "p", "charge-odd-date");
+    odd_date["message"]["date"] = json!("yesterday");
+    for update in [&odd_chat, &odd_flag, &odd_date] {
+        assert_eq!(server.post(update).await, 200, "{update}");
+    }
+    wait_for_text(&fake, "Your balance: 33 ⭐").await;
+    // An amount the ledger cannot hold is an update that cannot be read: kept, with its
+    // reason, and acknowledged once kept.
+    let mut huge = paid(4, 4, 1, "p", "charge-huge");
+    huge["message"]["successful_payment"]["total_amount"] = json!(4_294_967_296_u64);
+    assert_eq!(server.post(&huge).await, 200);
+    assert!(server.stop().await.success());
+    assert_eq!(events(url, "deposited").await, 3);
+    let listed = croupier(url, &["inbox", "dead"]);
+    let out = String::from_utf8_lossy(&listed.stdout);
+    assert!(listed.status.success(), "{out}");
+    assert!(out.contains("1 dead letter"), "{out}");
+    assert!(
+        out.contains("4294967296") && out.contains("charge-huge"),
+        "the reason and the body: {out}"
+    );
+}
+
+#[tokio::test]
+async fn a_payment_that_fails_to_parse_is_acknowledged_and_dropped_on_sqlite() {
+    let (url, dir) = sqlite_url();
+    odd_payments(&url, Some(dir)).await;
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_payment_that_fails_to_parse_is_acknowledged_and_dropped_on_postgres(pool: sqlx::PgPool) {
+    let url = common::database_url(&pool).await;
+    odd_payments(&url, None).await;
 }

@@ -882,7 +882,7 @@ async fn an_input_from_mtproto_is_handled_once() {
         pipeline.process_input(inbox, &start).await.unwrap(),
         Handled::Duplicate
     );
-    assert!(db.handled(inbox).await.unwrap());
+    assert!(db.handled(&start.origin().unwrap()).await.unwrap());
     let pending = db.list_calls(OutboxState::Pending, 10).await.unwrap();
     assert_eq!(pending.len(), 1, "{pending:?}");
     assert_eq!(pending[0].dedupe_key, "m:424242:1:0");

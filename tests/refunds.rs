@@ -1,13 +1,95 @@
-//! Refunds end to end: one made outside the bot and reported by Telegram, and one staff
-//! ask for with `croupier payments refund`, sent through the outbox.
+//! Refunds end to end: one made outside the bot and reported by Telegram (also before
+//! its payment, or in another user's chat), and one staff ask for with `croupier payments
+//! refund`, sent through the outbox.
 
 mod common;
 
 use simulation::fake::FakeTelegram;
+use simulation::updates::{self, Payment};
 
 use common::server::{sent_with, texts, wait_for_text, Server, TOKEN, WAIT};
 use common::updates::{paid, refunded, PLAYER};
-use common::{croupier, events, sqlite_url};
+use common::{croupier, events, sqlite_url, Scratch};
+
+/// Someone else than the test player.
+const OTHER: u64 = 515_151;
+
+/// Issue 18, item 1: the refund arrives, then its payment, then the refund again. The
+/// first refund was refused as an unknown deposit under a key without the player, the
+/// payment was credited, and the second refund replayed the refusal: the player kept
+/// the money.
+async fn refund_before_payment(url: &str, dir: Option<Scratch>) {
+    let fake = FakeTelegram::start(TOKEN).await.unwrap();
+    let mut server = Server::start(url, &fake, dir);
+    assert_eq!(
+        server.post(&refunded(1, 1, 40, "p", "charge-early")).await,
+        200
+    );
+    assert_eq!(server.post(&paid(2, 2, 40, "p", "charge-early")).await, 200);
+    let said = wait_for_text(&fake, "arrived after its refund").await;
+    assert!(said.contains("Your balance: 0 ⭐"), "{said}");
+    assert_eq!(
+        server.post(&refunded(3, 3, 40, "p", "charge-early")).await,
+        200
+    );
+    // Another payment is credited as usual, onto a balance without the refunded one.
+    assert_eq!(server.post(&paid(4, 4, 25, "p", "charge-kept")).await, 200);
+    let said = wait_for_text(&fake, "Received 25 ⭐").await;
+    assert!(said.contains("Your balance: 25 ⭐"), "{said}");
+    assert!(server.stop().await.success());
+    assert_eq!(events(url, "refund_noted").await, 1);
+    assert_eq!(events(url, "deposited").await, 2);
+    assert_eq!(events(url, "deposit_refunded").await, 1);
+    let audit = croupier(url, &["audit", "verify"]);
+    assert!(
+        audit.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&audit.stdout),
+        String::from_utf8_lossy(&audit.stderr)
+    );
+}
+
+#[tokio::test]
+async fn a_refund_delivered_before_its_payment_is_lost_on_sqlite() {
+    let (url, dir) = sqlite_url();
+    refund_before_payment(&url, Some(dir)).await;
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_refund_delivered_before_its_payment_is_lost_on_postgres(pool: sqlx::PgPool) {
+    let url = common::database_url(&pool).await;
+    refund_before_payment(&url, None).await;
+}
+
+/// Issue 18, item 1: a refund of the player's charge reported by another user first
+/// froze the refund's key (which did not name the user) as refused, so the player's own
+/// refund replayed that refusal and was dropped.
+async fn refund_by_another_user(url: &str, dir: Option<Scratch>) {
+    let fake = FakeTelegram::start(TOKEN).await.unwrap();
+    let mut server = Server::start(url, &fake, dir);
+    let charge = Payment::stars(40, "p", "charge-a");
+    let theirs = updates::refunded_payment(1, 1, OTHER, &charge);
+    assert_eq!(server.post(&theirs).await, 200);
+    assert_eq!(server.post(&paid(2, 2, 40, "p", "charge-a")).await, 200);
+    wait_for_text(&fake, "Received 40 ⭐").await;
+    assert_eq!(server.post(&refunded(3, 3, 40, "p", "charge-a")).await, 200);
+    let said = wait_for_text(&fake, "refunded to you").await;
+    assert!(said.contains("Your balance: 0 ⭐"), "{said}");
+    assert!(server.stop().await.success());
+    assert_eq!(events(url, "deposit_refunded").await, 1);
+}
+
+#[tokio::test]
+async fn a_refund_reported_by_another_user_drops_the_payers_refund_on_sqlite() {
+    let (url, dir) = sqlite_url();
+    refund_by_another_user(&url, Some(dir)).await;
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_refund_reported_by_another_user_drops_the_payers_refund_on_postgres(pool: sqlx::PgPool) {
+    let url = common::database_url(&pool).await;
+    refund_by_another_user(&url, None).await;
+}
 
 #[tokio::test]
 async fn a_refund_made_outside_the_bot_is_recorded_once() {

@@ -47,9 +47,14 @@ pub fn now_micros() -> i64 {
     i64::try_from(since.as_micros()).unwrap_or(i64::MAX)
 }
 
-/// An update being recorded as handled: its id, its body and when it arrived (micros).
+/// An update being recorded as handled: what it is (its inbox key), its id, its body and
+/// when it arrived (micros).
 #[derive(Debug, Clone, Copy)]
 pub struct HandledUpdate<'a> {
+    /// What de-duplicates the update: its input's origin (a payment's charge, a message's
+    /// chat and id...), or `update:ID` for an input that causes nothing. Never the update
+    /// id alone for an input that can move money: Telegram reuses update ids.
+    pub key: &'a str,
     pub id: i64,
     pub body: &'a str,
     pub received_at: i64,
@@ -81,6 +86,7 @@ fn outbox_insert(first: usize, rows: usize) -> String {
 /// Binds the inbox row's parameters.
 fn bind_update<'q>(query: AnyQuery<'q>, update: &HandledUpdate<'_>, now: i64) -> AnyQuery<'q> {
     query
+        .bind(update.key.to_owned())
         .bind(update.id)
         .bind(update.body.to_owned())
         .bind(update.received_at)
@@ -111,6 +117,19 @@ fn bind_call<'q>(query: AnyQuery<'q>, dedupe_key: String, call: &Call, now: i64)
         .bind(now)
         .bind(call.spin.as_ref().map(Spin::encode))
         .bind(call.then_send.as_ref().map(LinkMessage::encode))
+}
+
+/// An update that could not be read, kept for an operator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    pub id: i64,
+    pub update_id: Option<i64>,
+    /// The update as it arrived.
+    pub body: String,
+    /// Why it could not be read.
+    pub reason: String,
+    /// Microseconds since the epoch.
+    pub received_at: i64,
 }
 
 /// A queued Bot API call.
@@ -267,11 +286,12 @@ impl BotDb {
 
     // ---- inbox ----
 
-    /// True when the update was handled before (its calls are queued).
-    pub async fn handled(&self, update_id: i64) -> Result<bool, BotDbError> {
+    /// True when an update with this inbox key (see [`HandledUpdate::key`]) was handled
+    /// before (its calls are queued).
+    pub async fn handled(&self, key: &str) -> Result<bool, BotDbError> {
         Ok(
-            sqlx::query("SELECT 1 AS one FROM bot_inbox WHERE update_id = $1")
-                .bind(update_id)
+            sqlx::query("SELECT 1 AS one FROM bot_inbox WHERE inbox_key = $1")
+                .bind(key)
                 .fetch_optional(&self.pool)
                 .await?
                 .is_some(),
@@ -288,14 +308,15 @@ impl BotDb {
         origin: &str,
         calls: &[Call],
     ) -> Result<usize, BotDbError> {
-        const INBOX: &str = "INSERT INTO bot_inbox (update_id, body, received_at, handled_at) \
-                             VALUES ($1, $2, $3, $4) ON CONFLICT (update_id) DO NOTHING";
+        const INBOX: &str =
+            "INSERT INTO bot_inbox (inbox_key, update_id, body, received_at, handled_at) \
+                             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (inbox_key) DO NOTHING";
         let now = now_micros();
         if self.postgres {
             // One statement: the inbox row rides along as a data-modifying CTE.
             let sql = match update {
                 Some(_) if calls.is_empty() => format!("WITH inbox AS ({INBOX}) SELECT 0"),
-                Some(_) => format!("WITH inbox AS ({INBOX}) {}", outbox_insert(5, calls.len())),
+                Some(_) => format!("WITH inbox AS ({INBOX}) {}", outbox_insert(6, calls.len())),
                 None if calls.is_empty() => return Ok(0),
                 None => outbox_insert(1, calls.len()),
             };
@@ -329,6 +350,58 @@ impl BotDb {
         }
         tx.commit().await?;
         Ok(usize::try_from(queued).unwrap_or(usize::MAX))
+    }
+
+    /// Keeps an update that cannot be read as an inbound dead letter, with its body and
+    /// why; a copy of one already kept (the same id and body, delivered again) is not
+    /// kept twice. Returns whether it was new.
+    pub async fn dead_letter(
+        &self,
+        update_id: i64,
+        body: &str,
+        reason: &str,
+        received_at: i64,
+    ) -> Result<bool, BotDbError> {
+        let kept = sqlx::query(
+            "INSERT INTO bot_inbox_dead (update_id, body, reason, received_at) \
+             SELECT $1, $2, $3, $4 WHERE NOT EXISTS \
+             (SELECT 1 FROM bot_inbox_dead WHERE update_id = $1 AND body = $2)",
+        )
+        .bind(update_id)
+        .bind(body)
+        .bind(reason)
+        .bind(received_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(kept.rows_affected() > 0)
+    }
+
+    /// How many inbound dead letters are kept, and the newest `limit` of them.
+    pub async fn dead_letters(&self, limit: i64) -> Result<(i64, Vec<DeadLetter>), BotDbError> {
+        let count: i64 = sqlx::query("SELECT COUNT(*) AS n FROM bot_inbox_dead")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("n")?;
+        let rows = sqlx::query(
+            "SELECT id, update_id, body, reason, received_at FROM bot_inbox_dead \
+             ORDER BY id DESC LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let letters = rows
+            .iter()
+            .map(|row| {
+                Ok(DeadLetter {
+                    id: row.try_get("id")?,
+                    update_id: row.try_get("update_id")?,
+                    body: row.try_get("body")?,
+                    reason: row.try_get("reason")?,
+                    received_at: row.try_get("received_at")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()?;
+        Ok((count, letters))
     }
 
     // ---- outbox ----

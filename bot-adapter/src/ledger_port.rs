@@ -135,6 +135,9 @@ impl<S: EventStore> Port for LedgerPort<S> {
                 Event::FairSeedRevealed(e) => {
                     format!("fair seed revealed {}…", short(&e.seed_hash))
                 }
+                Event::RefundNoted(e) => {
+                    format!("refund of {} noted before its payment", e.external_ref)
+                }
             };
             lines.push(HistoryLine { text });
         }

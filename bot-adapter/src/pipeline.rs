@@ -1,4 +1,5 @@
-//! One update from bytes to queued replies: skip it if it was handled before, let the
+//! One update from bytes to queued replies: skip it if it was handled before (by what it
+//! is, its input's origin, never by its update id alone, which Telegram reuses), let the
 //! core handle it, then record it and queue its calls in one atomic write. Only then is
 //! it acknowledged. The Bot API transports (webhook, long polling) go through
 //! [`Pipeline::process`]; MTProto, which has no update ids, through
@@ -15,7 +16,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use bot_core::call;
 use bot_core::limit::{Admit, RateLimit};
 use bot_core::payload::PayloadSigner;
-use bot_core::update::{translate, Input};
+use bot_core::update::{translate_with, Input};
 use bot_core::{Bot, Config, PortError};
 use ledger::Ledger;
 use sha2::{Digest, Sha256};
@@ -35,6 +36,10 @@ pub enum Handled {
     Duplicate,
     /// Not JSON or no `update_id`: nothing was recorded.
     Malformed,
+    /// A payment that cannot be read: kept as an inbound dead letter, with its body and
+    /// the reason (`croupier inbox dead`), and never acted on. Acknowledge it: Telegram
+    /// would resend it forever, and it is stored.
+    DeadLetter,
 }
 
 /// The update could not be made durable: do not acknowledge it.
@@ -180,12 +185,33 @@ impl<S: EventStore> Pipeline<S> {
     /// concurrently or after a crash at any point: it then does nothing twice.
     pub async fn process(&self, body: &[u8]) -> Result<Handled, PipelineError> {
         let received_at = now_micros();
-        let translated = translate(body);
+        let translated = translate_with(body, &self.bot.config().currencies);
         let Some(update_id) = translated.update_id else {
             return Ok(Handled::Malformed);
         };
         let body = String::from_utf8_lossy(body);
+        if let Input::Unreadable { reason } = &translated.input {
+            let db = &self.port.db;
+            if db
+                .dead_letter(update_id, &body, reason, received_at)
+                .await?
+            {
+                tracing::warn!(
+                    update_id,
+                    %reason,
+                    "update cannot be read: kept as a dead letter (croupier inbox dead)"
+                );
+            }
+            return Ok(Handled::DeadLetter);
+        }
+        // What the update is, not its id: Telegram reuses update ids, and a reused id may
+        // carry a payment. An input without an origin causes nothing, so its id will do.
+        let key = translated
+            .input
+            .origin()
+            .unwrap_or_else(|| format!("update:{update_id}"));
         let update = HandledUpdate {
+            key: &key,
             id: update_id,
             body: &body,
             received_at,
@@ -205,7 +231,11 @@ impl<S: EventStore> Pipeline<S> {
     ) -> Result<Handled, PipelineError> {
         let received_at = now_micros();
         let body = serde_json::to_string(input).expect("an input always serialises");
+        let key = input
+            .origin()
+            .unwrap_or_else(|| format!("update:{inbox_id}"));
         let update = HandledUpdate {
+            key: &key,
             id: inbox_id,
             body: &body,
             received_at,
@@ -219,7 +249,7 @@ impl<S: EventStore> Pipeline<S> {
         update: HandledUpdate<'_>,
         input: &Input,
     ) -> Result<Handled, PipelineError> {
-        if self.port.db.handled(update.id).await? {
+        if self.port.db.handled(update.key).await? {
             return Ok(Handled::Duplicate);
         }
         self.handle(update, input).await

@@ -68,7 +68,10 @@ async fn webhook<S: EventStore>(
         return (StatusCode::UNAUTHORIZED, "wrong or missing secret token\n").into_response();
     }
     match state.pipeline.process(&body).await {
-        Ok(Handled::Done { .. } | Handled::Duplicate) => StatusCode::OK.into_response(),
+        // A dead letter is stored: acknowledged, or Telegram would resend it forever.
+        Ok(Handled::Done { .. } | Handled::Duplicate | Handled::DeadLetter) => {
+            StatusCode::OK.into_response()
+        }
         Ok(Handled::Malformed) => {
             (StatusCode::BAD_REQUEST, "not a Telegram update\n").into_response()
         }

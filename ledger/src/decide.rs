@@ -6,7 +6,7 @@ use rust_decimal::Decimal;
 use crate::command::Command;
 use crate::event::{
     Adjusted, BetPlaced, BetSettled, BetVoided, DepositRefunded, Deposited, Event,
-    FairSeedCommitted, FairSeedRevealed, SubscriptionPaid, SubscriptionRefunded,
+    FairSeedCommitted, FairSeedRevealed, RefundNoted, SubscriptionPaid, SubscriptionRefunded,
 };
 use crate::fair::{self, FairBet, Terms};
 use crate::id::{ExternalRef, PaymentMethod, Timestamp};
@@ -46,7 +46,7 @@ impl Ledger {
                 ..
             } => {
                 let amount = self.charge(state, *amount, currency, method, external_ref)?;
-                Event::Deposited(Deposited {
+                let deposited = Event::Deposited(Deposited {
                     player,
                     method: method.clone(),
                     external_ref: external_ref.clone(),
@@ -54,7 +54,23 @@ impl Ledger {
                     currency: currency.clone(),
                     at: now,
                     postings: vec![],
-                })
+                });
+                if !state.noted_refunds.contains(external_ref) {
+                    deposited
+                } else {
+                    // Its refund came first: the money came and went back, both recorded.
+                    let refunded = Event::DepositRefunded(DepositRefunded {
+                        player,
+                        method: method.clone(),
+                        external_ref: external_ref.clone(),
+                        amount,
+                        currency: currency.clone(),
+                        forced: true,
+                        at: now,
+                        postings: vec![],
+                    });
+                    return Ok(vec![with_postings(deposited), with_postings(refunded)]);
+                }
             }
             Command::PlaceBet {
                 bet_id,
@@ -172,7 +188,7 @@ impl Ledger {
                 ..
             } => {
                 let amount = self.charge(state, *amount, currency, method, external_ref)?;
-                Event::SubscriptionPaid(SubscriptionPaid {
+                let paid = Event::SubscriptionPaid(SubscriptionPaid {
                     player,
                     method: method.clone(),
                     external_ref: external_ref.clone(),
@@ -182,7 +198,21 @@ impl Ledger {
                     renewal: *renewal,
                     at: now,
                     postings: vec![],
-                })
+                });
+                if !state.noted_refunds.contains(external_ref) {
+                    paid
+                } else {
+                    let refunded = Event::SubscriptionRefunded(SubscriptionRefunded {
+                        player,
+                        method: method.clone(),
+                        external_ref: external_ref.clone(),
+                        amount,
+                        currency: currency.clone(),
+                        at: now,
+                        postings: vec![],
+                    });
+                    return Ok(vec![with_postings(paid), with_postings(refunded)]);
+                }
             }
             Command::RefundDeposit {
                 external_ref,
@@ -243,6 +273,8 @@ impl Ledger {
 
 /// Gives back one whole charge: a subscription charge from the house's revenue, a
 /// deposit from the player's cash (unless the payment network already `forced` it).
+/// A forced refund of a charge not credited (yet) is noted, and applied when the payment
+/// arrives: the network's refund may come first.
 fn refund(
     state: &PlayerState,
     external_ref: &ExternalRef,
@@ -267,12 +299,21 @@ fn refund(
             postings: vec![],
         }));
     }
-    let deposit = state
-        .deposits
-        .get(external_ref)
-        .ok_or_else(|| Rejection::UnknownDeposit {
+    let Some(deposit) = state.deposits.get(external_ref) else {
+        if !forced {
+            return Err(Rejection::UnknownDeposit {
+                external_ref: external_ref.clone(),
+            });
+        }
+        if state.noted_refunds.contains(external_ref) {
+            return Err(refunded());
+        }
+        return Ok(Event::RefundNoted(RefundNoted {
+            player,
             external_ref: external_ref.clone(),
-        })?;
+            at: now,
+        }));
+    };
     if deposit.refunded {
         return Err(refunded());
     }
@@ -360,7 +401,9 @@ fn with_postings(mut event: Event) -> Event {
         Event::Adjusted(e) => &mut e.postings,
         Event::SubscriptionPaid(e) => &mut e.postings,
         Event::SubscriptionRefunded(e) => &mut e.postings,
-        Event::FairSeedCommitted(_) | Event::FairSeedRevealed(_) => return event,
+        Event::FairSeedCommitted(_) | Event::FairSeedRevealed(_) | Event::RefundNoted(_) => {
+            return event
+        }
     };
     *slot = postings;
     event

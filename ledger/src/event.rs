@@ -136,6 +136,17 @@ pub struct FairSeedRevealed {
     pub at: Timestamp,
 }
 
+/// A refund the payment network reported for a charge the player has not been credited
+/// with (yet): Telegram can deliver a refund before its payment, or from another chat.
+/// It is remembered, keyed by the charge, so that the payment, when it arrives, is
+/// credited and refunded at once. No money moves.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefundNoted {
+    pub player: PlayerId,
+    pub external_ref: ExternalRef,
+    pub at: Timestamp,
+}
+
 /// Everything that can happen to a player's money, and the fairness facts of their bets.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
@@ -149,6 +160,7 @@ pub enum Event {
     SubscriptionRefunded(SubscriptionRefunded),
     FairSeedCommitted(FairSeedCommitted),
     FairSeedRevealed(FairSeedRevealed),
+    RefundNoted(RefundNoted),
 }
 
 impl Event {
@@ -165,6 +177,7 @@ impl Event {
             Self::SubscriptionRefunded(_) => "subscription_refunded",
             Self::FairSeedCommitted(_) => "fair_seed_committed",
             Self::FairSeedRevealed(_) => "fair_seed_revealed",
+            Self::RefundNoted(_) => "refund_noted",
         }
     }
 
@@ -180,10 +193,12 @@ impl Event {
             Self::SubscriptionRefunded(e) => e.player,
             Self::FairSeedCommitted(e) => e.player,
             Self::FairSeedRevealed(e) => e.player,
+            Self::RefundNoted(e) => e.player,
         }
     }
 
-    /// The currency the event moves; `None` for the fairness facts, which move no money.
+    /// The currency the event moves; `None` for the fairness facts and noted refunds,
+    /// which move no money.
     pub fn currency(&self) -> Option<&CurrencyCode> {
         Some(match self {
             Self::Deposited(e) => &e.currency,
@@ -194,7 +209,9 @@ impl Event {
             Self::Adjusted(e) => &e.currency,
             Self::SubscriptionPaid(e) => &e.currency,
             Self::SubscriptionRefunded(e) => &e.currency,
-            Self::FairSeedCommitted(_) | Self::FairSeedRevealed(_) => return None,
+            Self::FairSeedCommitted(_) | Self::FairSeedRevealed(_) | Self::RefundNoted(_) => {
+                return None
+            }
         })
     }
 
@@ -210,6 +227,7 @@ impl Event {
             Self::SubscriptionRefunded(e) => e.at,
             Self::FairSeedCommitted(e) => e.at,
             Self::FairSeedRevealed(e) => e.at,
+            Self::RefundNoted(e) => e.at,
         }
     }
 
@@ -224,7 +242,7 @@ impl Event {
             Self::Adjusted(e) => &e.postings,
             Self::SubscriptionPaid(e) => &e.postings,
             Self::SubscriptionRefunded(e) => &e.postings,
-            Self::FairSeedCommitted(_) | Self::FairSeedRevealed(_) => &[],
+            Self::FairSeedCommitted(_) | Self::FairSeedRevealed(_) | Self::RefundNoted(_) => &[],
         }
     }
 
@@ -237,6 +255,7 @@ impl Event {
                 | Self::SubscriptionRefunded(_)
                 | Self::FairSeedCommitted(_)
                 | Self::FairSeedRevealed(_)
+                | Self::RefundNoted(_)
         )
     }
 
@@ -270,7 +289,9 @@ impl Event {
                 (Account::HouseSubscriptions, -e.amount),
                 (Account::External(e.method.clone()), e.amount),
             ],
-            Self::FairSeedCommitted(_) | Self::FairSeedRevealed(_) => return Some(vec![]),
+            Self::FairSeedCommitted(_) | Self::FairSeedRevealed(_) | Self::RefundNoted(_) => {
+                return Some(vec![])
+            }
         };
         let currency = self.currency().expect("money events have a currency");
         let postings = legs

@@ -98,6 +98,9 @@ pub struct PlayerState {
     pub subscriptions: BTreeMap<ExternalRef, Subscription>,
     /// Provably fair seeds committed, by their hash.
     pub fair_seeds: BTreeMap<String, FairSeed>,
+    /// Charges refunded before the player was credited with them (`refund_noted`): the
+    /// payment, when it arrives, is credited and refunded at once.
+    pub noted_refunds: BTreeSet<ExternalRef>,
 }
 
 impl PlayerState {
@@ -111,6 +114,7 @@ impl PlayerState {
             deposits: BTreeMap::new(),
             subscriptions: BTreeMap::new(),
             fair_seeds: BTreeMap::new(),
+            noted_refunds: BTreeSet::new(),
         }
     }
 
@@ -226,6 +230,9 @@ impl PlayerState {
                     seed.revealed = Some(e.seed.clone());
                 }
             }
+            Event::RefundNoted(e) => {
+                self.noted_refunds.insert(e.external_ref.clone());
+            }
         }
         if let (true, Some(after)) = (event.moves_player_money(), after) {
             self.cash.insert(after.currency.clone(), after.cash);
@@ -328,6 +335,18 @@ impl PlayerState {
                         "the revealed seed does not hash to its commitment {}",
                         e.seed_hash
                     ));
+                }
+                return Ok(None);
+            }
+            Event::RefundNoted(e) => {
+                if self.knows_charge(&e.external_ref) {
+                    return Err(format!(
+                        "refund of '{}' noted while the charge is credited",
+                        e.external_ref
+                    ));
+                }
+                if self.noted_refunds.contains(&e.external_ref) {
+                    return Err(format!("refund of '{}' noted twice", e.external_ref));
                 }
                 return Ok(None);
             }

@@ -240,6 +240,44 @@ fn a_deposit_is_refunded_at_most_once_and_only_when_covered() {
     );
 }
 
+/// Issue 18, item 1: a refund Telegram delivered before its payment was refused as an
+/// unknown deposit, and the payment then credited for good.
+#[test]
+fn a_refund_delivered_before_its_payment_is_lost() {
+    let early = [refund("c1", true)];
+    check(&[], refund("c1", true), Accepted(&["refund_noted"], ""));
+    check(
+        &early,
+        refund("c1", true),
+        Rejected("deposit_already_refunded"),
+    );
+    // The payment arrives: credited and refunded at once, both in the log.
+    check(
+        &early,
+        deposit("100", "c1"),
+        Accepted(&["deposited", "deposit_refunded"], "XTR=0/0"),
+    );
+    check(
+        &[refund("c1", true), deposit("100", "c1")],
+        refund("c1", true),
+        Rejected("deposit_already_refunded"),
+    );
+    // Only that charge: another payment is credited as usual.
+    check(
+        &early,
+        deposit("40", "c2"),
+        Accepted(&["deposited"], "XTR=40/0"),
+    );
+    // The same for a subscription charge: revenue in and out, no entitlement.
+    check(
+        &early,
+        subscribe("250", "c1", 1_800_000_000_000_000),
+        Accepted(&["subscription_paid", "subscription_refunded"], ""),
+    );
+    // Staff ask for refunds through the bot: those of unknown charges stay refused.
+    check(&[], refund("c1", false), Rejected("unknown_deposit"));
+}
+
 #[test]
 fn adjustments_are_signed_and_never_overdraw() {
     check(
@@ -340,7 +378,7 @@ fn apply_refuses_events_no_decision_could_make() {
             Event::Adjusted(e) => e.postings = postings,
             Event::SubscriptionPaid(e) => e.postings = postings,
             Event::SubscriptionRefunded(e) => e.postings = postings,
-            Event::FairSeedCommitted(_) | Event::FairSeedRevealed(_) => {}
+            Event::FairSeedCommitted(_) | Event::FairSeedRevealed(_) | Event::RefundNoted(_) => {}
         }
         event
     };

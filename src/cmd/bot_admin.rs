@@ -1,4 +1,5 @@
-//! Operators' Telegram commands: `webhook set|info|delete`, `outbox list|retry`.
+//! Operators' Telegram commands: `webhook set|info|delete`, `outbox list|retry`,
+//! `inbox dead`.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -123,4 +124,25 @@ pub async fn outbox_retry(database_url: &str, id: Option<i64>) -> anyhow::Result
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+pub async fn inbox_dead(database_url: &str) -> anyhow::Result<ExitCode> {
+    let db = BotDb::connect(database_url, 1)
+        .await
+        .context("cannot open the inbox")?;
+    let (count, letters) = db.dead_letters(100).await?;
+    outln!("{count} dead letter(s): updates that could not be read")?;
+    for letter in letters {
+        outln!(
+            "{:>8}  update {:<12} {}  {}\n          {}",
+            letter.id,
+            letter
+                .update_id
+                .map_or_else(|| "-".to_owned(), |id| id.to_string()),
+            ledger::time::rfc3339(letter.received_at),
+            letter.reason,
+            letter.body
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -186,7 +186,7 @@ impl<S: EventStore> Chat<S> {
         let before = fake.calls().len();
         let queued = match self.simulation.pipeline.process(body.as_bytes()).await? {
             Handled::Done { queued } => queued,
-            Handled::Duplicate | Handled::Malformed => 0,
+            Handled::Duplicate | Handled::Malformed | Handled::DeadLetter => 0,
         };
         let arrived = fake
             .wait_for(REPLY_WAIT, |calls| calls.len() >= before + queued)

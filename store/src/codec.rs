@@ -13,7 +13,7 @@
 
 use ledger::event::{
     Adjusted, BetPlaced, BetSettled, BetVoided, DepositRefunded, Deposited, FairSeedCommitted,
-    FairSeedRevealed, SubscriptionPaid, SubscriptionRefunded,
+    FairSeedRevealed, RefundNoted, SubscriptionPaid, SubscriptionRefunded,
 };
 use ledger::session::SessionEvent;
 use ledger::Event;
@@ -53,6 +53,7 @@ pub fn encode(event: &Event) -> (&'static str, u16, Vec<u8>) {
         Event::SubscriptionRefunded(e) => to_bytes(e),
         Event::FairSeedCommitted(e) => to_bytes(e),
         Event::FairSeedRevealed(e) => to_bytes(e),
+        Event::RefundNoted(e) => to_bytes(e),
     };
     (event.event_type(), SCHEMA_VERSION, payload)
 }
@@ -84,6 +85,9 @@ pub fn decode(event_type: &str, version: u16, payload: &[u8]) -> Result<Event, D
         "fair_seed_revealed" => Event::FairSeedRevealed(from_bytes::<FairSeedRevealed>(
             event_type, version, payload,
         )?),
+        "refund_noted" => {
+            Event::RefundNoted(from_bytes::<RefundNoted>(event_type, version, payload)?)
+        }
         other => return Err(DecodeError::UnknownType(other.to_owned())),
     })
 }

@@ -112,8 +112,12 @@ impl Input {
             Self::Callback { id, .. } => Some(format!("cb:{id}")),
             Self::PreCheckout { id, .. } => Some(format!("pc:{id}")),
             Self::PaymentSucceeded { charge_id, .. } => Some(format!("pay:{charge_id}")),
-            Self::PaymentRefunded { charge_id, .. } => Some(format!("refund:{charge_id}")),
-            Self::Dice { .. } | Self::Ignored { .. } => None,
+            // With the user: a refund reported in another user's chat must not take the
+            // key of the payer's own refund.
+            Self::PaymentRefunded {
+                from, charge_id, ..
+            } => Some(format!("refund:{}:{charge_id}", from.user)),
+            Self::Dice { .. } | Self::Ignored { .. } | Self::Unreadable { .. } => None,
         }
     }
 }
@@ -277,7 +281,7 @@ impl Bot {
                 };
                 self.refunded(port, &origin, paid, now).await
             }
-            Input::Dice { .. } | Input::Ignored { .. } => Ok(Vec::new()),
+            Input::Dice { .. } | Input::Ignored { .. } | Input::Unreadable { .. } => Ok(Vec::new()),
         }
     }
 
@@ -863,6 +867,12 @@ impl Bot {
         };
         let outcome = ctx.submit(suffix, command).await?;
         let text = match (&outcome.kind, paying) {
+            // Its refund came first: credited and given back at once.
+            (OutcomeKind::Accepted, _) if gave_back(&outcome) => format!(
+                "↩️ Your {what} of {} arrived after its refund: it is refunded to you. Your balance: {}.",
+                show(&amount.to_string(), currency),
+                shown_balance(&outcome.balances, currency)
+            ),
             (OutcomeKind::Accepted, Paying::Deposit) => format!(
                 "✅ Received {}. Your balance: {}. Play with /coinflip 10 heads.",
                 show(&amount.to_string(), currency),
@@ -919,6 +929,9 @@ impl Bot {
             |charge| charge.amount.to_string(),
         );
         Ok(match outcome.kind {
+            // Before its payment: the ledger noted it, and gives the payment back when it
+            // arrives.
+            OutcomeKind::Accepted if !gave_back(&outcome) => Vec::new(),
             OutcomeKind::Accepted => vec![ctx.say(format!(
                 "↩️ {} refunded to you. Your balance: {}.",
                 show(&amount, currency),
@@ -1325,6 +1338,15 @@ impl Bot {
         };
         Ok(ctx.say(text))
     }
+}
+
+/// Whether an accepted command gave a charge back (a refund of a deposit or of a
+/// subscription charge), rather than only noting a refund or only crediting.
+fn gave_back(outcome: &Outcome) -> bool {
+    outcome
+        .events
+        .iter()
+        .any(|e| e.event_type == "deposit_refunded" || e.event_type == "subscription_refunded")
 }
 
 /// The bet a player input places: `{game}-{origin}`, or a hash of the origin when that is

@@ -5,6 +5,8 @@
 use frankenstein::payments::{PreCheckoutQuery, RefundedPayment, SuccessfulPayment};
 use frankenstein::types::{ChatType, MaybeInaccessibleMessage, Message};
 use frankenstein::updates::{Update, UpdateContent};
+use ledger::{Currencies, CurrencyCode};
+use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 /// Texts longer than this are not parsed as commands (Telegram allows 4096 characters).
@@ -77,6 +79,10 @@ pub enum Input {
     },
     /// Nothing to do; the reason is logged.
     Ignored { reason: Ignored },
+    /// A payment update whose money fields cannot be read (a missing or mistyped field,
+    /// an amount no amount rule of the ledger allows): never acted on, kept as a dead
+    /// letter with this reason for an operator to look at.
+    Unreadable { reason: String },
 }
 
 impl Input {
@@ -120,9 +126,18 @@ pub struct Translated {
     pub input: Input,
 }
 
-/// Reads a Bot API `Update` from its JSON body. Never fails: anything not understood
-/// becomes [`Input::Ignored`].
+/// Reads a Bot API `Update` from its JSON body, checking payment amounts against the
+/// ledger's default currencies. See [`translate_with`].
 pub fn translate(body: &[u8]) -> Translated {
+    translate_with(body, &Currencies::default())
+}
+
+/// Reads a Bot API `Update` from its JSON body. Never fails: a payment whose money fields
+/// cannot be read, or whose amount does not fit `currencies`, becomes
+/// [`Input::Unreadable`]; anything else not understood becomes [`Input::Ignored`].
+/// Payments are read from their money fields alone, before the rest of the update, so
+/// that nothing else in it can make one be dropped.
+pub fn translate_with(body: &[u8], currencies: &Currencies) -> Translated {
     let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else {
         return Translated {
             update_id: None,
@@ -136,6 +151,9 @@ pub fn translate(body: &[u8]) -> Translated {
             input: ignored(Ignored::Malformed),
         };
     }
+    if let Some(input) = payment_message(&value, currencies) {
+        return Translated { update_id, input };
+    }
     let input = match serde_json::from_value::<Update>(value) {
         Ok(update) => from_update(update),
         // An unknown field is fine, but an update kind serde does not know fails the
@@ -147,6 +165,124 @@ pub fn translate(body: &[u8]) -> Translated {
 
 fn ignored(reason: Ignored) -> Input {
     Input::Ignored { reason }
+}
+
+/// The fields of a payment message that money depends on, read on their own: a payment
+/// is recorded whatever else in its update is odd (a chat type, a date or a flag this
+/// build does not read as frankenstein expects).
+#[derive(Deserialize)]
+struct PaymentMessage {
+    from: Option<Sender>,
+    chat: MoneyChat,
+    #[serde(default)]
+    successful_payment: Option<PaidFields>,
+    #[serde(default)]
+    refunded_payment: Option<RefundFields>,
+}
+
+#[derive(Deserialize)]
+struct Sender {
+    id: u64,
+}
+
+#[derive(Deserialize)]
+struct MoneyChat {
+    id: i64,
+}
+
+#[derive(Deserialize)]
+struct PaidFields {
+    currency: String,
+    total_amount: u64,
+    invoice_payload: String,
+    telegram_payment_charge_id: String,
+    #[serde(default)]
+    provider_payment_charge_id: String,
+    /// Only tells a renewal from a first charge: an odd value is read as absent.
+    #[serde(default)]
+    is_recurring: serde_json::Value,
+    #[serde(default)]
+    is_first_recurring: serde_json::Value,
+    /// Makes the charge a subscription's, not a deposit: read strictly.
+    #[serde(default)]
+    subscription_expiration_date: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct RefundFields {
+    currency: String,
+    total_amount: u64,
+    invoice_payload: String,
+    telegram_payment_charge_id: String,
+}
+
+/// A message carrying a successful or refunded payment, read from its money fields alone;
+/// `None` when the update is no such message.
+fn payment_message(value: &serde_json::Value, currencies: &Currencies) -> Option<Input> {
+    let message = value.get("message")?;
+    let present = |field: &str| message.get(field).is_some_and(|v| !v.is_null());
+    if !present("successful_payment") && !present("refunded_payment") {
+        return None;
+    }
+    let unreadable = |reason: String| Some(Input::Unreadable { reason });
+    let read = match PaymentMessage::deserialize(message) {
+        Ok(read) => read,
+        Err(error) => return unreadable(format!("payment message: {error}")),
+    };
+    let Some(user) = read.from else {
+        return unreadable("payment message without message.from".to_owned());
+    };
+    let from = From {
+        user: user.id,
+        chat: read.chat.id,
+    };
+    let (currency, total_amount) = match (&read.successful_payment, &read.refunded_payment) {
+        (Some(paid), _) => (&paid.currency, paid.total_amount),
+        (None, Some(refund)) => (&refund.currency, refund.total_amount),
+        (None, None) => unreachable!("one of them is present"),
+    };
+    if let Err(reason) = fits(currencies, currency, total_amount) {
+        return unreadable(reason);
+    }
+    Some(match (read.successful_payment, read.refunded_payment) {
+        (Some(paid), _) => Input::PaymentSucceeded {
+            from,
+            currency: paid.currency,
+            total_amount: paid.total_amount,
+            payload: paid.invoice_payload,
+            charge_id: paid.telegram_payment_charge_id,
+            provider_charge_id: paid.provider_payment_charge_id,
+            is_recurring: paid.is_recurring.as_bool().unwrap_or(false),
+            is_first_recurring: paid.is_first_recurring.as_bool().unwrap_or(false),
+            subscription_expires: paid.subscription_expiration_date,
+        },
+        (None, Some(refund)) => Input::PaymentRefunded {
+            from,
+            currency: refund.currency,
+            total_amount: refund.total_amount,
+            payload: refund.invoice_payload,
+            charge_id: refund.telegram_payment_charge_id,
+        },
+        (None, None) => unreachable!("one of them is present"),
+    })
+}
+
+/// Whether `total_amount` minor units of `currency` are an amount the ledger can hold.
+/// A currency the ledger does not hold is let through: the bot answers it.
+fn fits(currencies: &Currencies, currency: &str, total_amount: u64) -> Result<(), String> {
+    let Some(spec) = CurrencyCode::new(currency)
+        .ok()
+        .and_then(|code| currencies.get(&code).ok())
+    else {
+        return Ok(());
+    };
+    let unit = 10u64
+        .checked_pow(spec.scale)
+        .map(Decimal::from)
+        .ok_or_else(|| format!("{currency} has too many decimal places"))?;
+    spec.positive(Decimal::from(total_amount) / unit)
+        .map(drop)
+        .map_err(|rejection| format!("total_amount {total_amount} {currency}: {rejection}"))
 }
 
 /// The adapter's view of an already-parsed update.

@@ -256,4 +256,56 @@ mod tests {
             assert_eq!(read.input, expected, "{update}");
         }
     }
+
+    /// Issue 18, item 3: a payment whose update had anything frankenstein could not parse
+    /// was ignored as an unknown update kind, and the money dropped.
+    #[test]
+    fn a_payment_that_fails_to_parse_is_acknowledged_and_dropped() {
+        let stars = Payment::stars(40, "p", "c-1");
+        let credited = |edit: &dyn Fn(&mut Value)| {
+            let mut update = successful_payment(1, 1, PLAYER, &stars);
+            edit(&mut update["message"]);
+            translate(update.to_string().as_bytes()).input
+        };
+        let expected = Input::PaymentSucceeded {
+            from: FROM,
+            currency: "XTR".into(),
+            total_amount: 40,
+            payload: "p".into(),
+            charge_id: "c-1".into(),
+            provider_charge_id: String::new(),
+            is_recurring: false,
+            is_first_recurring: false,
+            subscription_expires: None,
+        };
+        let odd: [&dyn Fn(&mut Value); 4] = [
+            &|m| m["chat"]["type"] = json!("direct_messages_topic"),
+            &|m| m["successful_payment"]["is_recurring"] = json!("no"),
+            &|m| m["date"] = json!("yesterday"),
+            &|m| m["from"]["is_bot"] = json!(null),
+        ];
+        for edit in odd {
+            assert_eq!(credited(edit), expected);
+        }
+        let refund = refunded_payment(2, 2, PLAYER, &stars);
+        let mut odd_refund = refund.clone();
+        odd_refund["message"]["chat"]["type"] = json!("direct_messages_topic");
+        assert_eq!(
+            translate(odd_refund.to_string().as_bytes()).input,
+            translate(refund.to_string().as_bytes()).input
+        );
+        // What money depends on cannot be guessed: such an update cannot be read.
+        let unreadable: [&dyn Fn(&mut Value); 6] = [
+            &|m| m["successful_payment"]["total_amount"] = json!(4_294_967_296_u64),
+            &|m| m["successful_payment"]["total_amount"] = json!(100_000_001),
+            &|m| m["successful_payment"]["total_amount"] = json!("40"),
+            &|m| m["successful_payment"]["total_amount"] = json!(-40),
+            &|m| m["successful_payment"]["subscription_expiration_date"] = json!("soon"),
+            &|m| m["from"] = json!(null),
+        ];
+        for edit in unreadable {
+            let input = credited(edit);
+            assert!(matches!(input, Input::Unreadable { .. }), "{input:?}");
+        }
+    }
 }

@@ -46,7 +46,7 @@ pub fn chat_of(input: &Input) -> Option<i64> {
         | Input::PaymentRefunded { from, .. }
         | Input::Dice { from, .. } => Some(from.chat),
         Input::PreCheckout { user, .. } => i64::try_from(*user).ok(),
-        Input::Ignored { .. } => None,
+        Input::Ignored { .. } | Input::Unreadable { .. } => None,
     }
 }
 

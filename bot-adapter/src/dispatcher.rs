@@ -317,6 +317,7 @@ impl Dispatcher {
         };
         let mut stopping_since: Option<Instant> = None;
         loop {
+            crate::failpoint::panic_at("dispatcher_panics");
             let sent = self.round(&mut pace).await;
             let worked = match sent {
                 Ok(n) => n > 0,

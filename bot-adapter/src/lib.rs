@@ -9,10 +9,11 @@
 //! - [`db`]: [`BotDb`](db::BotDb), the adapter's tables (inbox, outbox, players, fair
 //!   seeds and rounds, sessions).
 //! - [`webhook`]: the axum router; [`dispatcher`]: the outbox sender.
+//! - [`supervise`]: `serve`'s long-running tasks, watched: one dying is fatal.
 //! - [`failpoint`]: crash drills for the tests (feature `failpoints`).
 //! - [`reconcile`]: Telegram's Stars transactions against the ledger's deposits.
 
-pub use bot_core::{bot, call, command, fair, games, limit, payload, port, slots, update};
+pub use bot_core::{bot, call, command, fair, games, key, limit, payload, port, slots, update};
 pub use bot_core::{translate, Bot, Call, Config, Input, Port, PortError, Translated};
 
 pub mod db;
@@ -26,5 +27,6 @@ pub mod polling;
 pub mod reconcile;
 pub mod settings;
 pub mod staff;
+pub mod supervise;
 pub mod sweeper;
 pub mod webhook;

@@ -18,6 +18,7 @@ use crate::call::{self, Buttons, Call, LinkMessage};
 use crate::command::{self, FairAction, PlayGame, PlayStep, PlayerCommand, VipAction};
 use crate::fair;
 use crate::games::{Game, Rules, StakeRefused, Terms};
+use crate::key;
 use crate::payload::{Order, OrderKind, PayloadSigner};
 use crate::port::{Committed, Decision, Planned, Port, PortError, Standing, Subscription};
 use crate::slots::{self, Spin};
@@ -103,16 +104,17 @@ pub fn show(amount: &str, currency: &str) -> String {
 }
 
 impl Input {
-    /// A stable identity of the input, the root of its idempotency and outbox keys.
+    /// A stable identity of the input, the root of its idempotency and outbox keys;
+    /// Telegram's ids in it are kept or hashed by [`key::origin`].
     pub fn origin(&self) -> Option<String> {
         match self {
             Self::Text {
                 from, message_id, ..
             } => Some(format!("m:{}:{message_id}", from.chat)),
-            Self::Callback { id, .. } => Some(format!("cb:{id}")),
-            Self::PreCheckout { id, .. } => Some(format!("pc:{id}")),
-            Self::PaymentSucceeded { charge_id, .. } => Some(format!("pay:{charge_id}")),
-            Self::PaymentRefunded { charge_id, .. } => Some(format!("refund:{charge_id}")),
+            Self::Callback { id, .. } => Some(key::origin("cb", id)),
+            Self::PreCheckout { id, .. } => Some(key::origin("pc", id)),
+            Self::PaymentSucceeded { charge_id, .. } => Some(key::origin("pay", charge_id)),
+            Self::PaymentRefunded { charge_id, .. } => Some(key::origin("refund", charge_id)),
             Self::Dice { .. } | Self::Ignored { .. } => None,
         }
     }
@@ -168,8 +170,7 @@ struct Ctx<'a, P> {
 
 impl<P: Port> Ctx<'_, P> {
     fn key(&self, suffix: &str) -> IdempotencyKey {
-        IdempotencyKey::new(format!("tg:{}:{suffix}", self.origin))
-            .expect("origins are short visible ASCII")
+        key::idempotency_key(self.origin, suffix)
     }
 
     fn request(&self, suffix: &str, command: Command) -> Request {

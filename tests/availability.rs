@@ -1,0 +1,105 @@
+//! Crashes and availability of `croupier serve`: no input may panic it, a task that dies
+//! stops it with a failure (so that a supervisor restarts it), its listener cuts off slow
+//! and idle clients, bounds its connections and stops within a deadline, and an outbound
+//! call that hangs is cut off before its lease ends.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use simulation::fake::FakeTelegram;
+use simulation::updates;
+
+use common::server::{sent_with, wait_for_text, Server, TOKEN, WAIT};
+use common::updates::{paid, text, PLAYER};
+use common::{events, sqlite_url};
+
+/// Waits for the server to exit on its own, at most `within`.
+async fn exit_within(server: &mut Server, within: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            return Some(status);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+// ---- 6: long or odd ids; supervised tasks ----
+
+async fn a_payment_with_a_long_charge_id_is_credited(url: &str, dir: Option<common::Scratch>) {
+    let fake = FakeTelegram::start(TOKEN).await.unwrap();
+    let mut server = Server::start(url, &fake, dir);
+    // 186 characters made the deposit's key one too long; 256 is the longest a charge
+    // id may be.
+    let long = "c".repeat(186);
+    let longest = "d".repeat(256);
+    assert_eq!(server.post(&paid(1, 1, 30, "p", &long)).await, 200);
+    wait_for_text(&fake, "Received 30 ⭐").await;
+    assert_eq!(server.post(&paid(2, 2, 12, "p", &longest)).await, 200);
+    wait_for_text(&fake, "Received 12 ⭐. Your balance: 42 ⭐").await;
+    // Delivered again: the same keys, credited once.
+    assert_eq!(server.post(&paid(3, 3, 30, "p", &long)).await, 200);
+    assert!(server.stop().await.success());
+    assert_eq!(events(url, "deposited").await, 2);
+    assert_eq!(sent_with(&fake, "Received"), 2);
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_payment_with_a_long_charge_id_is_credited_on_postgres(pool: sqlx::PgPool) {
+    let url = common::database_url(&pool).await;
+    a_payment_with_a_long_charge_id_is_credited(&url, None).await;
+}
+
+#[tokio::test]
+async fn a_payment_with_a_long_charge_id_is_credited_on_sqlite() {
+    let (url, dir) = sqlite_url();
+    a_payment_with_a_long_charge_id_is_credited(&url, Some(dir)).await;
+}
+
+/// A button press whose query id holds a space and is 200 characters long, over long
+/// polling: the polling task used to die on it while `/healthz` said 200.
+#[tokio::test]
+async fn an_odd_callback_id_is_answered_and_polling_goes_on() {
+    let (url, dir) = sqlite_url();
+    let fake = FakeTelegram::start(TOKEN).await.unwrap();
+    let odd = format!("odd id {}", "x".repeat(193));
+    let mut press = updates::callback(2, 1, PLAYER, "/coinflip 1 heads");
+    press["callback_query"]["id"] = json!(odd);
+    fake.push_update(paid(1, 1, 10, "p", "charge-odd"));
+    fake.push_update(press);
+    fake.push_update(text(3, 3, "/balance"));
+    let mut server = Server::start_with(&url, &fake, Some(dir), &["--polling"]);
+    wait_for_text(&fake, "(you chose heads)").await;
+    let answered = fake
+        .wait_for(WAIT, |_| {
+            fake.succeeded("answerCallbackQuery")
+                .iter()
+                .any(|p| p["callback_query_id"] == json!(odd))
+        })
+        .await;
+    assert!(answered, "{:#?}", fake.calls());
+    wait_for_text(&fake, "Your balance:").await;
+    assert!(server.stop().await.success());
+    assert_eq!(events(&url, "bet_placed").await, 1);
+}
+
+#[tokio::test]
+async fn a_serve_whose_task_dies_exits_non_zero() {
+    let (url, dir) = sqlite_url();
+    let fake = FakeTelegram::start(TOKEN).await.unwrap();
+    let mut server = Server::start_env(
+        &url,
+        &fake,
+        Some(dir),
+        &[],
+        &[("CROUPIER_FAILPOINT", "dispatcher_panics")],
+    );
+    let status = exit_within(&mut server, WAIT).await;
+    let status = status.expect("serve went on without its dispatcher");
+    assert!(!status.success(), "{status}");
+}

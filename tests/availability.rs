@@ -11,7 +11,7 @@ use serde_json::json;
 use simulation::fake::FakeTelegram;
 use simulation::updates;
 
-use common::server::{sent_with, wait_for_text, Server, TOKEN, WAIT};
+use common::server::{sent_with, wait_for_text, Server, SECRET, TOKEN, WAIT};
 use common::updates::{paid, text, PLAYER};
 use common::{events, sqlite_url};
 
@@ -102,4 +102,33 @@ async fn a_serve_whose_task_dies_exits_non_zero() {
     let status = exit_within(&mut server, WAIT).await;
     let status = status.expect("serve went on without its dispatcher");
     assert!(!status.success(), "{status}");
+}
+
+// ---- 7: a writer panic ----
+
+/// The ledger writer panics on its first batch: the instance used to answer 503 forever
+/// with `/readyz` at 200.
+#[tokio::test]
+async fn a_writer_panic_stops_serve_instead_of_leaving_a_zombie() {
+    let (url, dir) = sqlite_url();
+    let fake = FakeTelegram::start(TOKEN).await.unwrap();
+    let mut server = Server::start_env(
+        &url,
+        &fake,
+        Some(dir),
+        &[],
+        &[("CROUPIER_FAILPOINT", "writer_panics")],
+    );
+    let status = reqwest::Client::new()
+        .post(format!("http://{}/telegram/webhook", server.address))
+        .header("X-Telegram-Bot-Api-Secret-Token", SECRET)
+        .body(paid(1, 1, 5, "p", "charge-zombie").to_string())
+        .send()
+        .await
+        .map(|r| r.status().as_u16());
+    assert_ne!(status.ok(), Some(200));
+    let status = exit_within(&mut server, WAIT).await;
+    let status = status.expect("serve went on without its ledger writer");
+    assert!(!status.success(), "{status}");
+    assert_eq!(events(&url, "deposited").await, 0);
 }

@@ -160,6 +160,11 @@ async fn serve_on<S: EventStore>(
     // Every long-running task is supervised: one dying stops the server with a failure.
     let mut tasks = Supervisor::new(stop_rx.clone());
     let health = tasks.health();
+    let writer = pipeline.port.writer.clone();
+    tasks.watch("the ledger writer", async move {
+        writer.stopped().await;
+        "it stopped".to_owned()
+    });
     let mut inlet = Inlet::open(&settings, &pipeline, api.clone()).await?;
     let limits = Limits {
         spin_orphan_after: settings.spin_orphan_after,

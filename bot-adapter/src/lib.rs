@@ -8,7 +8,8 @@
 //!   the ledger and the adapter's tables.
 //! - [`db`]: [`BotDb`](db::BotDb), the adapter's tables (inbox, outbox, players, fair
 //!   seeds and rounds, sessions).
-//! - [`webhook`]: the axum router; [`dispatcher`]: the outbox sender.
+//! - [`webhook`]: the axum router; [`listen`]: the listener it is served by (timeouts,
+//!   a connection bound, a shutdown deadline); [`dispatcher`]: the outbox sender.
 //! - [`supervise`]: `serve`'s long-running tasks, watched: one dying is fatal.
 //! - [`failpoint`]: crash drills for the tests (feature `failpoints`).
 //! - [`reconcile`]: Telegram's Stars transactions against the ledger's deposits.
@@ -20,6 +21,7 @@ pub mod db;
 pub mod dispatcher;
 pub mod failpoint;
 pub mod ledger_port;
+pub mod listen;
 #[cfg(feature = "mtproto")]
 pub mod mtproto;
 pub mod pipeline;

@@ -1,5 +1,7 @@
 //! `croupier serve`: the bot. Webhook, long polling or MTProto in, outbox out, until SIGINT or
-//! SIGTERM; then it stops taking updates, finishes those in flight and flushes the outbox.
+//! SIGTERM; then it stops taking updates, finishes those in flight and flushes the outbox,
+//! each within the shutdown deadline. A supervised task that dies stops it the same way,
+//! with a failure.
 
 use std::time::Duration;
 
@@ -15,7 +17,7 @@ use bot_adapter::pipeline::{self, Pipeline};
 use bot_adapter::settings::{check_mtproto, MtprotoKeys, SettingsError};
 use bot_adapter::settings::{check_provider, check_secret, check_token};
 use bot_adapter::supervise::Supervisor;
-use bot_adapter::webhook;
+use bot_adapter::{listen, webhook};
 use bot_adapter::{polling, sweeper};
 #[cfg(feature = "mtproto")]
 use frankenstein::AsyncTelegramApi;
@@ -50,6 +52,8 @@ pub struct Settings {
     pub outbox_lease: Duration,
     /// How long a player who used up the inbound burst waits for one more input.
     pub inbound_refill: Duration,
+    /// The HTTP listener's timeouts, connection bound and shutdown deadline.
+    pub bounds: listen::Bounds,
     pub token: String,
     pub secret: Option<String>,
     pub api_url: String,
@@ -177,7 +181,7 @@ async fn serve_on<S: EventStore>(
     };
     tasks.spawn(
         "the outbox dispatcher",
-        dispatcher.run(stop_rx.clone(), Duration::from_secs(10)),
+        dispatcher.run(stop_rx.clone(), settings.bounds.shutdown_timeout),
     );
     tasks.spawn(
         "the session sweeper",
@@ -195,7 +199,12 @@ async fn serve_on<S: EventStore>(
             stop_rx.clone(),
         )),
     );
-    inlet.start(&pipeline, stop_rx.clone(), &mut tasks);
+    inlet.start(
+        &pipeline,
+        stop_rx.clone(),
+        settings.bounds.shutdown_timeout,
+        &mut tasks,
+    );
 
     let listener = tokio::net::TcpListener::bind(&settings.listen)
         .await
@@ -211,20 +220,21 @@ async fn serve_on<S: EventStore>(
     let _ = outln!("croupier serve: listening on {address} ({mode})");
     let app = webhook::router_with(pipeline, secret, health.clone());
     let failed = health.clone().failed();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            tokio::select! {
-                () = shutdown_signal() => {}
-                _ = failed => {}
-            }
-        })
-        .await
-        .context("the HTTP server failed")?;
+    let shutdown = async move {
+        tokio::select! {
+            () = shutdown_signal() => {}
+            _ = failed => {}
+        }
+    };
+    listen::serve(listener, app, &settings.bounds, shutdown).await;
 
     eprintln!("croupier serve: stopping; flushing the outbox");
     let _ = stop_tx.send(true);
+    // The tasks flush within the shutdown deadline; a little more for their last writes.
     let late = tasks
-        .join(tokio::time::Instant::now() + Duration::from_secs(30))
+        .join(
+            tokio::time::Instant::now() + settings.bounds.shutdown_timeout + Duration::from_secs(5),
+        )
         .await;
     inlet.close().await;
     if let Some(failure) = health.failure() {
@@ -310,10 +320,12 @@ impl Inlet {
 
     /// Starts receiving (polling or MTProto) under `tasks`: a receiver that gives up
     /// (MTProto's connection gone) or dies stops `serve`.
+    #[cfg_attr(not(feature = "mtproto"), allow(unused_variables))]
     fn start<S: EventStore>(
         &mut self,
         pipeline: &Pipeline<S>,
         stop: watch::Receiver<bool>,
+        drain: Duration,
         tasks: &mut Supervisor,
     ) {
         match self {
@@ -336,7 +348,7 @@ impl Inlet {
                         updates,
                         MTPROTO_CHATS_PARALLEL_MAX,
                         stop,
-                        Duration::from_secs(10),
+                        drain,
                     )
                     .await
                 });

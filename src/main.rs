@@ -104,7 +104,7 @@ enum Command {
         #[arg(long, env = "CROUPIER_SESSION_TIMEOUT_S", default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..))]
         session_timeout_s: u64,
         /// Seconds after which a 🎰 spin still in flight is taken as lost (its sender
-        /// stopped) and its bet voided; keep it above the Bot API timeout (30 s).
+        /// stopped) and its bet voided; keep it above a send's timeout (half the lease).
         #[arg(long, env = "CROUPIER_SPIN_ORPHAN_S", default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..))]
         spin_orphan_s: u64,
         /// Seconds a claimed outbox call is this instance's: a call whose sender died

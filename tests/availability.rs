@@ -7,8 +7,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use serde_json::json;
-use simulation::fake::FakeTelegram;
+use serde_json::{json, Value};
+use simulation::fake::{FakeTelegram, Fault};
 use simulation::updates;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -302,4 +302,38 @@ async fn sigterm_with_a_half_sent_request_exits_within_the_deadline() {
         common::count(&url, "SELECT COUNT(*) FROM bot_inbox").await,
         0
     );
+}
+
+// ---- 9: outbound calls within the lease ----
+
+/// The Bot API hangs on the first call: it is cut off before the lease (2 s) ends and
+/// sent again, once.
+#[tokio::test]
+async fn a_hung_bot_api_call_is_cut_off_within_its_lease_and_retried() {
+    let (url, dir) = sqlite_url();
+    let fake = FakeTelegram::start(TOKEN).await.unwrap();
+    fake.inject([Fault::Timeout(Duration::from_secs(120))]);
+    let mut server = Server::start_with(&url, &fake, Some(dir), &["--outbox-lease-s", "2"]);
+    let started = Instant::now();
+    assert_eq!(server.post(&text(1, 1, "/start")).await, 200);
+    let sent = fake
+        .wait_for(Duration::from_secs(10), |_| {
+            !fake.succeeded("sendMessage").is_empty()
+        })
+        .await;
+    assert!(
+        sent,
+        "the reply waited on the hung call: {:#?}",
+        fake.calls()
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let tries: Vec<Value> = fake
+        .calls()
+        .into_iter()
+        .filter(|c| c.method == "sendMessage")
+        .map(|c| c.params)
+        .collect();
+    assert_eq!(tries.len(), 2, "{tries:#?}");
+    assert!(server.stop().await.success());
+    assert_eq!(sent_with(&fake, "Welcome"), 1);
 }

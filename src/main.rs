@@ -104,13 +104,27 @@ enum Command {
         #[arg(long, env = "CROUPIER_SESSION_TIMEOUT_S", default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..))]
         session_timeout_s: u64,
         /// Seconds after which a 🎰 spin still in flight is taken as lost (its sender
-        /// stopped) and its bet voided; keep it above the Bot API timeout (30 s).
+        /// stopped) and its bet voided; keep it above a send's timeout (half the lease).
         #[arg(long, env = "CROUPIER_SPIN_ORPHAN_S", default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..))]
         spin_orphan_s: u64,
         /// Seconds a claimed outbox call is this instance's: a call whose sender died
         /// between sending it and recording the send is sent again after it.
         #[arg(long, env = "CROUPIER_OUTBOX_LEASE_S", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
         outbox_lease_s: u64,
+        /// Seconds a client has to send a request's headers (and an idle connection to
+        /// start its next request) before the connection is closed.
+        #[arg(long, env = "CROUPIER_HEADER_TIMEOUT_S", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+        header_timeout_s: u64,
+        /// Seconds a client has to send a request's body once its headers are in (408).
+        #[arg(long, env = "CROUPIER_BODY_TIMEOUT_S", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+        body_timeout_s: u64,
+        /// Connections served at once; more wait to be accepted until one closes.
+        #[arg(long, env = "CROUPIER_CONNECTIONS_MAX", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=65536))]
+        connections_max: u64,
+        /// Seconds requests in flight may take to finish after SIGTERM or SIGINT; those
+        /// still unfinished are dropped (not acknowledged: Telegram delivers them again).
+        #[arg(long, env = "CROUPIER_SHUTDOWN_TIMEOUT_S", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+        shutdown_timeout_s: u64,
         /// Seconds after which a player who sent a burst of 8 inputs may send one more
         /// (the per-player inbound limit; payments are never limited).
         #[arg(long, env = "CROUPIER_INBOUND_REFILL_S", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=3600))]
@@ -540,6 +554,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             session_timeout_s,
             spin_orphan_s,
             outbox_lease_s,
+            header_timeout_s,
+            body_timeout_s,
+            connections_max,
+            shutdown_timeout_s,
             inbound_refill_s,
             provider_token,
             provider_currencies,
@@ -559,6 +577,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 spin_orphan_after: std::time::Duration::from_secs(spin_orphan_s),
                 outbox_lease: std::time::Duration::from_secs(outbox_lease_s),
                 inbound_refill: std::time::Duration::from_secs(inbound_refill_s),
+                bounds: bot_adapter::listen::Bounds {
+                    header_timeout: std::time::Duration::from_secs(header_timeout_s),
+                    body_timeout: std::time::Duration::from_secs(body_timeout_s),
+                    connections_max: usize::try_from(connections_max)
+                        .expect("at most 65536 by the flag's range"),
+                    shutdown_timeout: std::time::Duration::from_secs(shutdown_timeout_s),
+                },
                 token: telegram.token,
                 secret: telegram.webhook_secret,
                 api_url: telegram.api_url,

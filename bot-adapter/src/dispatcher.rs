@@ -36,11 +36,21 @@ pub struct Limits {
     /// Calls claimed per round.
     pub claim_size: i64,
     /// A 🎰 spin still in flight after this long is voided: its sender stopped. Longer
-    /// than the HTTP client's timeout, so a live sender has given up by then.
+    /// than a send may take ([`Limits::call_timeout`]), so a live sender has given up by
+    /// then.
     pub spin_orphan_after: Duration,
     /// How long a claimed call is this dispatcher's: past it, a call whose sender died
     /// before recording the send is claimed and sent again.
     pub lease: Duration,
+}
+
+impl Limits {
+    /// How long one send may take, whichever the outlet: half the lease, so that a round
+    /// is over (its calls answered or given up on, and marked) before another instance
+    /// may claim its calls again. A call cut off so is retried like a transient failure.
+    pub fn call_timeout(&self) -> Duration {
+        self.lease / 2
+    }
 }
 
 impl Default for Limits {
@@ -317,6 +327,7 @@ impl Dispatcher {
         };
         let mut stopping_since: Option<Instant> = None;
         loop {
+            crate::failpoint::panic_at("dispatcher_panics");
             let sent = self.round(&mut pace).await;
             let worked = match sent {
                 Ok(n) => n > 0,
@@ -387,9 +398,14 @@ impl Dispatcher {
             tried += 1;
             let outlet = self.outlet.clone();
             let secrets = self.secrets.clone();
+            let timeout = self.limits.call_timeout();
             in_flight.spawn(async move {
                 let sent = match secrets.fill(&call) {
-                    Ok(filled) => outlet.send(&filled).await,
+                    Ok(filled) => tokio::time::timeout(timeout, outlet.send(&filled))
+                        .await
+                        .unwrap_or_else(|_| {
+                            Sent::Transient(format!("no answer within {timeout:?}"))
+                        }),
                     Err(missing) => Sent::Permanent(missing.to_owned()),
                 };
                 (call, sent)

@@ -10,6 +10,10 @@
 //!   not written, the update is not acknowledged;
 //! - `before_ack`: the inbox and outbox rows are written, the update is not acknowledged;
 //! - `after_send`: Telegram accepted a call, the outbox does not know it yet.
+//!
+//! [`panic_at`] makes a long-running task panic instead (the process lives on, which is
+//! what its supervision must notice): `dispatcher_panics`, at the dispatcher's first
+//! round; `writer_panics` is the ledger writer's (the store's own feature `failpoints`).
 
 /// The point `name` is reached: abort here if the drill names it.
 #[cfg(feature = "failpoints")]
@@ -24,3 +28,17 @@ pub fn hit(name: &str) {
 #[cfg(not(feature = "failpoints"))]
 #[inline(always)]
 pub fn hit(_name: &str) {}
+
+/// The point `name` is reached in a long-running task: panic here (the task dies, the
+/// process does not) if the drill names it.
+#[cfg(feature = "failpoints")]
+pub fn panic_at(name: &str) {
+    if std::env::var("CROUPIER_FAILPOINT").is_ok_and(|point| point == name) {
+        panic!("failpoint {name} reached");
+    }
+}
+
+/// The point `name` is reached (failpoints are not compiled in: nothing happens).
+#[cfg(not(feature = "failpoints"))]
+#[inline(always)]
+pub fn panic_at(_name: &str) {}

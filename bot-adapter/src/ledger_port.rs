@@ -420,7 +420,7 @@ mod tests {
 
     #[test]
     fn a_port_error_is_transient_exactly_when_its_cause_is() {
-        assert!(store_error(StoreError::WriterStopped).transient());
+        assert!(!store_error(StoreError::WriterStopped).transient());
         assert!(!store_error(StoreError::CorruptRecord {
             key: "k".to_owned()
         })

@@ -16,6 +16,7 @@ use store::EventStore;
 use subtle::ConstantTimeEq;
 
 use super::pipeline::{Handled, Pipeline};
+use super::supervise::Health;
 
 /// Telegram's updates are far smaller; anything bigger is not Telegram.
 pub const BODY_LEN_MAX: usize = 1024 * 1024;
@@ -27,16 +28,30 @@ pub const SECRET_HEADER: &str = "x-telegram-bot-api-secret-token";
 struct AppState<S> {
     pipeline: Pipeline<S>,
     secret: Option<String>,
+    health: Health,
 }
 
 /// The router. `secret` is `None` only when the webhook route is not offered (polling).
 pub fn router<S: EventStore>(pipeline: Pipeline<S>, secret: Option<String>) -> Router {
+    router_with(pipeline, secret, Health::untended())
+}
+
+/// The router of a supervised server: `/readyz` fails once `health` does.
+pub fn router_with<S: EventStore>(
+    pipeline: Pipeline<S>,
+    secret: Option<String>,
+    health: Health,
+) -> Router {
     Router::new()
         .route("/telegram/webhook", post(webhook::<S>))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready::<S>))
         .layer(DefaultBodyLimit::max(BODY_LEN_MAX))
-        .with_state(AppState { pipeline, secret })
+        .with_state(AppState {
+            pipeline,
+            secret,
+            health,
+        })
 }
 
 /// Constant-time comparison of the secret header; a missing header never matches.
@@ -91,6 +106,14 @@ async fn webhook<S: EventStore>(
 }
 
 async fn ready<S: EventStore>(State(state): State<AppState<S>>) -> Response {
+    if let Some(failure) = state.health.failure() {
+        tracing::warn!(failure = %failure, "not ready");
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "a task of this server died; it is stopping\n",
+        )
+            .into_response();
+    }
     match state.pipeline.port.db.ready().await {
         Ok(()) => (StatusCode::OK, "ready\n").into_response(),
         Err(error) => {

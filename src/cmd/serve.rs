@@ -1,5 +1,7 @@
 //! `croupier serve`: the bot. Webhook, long polling or MTProto in, outbox out, until SIGINT or
-//! SIGTERM; then it stops taking updates, finishes those in flight and flushes the outbox.
+//! SIGTERM; then it stops taking updates, finishes those in flight and flushes the outbox,
+//! each within the shutdown deadline. A supervised task that dies stops it the same way,
+//! with a failure.
 
 use std::time::Duration;
 
@@ -14,7 +16,8 @@ use bot_adapter::pipeline::{self, Pipeline};
 #[cfg(feature = "mtproto")]
 use bot_adapter::settings::{check_mtproto, MtprotoKeys, SettingsError};
 use bot_adapter::settings::{check_provider, check_secret, check_token};
-use bot_adapter::webhook;
+use bot_adapter::supervise::Supervisor;
+use bot_adapter::{listen, webhook};
 use bot_adapter::{polling, sweeper};
 #[cfg(feature = "mtproto")]
 use frankenstein::AsyncTelegramApi;
@@ -49,6 +52,8 @@ pub struct Settings {
     pub outbox_lease: Duration,
     /// How long a player who used up the inbound burst waits for one more input.
     pub inbound_refill: Duration,
+    /// The HTTP listener's timeouts, connection bound and shutdown deadline.
+    pub bounds: listen::Bounds,
     pub token: String,
     pub secret: Option<String>,
     pub api_url: String,
@@ -156,6 +161,14 @@ async fn serve_on<S: EventStore>(
     );
     let api = dispatcher::api(&settings.api_url, &settings.token, Duration::from_secs(30));
     let (stop_tx, stop_rx) = watch::channel(false);
+    // Every long-running task is supervised: one dying stops the server with a failure.
+    let mut tasks = Supervisor::new(stop_rx.clone());
+    let health = tasks.health();
+    let writer = pipeline.port.writer.clone();
+    tasks.watch("the ledger writer", async move {
+        writer.stopped().await;
+        "it stopped".to_owned()
+    });
     let mut inlet = Inlet::open(&settings, &pipeline, api.clone()).await?;
     let limits = Limits {
         spin_orphan_after: settings.spin_orphan_after,
@@ -166,18 +179,32 @@ async fn serve_on<S: EventStore>(
         secrets,
         ..pipeline.dispatcher(inlet.outlet(), limits)
     };
-    let dispatching = tokio::spawn(dispatcher.run(stop_rx.clone(), Duration::from_secs(10)));
-    let sweeping = tokio::spawn(sweeper::sweep_sessions(
-        pipeline.clone(),
-        settings.session_timeout,
+    tasks.spawn(
+        "the outbox dispatcher",
+        dispatcher.run(stop_rx.clone(), settings.bounds.shutdown_timeout),
+    );
+    tasks.spawn(
+        "the session sweeper",
+        endless(sweeper::sweep_sessions(
+            pipeline.clone(),
+            settings.session_timeout,
+            stop_rx.clone(),
+        )),
+    );
+    tasks.spawn(
+        "the projector",
+        endless(follow::project_forever(
+            pipeline.port.store.clone(),
+            settings.database_url.clone(),
+            stop_rx.clone(),
+        )),
+    );
+    inlet.start(
+        &pipeline,
         stop_rx.clone(),
-    ));
-    let projecting = tokio::spawn(follow::project_forever(
-        pipeline.port.store.clone(),
-        settings.database_url.clone(),
-        stop_rx.clone(),
-    ));
-    let (receiving, failed) = inlet.start(&pipeline, stop_rx.clone());
+        settings.bounds.shutdown_timeout,
+        &mut tasks,
+    );
 
     let listener = tokio::net::TcpListener::bind(&settings.listen)
         .await
@@ -191,31 +218,39 @@ async fn serve_on<S: EventStore>(
     // A server is not stopped by a closed stdout (started with `>&-`, say): the banner is
     // a courtesy, and exiting 0 here would look like a clean stop to a supervisor.
     let _ = outln!("croupier serve: listening on {address} ({mode})");
-    let app = webhook::router(pipeline, secret);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            // A receiver that gives up (MTProto's connection gone) stops the server too.
-            tokio::select! {
-                () = shutdown_signal() => {}
-                Ok(()) = failed => {}
-            }
-        })
-        .await
-        .context("the HTTP server failed")?;
+    let app = webhook::router_with(pipeline, secret, health.clone());
+    let failed = health.clone().failed();
+    let shutdown = async move {
+        tokio::select! {
+            () = shutdown_signal() => {}
+            _ = failed => {}
+        }
+    };
+    listen::serve(listener, app, &settings.bounds, shutdown).await;
 
     eprintln!("croupier serve: stopping; flushing the outbox");
     let _ = stop_tx.send(true);
-    let received = match receiving {
-        Some(receiving) => receiving.await.context("the update receiver panicked")?,
-        None => Ok(()),
-    };
-    let _ = projecting.await;
-    let _ = sweeping.await;
-    dispatching.await.context("the dispatcher panicked")??;
+    // The tasks flush within the shutdown deadline; a little more for their last writes.
+    let late = tasks
+        .join(
+            tokio::time::Instant::now() + settings.bounds.shutdown_timeout + Duration::from_secs(5),
+        )
+        .await;
     inlet.close().await;
-    received?;
+    if let Some(failure) = health.failure() {
+        anyhow::bail!("{failure}; stopped so that a supervisor restarts this server");
+    }
+    anyhow::ensure!(late.is_empty(), "{} did not stop in time", late.join(", "));
     eprintln!("croupier serve: stopped");
     Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// A task that returns only when asked to stop, as a supervised task.
+async fn endless(
+    task: impl std::future::Future<Output = ()>,
+) -> Result<(), std::convert::Infallible> {
+    task.await;
+    Ok(())
 }
 
 /// Where updates come from besides the webhook route, and the outbox's way out.
@@ -232,8 +267,6 @@ enum Inlet {
 /// Chats whose updates are handled at once over MTProto.
 #[cfg(feature = "mtproto")]
 const MTPROTO_CHATS_PARALLEL_MAX: usize = 32;
-
-type Receiving = Option<tokio::task::JoinHandle<anyhow::Result<()>>>;
 
 impl Inlet {
     #[cfg_attr(
@@ -285,23 +318,21 @@ impl Inlet {
         }
     }
 
-    /// Starts receiving (polling or MTProto). The receiver resolves with `Ok` when the
-    /// receiving gave up for good, which stops `serve`.
+    /// Starts receiving (polling or MTProto) under `tasks`: a receiver that gives up
+    /// (MTProto's connection gone) or dies stops `serve`.
+    #[cfg_attr(not(feature = "mtproto"), allow(unused_variables))]
     fn start<S: EventStore>(
         &mut self,
         pipeline: &Pipeline<S>,
         stop: watch::Receiver<bool>,
-    ) -> (Receiving, tokio::sync::oneshot::Receiver<()>) {
-        let (failed_tx, failed_rx) = tokio::sync::oneshot::channel();
-        let receiving = match self {
-            Self::BotApi { polling: false, .. } => None,
+        drain: Duration,
+        tasks: &mut Supervisor,
+    ) {
+        match self {
+            Self::BotApi { polling: false, .. } => {}
             Self::BotApi { api, polling: true } => {
                 let (pipeline, api) = (pipeline.clone(), api.clone());
-                Some(tokio::spawn(async move {
-                    polling::poll(pipeline, api, stop).await;
-                    drop(failed_tx);
-                    Ok(())
-                }))
+                tasks.spawn("long polling", endless(polling::poll(pipeline, api, stop)));
             }
             #[cfg(feature = "mtproto")]
             Self::Mtproto {
@@ -310,24 +341,19 @@ impl Inlet {
             } => {
                 let updates = updates.take().expect("an inlet is started once");
                 let (pipeline, client) = (pipeline.clone(), connection.client.clone());
-                Some(tokio::spawn(async move {
-                    let result = mtproto::transport::run(
+                tasks.spawn("the MTProto transport", async move {
+                    mtproto::transport::run(
                         pipeline,
                         &client,
                         updates,
                         MTPROTO_CHATS_PARALLEL_MAX,
                         stop,
-                        Duration::from_secs(10),
+                        drain,
                     )
-                    .await;
-                    if result.is_err() {
-                        let _ = failed_tx.send(());
-                    }
-                    result.context("the MTProto transport failed")
-                }))
+                    .await
+                });
             }
-        };
-        (receiving, failed_rx)
+        }
     }
 
     async fn close(self) {

@@ -24,7 +24,9 @@ pub enum StoreError {
     /// could not be read).
     #[error(transparent)]
     Shared(std::sync::Arc<StoreError>),
-    #[error("the ledger writer has stopped")]
+    /// The writer task died (a bug): no command of this process can commit any more.
+    /// Not transient: waiting does not bring the writer back, restarting the process does.
+    #[error("the ledger writer has stopped; restart the process")]
     WriterStopped,
 }
 
@@ -59,10 +61,11 @@ impl StoreError {
         }
     }
 
-    /// Whether trying again later could succeed (the database was down, a race was lost).
+    /// Whether trying again later, in this process, could succeed (the database was down,
+    /// a race was lost).
     pub fn transient(&self) -> bool {
         match self {
-            Self::Database(_) | Self::Conflict(_) | Self::WriterStopped => true,
+            Self::Database(_) | Self::Conflict(_) => true,
             Self::Shared(inner) => inner.transient(),
             _ => false,
         }

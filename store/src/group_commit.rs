@@ -176,6 +176,13 @@ impl GroupCommit {
             .map_err(|_| StoreError::WriterStopped)?;
         answer.await.map_err(|_| StoreError::WriterStopped)?
     }
+
+    /// Resolves once the writer task has stopped. It runs while a handle lives, so
+    /// while the caller holds this one that means it died (a panic): every commit fails
+    /// from then on ([`StoreError::WriterStopped`]), and the process should stop.
+    pub async fn stopped(&self) {
+        self.jobs.closed().await;
+    }
 }
 
 struct Writer<S> {
@@ -214,6 +221,10 @@ type Unreadable = HashMap<PlayerId, Arc<StoreError>>;
 impl<S: EventStore> Writer<S> {
     async fn run(mut self, mut queue: mpsc::Receiver<Job>) {
         while let Some(first) = queue.recv().await {
+            #[cfg(feature = "failpoints")]
+            if std::env::var("CROUPIER_FAILPOINT").is_ok_and(|point| point == "writer_panics") {
+                panic!("failpoint writer_panics reached");
+            }
             let mut jobs = vec![first];
             self.drain(&mut queue, &mut jobs);
             if self.players.len() > self.config.cached_players_max

@@ -18,6 +18,7 @@ use crate::call::{self, Buttons, Call, LinkMessage};
 use crate::command::{self, FairAction, PlayGame, PlayStep, PlayerCommand, VipAction};
 use crate::fair;
 use crate::games::{Game, Rules, StakeRefused, Terms};
+use crate::key;
 use crate::payload::{Order, OrderKind, PayloadSigner};
 use crate::port::{Committed, Decision, Planned, Port, PortError, Standing, Subscription};
 use crate::slots::{self, Spin};
@@ -103,20 +104,21 @@ pub fn show(amount: &str, currency: &str) -> String {
 }
 
 impl Input {
-    /// A stable identity of the input, the root of its idempotency and outbox keys.
+    /// A stable identity of the input, the root of its idempotency and outbox keys;
+    /// Telegram's ids in it are kept or hashed by [`key::origin`].
     pub fn origin(&self) -> Option<String> {
         match self {
             Self::Text {
                 from, message_id, ..
             } => Some(format!("m:{}:{message_id}", from.chat)),
-            Self::Callback { id, .. } => Some(format!("cb:{id}")),
-            Self::PreCheckout { id, .. } => Some(format!("pc:{id}")),
-            Self::PaymentSucceeded { charge_id, .. } => Some(format!("pay:{charge_id}")),
+            Self::Callback { id, .. } => Some(key::origin("cb", id)),
+            Self::PreCheckout { id, .. } => Some(key::origin("pc", id)),
+            Self::PaymentSucceeded { charge_id, .. } => Some(key::origin("pay", charge_id)),
             // With the user: a refund reported in another user's chat must not take the
             // key of the payer's own refund.
             Self::PaymentRefunded {
                 from, charge_id, ..
-            } => Some(format!("refund:{}:{charge_id}", from.user)),
+            } => Some(key::origin("refund", &format!("{}:{charge_id}", from.user))),
             Self::Dice { .. } | Self::Ignored { .. } | Self::Unreadable { .. } => None,
         }
     }
@@ -172,8 +174,7 @@ struct Ctx<'a, P> {
 
 impl<P: Port> Ctx<'_, P> {
     fn key(&self, suffix: &str) -> IdempotencyKey {
-        IdempotencyKey::new(format!("tg:{}:{suffix}", self.origin))
-            .expect("origins are short visible ASCII")
+        key::idempotency_key(self.origin, suffix)
     }
 
     fn request(&self, suffix: &str, command: Command) -> Request {

@@ -6,6 +6,7 @@
 //! - [`command`]: what a player typed, parsed.
 //! - [`payload`]: signed invoice payloads; [`fair`]: provably fair rolls; [`games`]: payouts;
 //!   [`slots`]: the 🎰 pay table.
+//! - [`key`]: origins and idempotency keys from any Telegram id.
 //! - [`limit`]: the per-player inbound rate limit.
 //! - [`call`]: the Bot API calls the adapter asks for, as data for the outbox.
 
@@ -14,6 +15,7 @@ pub mod call;
 pub mod command;
 pub mod fair;
 pub mod games;
+pub mod key;
 pub mod limit;
 pub mod payload;
 pub mod port;

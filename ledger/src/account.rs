@@ -132,7 +132,12 @@ mod tests {
         ];
         for account in accounts {
             assert_eq!(account.to_string().parse::<Account>().unwrap(), account);
+            // The name is what the log stores (serde goes through `String`).
+            let stored = serde_json::to_string(&account).unwrap();
+            assert_eq!(stored, format!("\"{account}\""));
+            assert_eq!(serde_json::from_str::<Account>(&stored).unwrap(), account);
         }
+        assert_eq!(String::from(Account::BetsInPlay), "house:bets_in_play");
         assert!("player:x:cash".parse::<Account>().is_err());
         assert!("house:vault".parse::<Account>().is_err());
     }

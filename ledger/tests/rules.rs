@@ -819,6 +819,10 @@ fn every_applied_event_adds_one_to_the_version_and_a_refused_one_nothing() {
     assert_eq!(state, before);
     let (single, _) = replay(&[deposit("100", "c1")]);
     assert_eq!(single.version, 1);
+    // Every event carries the time it was decided at.
+    assert!(log
+        .iter()
+        .all(|e| e.at() == Timestamp::from_micros(1_700_000_000_000_000)));
 }
 
 /// A refund event read from a log must give back exactly what its payment brought: the

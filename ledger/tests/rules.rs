@@ -881,3 +881,131 @@ fn a_logged_refund_that_differs_from_its_payment_is_refused() {
         }
     }
 }
+
+/// A logged settlement's roll must fit the bet: a fair bet settles with a roll in
+/// 0..10,000, a bet that was not fair never carries one. Each rule is checked on an
+/// event read from a log (the decision cannot make these), with nothing else wrong.
+#[test]
+fn a_logged_settlement_whose_roll_does_not_fit_its_bet_is_refused() {
+    let (roll, payout) = rolled(0);
+    let fair_lines = [
+        deposit("100", "c1"),
+        commit(&seed_hash()),
+        fair_bet("b1", 0),
+    ];
+    let (fair, _) = replay(&fair_lines);
+    let (_, log) = replay(
+        &[
+            fair_lines.to_vec(),
+            vec![settle_rolled("b1", &payout, roll)],
+        ]
+        .concat(),
+    );
+    let Some(Event::BetSettled(honest)) = log.last().cloned() else {
+        panic!("not a settlement: {log:?}")
+    };
+    fair.clone()
+        .try_apply(&Event::BetSettled(honest.clone()))
+        .unwrap();
+    let problem = |state: &PlayerState, roll: Option<u32>| {
+        let mut event = honest.clone();
+        event.roll = roll;
+        state
+            .clone()
+            .try_apply(&Event::BetSettled(event))
+            .unwrap_err()
+            .problem
+    };
+    assert_eq!(problem(&fair, Some(10_000)), "roll 10000 is out of range");
+    assert_eq!(
+        problem(&fair, None),
+        "fair bet 'b1' settled without its roll"
+    );
+    let (plain, _) = replay(&[deposit("100", "c1"), bet("b1", "10")]);
+    assert_eq!(
+        problem(&plain, Some(roll)),
+        "bet 'b1' is not fair but settled with a roll"
+    );
+    // The last valid roll passes.
+    let mut last = honest.clone();
+    last.roll = Some(9_999);
+    fair.clone().try_apply(&Event::BetSettled(last)).unwrap();
+}
+
+/// The words and codes clients and auditors read are stable: a rejection code prints and
+/// compares as its string, a bet's status prints as its name, and which rejections may
+/// succeed later under a new key is fixed.
+#[test]
+fn codes_statuses_and_transience_read_as_documented() {
+    use ledger::{BetStatus, Rejection, RejectionCode};
+    let code = RejectionCode::InsufficientFunds;
+    assert_eq!(code.to_string(), "insufficient_funds");
+    assert!(code == *"insufficient_funds" && code != *"unknown_bet");
+    assert!(code == "insufficient_funds" && code != "unknown_bet");
+    assert_eq!(BetStatus::Open.to_string(), "open");
+    assert_eq!(BetStatus::Settled.to_string(), "settled");
+    assert_eq!(BetStatus::Voided.to_string(), "voided");
+    let bet_id = ledger::BetId::new("b1").unwrap();
+    let transient = Rejection::UnknownBet {
+        bet_id: bet_id.clone(),
+    };
+    let lasting = Rejection::DuplicateBet { bet_id };
+    assert!(transient.transient());
+    assert!(!lasting.transient());
+}
+
+/// A currency code reads back as written wherever it goes (its string, the log's
+/// encoding), and the default currencies are listed.
+#[test]
+fn currency_codes_read_back_as_written() {
+    use ledger::{Currencies, CurrencyCode};
+    let usd = CurrencyCode::new("USD").unwrap();
+    assert_eq!(usd.as_str(), "USD");
+    assert_eq!(String::from(usd.clone()), "USD");
+    assert_eq!(serde_json::to_string(&usd).unwrap(), "\"USD\"");
+    let currencies = Currencies::default();
+    let codes: Vec<&str> = currencies.codes().map(CurrencyCode::as_str).collect();
+    assert!(
+        codes.contains(&"XTR") && codes.contains(&"USD"),
+        "{codes:?}"
+    );
+}
+
+/// A command's fingerprint gives each field's canonical value by name.
+#[test]
+fn a_fingerprint_gives_each_fields_value_by_name() {
+    let request = parse_command(&deposit("100.0", "c1")).unwrap();
+    let fingerprint = request.command.fingerprint();
+    assert_eq!(fingerprint.get("external_ref"), Some("c1"));
+    assert_eq!(fingerprint.get("currency"), Some("XTR"));
+    assert_eq!(fingerprint.get("no_such_field"), None);
+}
+
+/// An auditor reads why a fair bet does not recompute, in words that name the values.
+#[test]
+fn a_fair_disagreement_names_its_values() {
+    use ledger::fair::Disagreement;
+    assert_eq!(
+        Disagreement::Roll {
+            settled: 4217,
+            recomputed: 5
+        }
+        .to_string(),
+        "the settled roll 42.17 is not the seed's roll 0.05"
+    );
+    assert_eq!(
+        Disagreement::NoRoll.to_string(),
+        "the settlement carries no roll"
+    );
+}
+
+/// `fair::win`: the stake times the multiplier, rounded down to the currency's scale.
+#[test]
+fn a_win_is_the_stake_times_the_multiplier_rounded_down() {
+    use ledger::fair::win;
+    use rust_decimal::Decimal;
+    let d = |s: &str| s.parse::<Decimal>().unwrap();
+    assert_eq!(win(d("10"), d("1.96"), 0), d("19"));
+    assert_eq!(win(d("10"), d("1.96"), 2), d("19.6"));
+    assert_eq!(win(d("3"), d("0.5"), 0), d("1"));
+}

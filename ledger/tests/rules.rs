@@ -1009,3 +1009,49 @@ fn a_win_is_the_stake_times_the_multiplier_rounded_down() {
     assert_eq!(win(d("10"), d("1.96"), 2), d("19.6"));
     assert_eq!(win(d("3"), d("0.5"), 0), d("1"));
 }
+
+/// A logged fair bet must use a committed, unrevealed seed, a nonce not used before under
+/// it and terms of its own game; the decision refuses such bets, so only a log read from
+/// outside can hold one, and `try_apply` names what is wrong.
+#[test]
+fn a_logged_fair_bet_that_breaks_a_fairness_rule_is_refused() {
+    let committed = [deposit("100", "c1"), commit(&seed_hash())];
+    let (_, log) = replay(&[committed.to_vec(), vec![fair_bet("b1", 0)]].concat());
+    let Some(Event::BetPlaced(honest)) = log.last().cloned() else {
+        panic!("not a bet: {log:?}")
+    };
+    let problem = |lines: &[String], change: &dyn Fn(&mut ledger::event::BetPlaced)| {
+        let (state, _) = replay(lines);
+        let mut event = honest.clone();
+        change(&mut event);
+        state
+            .clone()
+            .try_apply(&Event::BetPlaced(event))
+            .unwrap_err()
+            .problem
+    };
+    let hash = seed_hash();
+    assert_eq!(
+        problem(&[deposit("100", "c1")], &|_| {}),
+        format!("the bet's seed {hash} was never committed")
+    );
+    assert_eq!(
+        problem(
+            &[committed.to_vec(), vec![reveal(&hash, &SEED)]].concat(),
+            &|_| {}
+        ),
+        format!("the bet's seed {hash} was already revealed")
+    );
+    assert_eq!(
+        problem(
+            &[committed.to_vec(), vec![fair_bet("b0", 0)]].concat(),
+            &|_| {}
+        ),
+        format!("nonce 0 used twice under seed {hash}")
+    );
+    assert_eq!(
+        problem(&committed, &|e| e.fair.as_mut().unwrap().terms =
+            "coinflip:heads:200".to_owned()),
+        "terms 'coinflip:heads:200' do not fit a dice bet"
+    );
+}

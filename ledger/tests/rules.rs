@@ -926,6 +926,18 @@ fn a_logged_settlement_whose_roll_does_not_fit_its_bet_is_refused() {
         problem(&plain, Some(roll)),
         "bet 'b1' is not fair but settled with a roll"
     );
+    // It closes the bet it names, as placed: another stake is refused.
+    let mut restaked = honest.clone();
+    restaked.stake += rust_decimal::Decimal::ONE;
+    let mut restaked = Event::BetSettled(restaked);
+    let postings = restaked.expected_postings().unwrap();
+    if let Event::BetSettled(e) = &mut restaked {
+        e.postings = postings;
+    }
+    assert_eq!(
+        fair.clone().try_apply(&restaked).unwrap_err().problem,
+        "bet 'b1' closed with another stake or currency"
+    );
     // The last valid roll passes.
     let mut last = honest.clone();
     last.roll = Some(9_999);

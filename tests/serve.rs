@@ -37,34 +37,138 @@ async fn a_wrong_or_missing_secret_is_refused_and_records_nothing() {
     assert!(fake.calls().is_empty());
 }
 
-#[sqlx::test(migrations = false)]
-async fn with_the_database_down_updates_get_503_and_nothing_is_lost_or_doubled(pool: sqlx::PgPool) {
-    let url = common::database_url(&pool).await;
-    let name: String = sqlx::query_scalar("SELECT current_database()")
-        .fetch_one(&pool)
+/// The test database `name` goes away: no new connections, existing ones cut.
+async fn cut(admin: &sqlx::PgPool, name: &str) {
+    sqlx::query(&format!(
+        "ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS false"
+    ))
+    .execute(admin)
+    .await
+    .unwrap();
+    sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1")
+        .bind(name)
+        .execute(admin)
         .await
         .unwrap();
-    pool.close().await;
+}
+
+/// The test database `name` takes connections again.
+async fn restore(admin: &sqlx::PgPool, name: &str) {
+    sqlx::query(&format!("ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS true"))
+        .execute(admin)
+        .await
+        .unwrap();
+}
+
+/// The test database's name and a connection to the server's admin database.
+async fn outage_handles(pool: &sqlx::PgPool) -> (String, sqlx::PgPool) {
+    let name: String = sqlx::query_scalar("SELECT current_database()")
+        .fetch_one(pool)
+        .await
+        .unwrap();
     let admin = sqlx::PgPool::connect(&std::env::var("DATABASE_URL").unwrap())
         .await
         .unwrap();
+    (name, admin)
+}
+
+/// Issue 18's fault drill: payments from twelve players posted at once, the database cut
+/// while they are in flight. Each is answered 200 (recorded) or 503 (not), never dropped;
+/// once it is back, Telegram delivers every one again (those answered 200 too) and each
+/// payment is credited and acknowledged exactly once.
+#[sqlx::test(migrations = false)]
+async fn a_burst_cut_by_a_database_outage_lands_once_when_redelivered(pool: sqlx::PgPool) {
+    use simulation::updates::{successful_payment, Payment};
+    let url = common::database_url(&pool).await;
+    let (name, admin) = outage_handles(&pool).await;
+    pool.close().await;
+    let fake = FakeTelegram::start(TOKEN).await.unwrap();
+    let server = Server::start(&url, &fake, None);
+    let payments: Vec<_> = (0..12u64)
+        .map(|i| {
+            let charge = format!("burst-{i}");
+            let payment = Payment::stars(10, "p", &charge);
+            let id = i64::try_from(100 + i).unwrap();
+            successful_payment(id, id, 9_000 + i, &payment)
+        })
+        .collect();
+    // Half of them in flight as the database goes; the other half after it is gone.
+    let (during, after) = payments.split_at(6);
+    let burst = futures_util::future::join_all(during.iter().map(|p| server.post(p)));
+    let outage = async {
+        tokio::time::sleep(Duration::from_millis(15)).await;
+        cut(&admin, &name).await;
+    };
+    let (statuses, ()) = tokio::join!(burst, outage);
+    for status in &statuses {
+        assert!(status.as_u16() == 200 || status.as_u16() == 503, "{status}");
+    }
+    let statuses = futures_util::future::join_all(after.iter().map(|p| server.post(p))).await;
+    assert!(statuses.iter().all(|s| s.as_u16() == 503), "{statuses:?}");
+    restore(&admin, &name).await;
+    for payment in &payments {
+        let mut accepted = false;
+        for _ in 0..50 {
+            if server.post(payment).await == 200 {
+                accepted = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        assert!(accepted, "never accepted after the outage: {payment}");
+    }
+    assert!(
+        fake.wait_for(WAIT, |_| sent_with(&fake, "Received 10 ⭐") >= 12)
+            .await,
+        "{:#?}",
+        texts(&fake)
+    );
+    let mut server = server;
+    assert!(server.stop().await.success());
+    assert_eq!(events(&url, "deposited").await, 12);
+    assert_eq!(sent_with(&fake, "Received 10 ⭐"), 12);
+}
+
+/// `ledger submit` while the database is away exits 1 (infrastructure) with a message and
+/// records nothing; the same command submitted again once it is back is recorded once,
+/// and a third submission replays it.
+#[sqlx::test(migrations = false)]
+async fn ledger_submit_with_the_database_down_exits_1_and_the_retry_lands_once(pool: sqlx::PgPool) {
+    let url = common::database_url(&pool).await;
+    let (name, admin) = outage_handles(&pool).await;
+    pool.close().await;
+    assert!(common::croupier(&url, &["migrate"]).status.success());
+    let deposit = r#"{"type":"deposit","idempotency_key":"outage-1","player":7,"amount":"100","currency":"XTR","method":"telegram_stars","external_ref":"outage-c1"}"#;
+    let submit = || common::croupier(&url, &["ledger", "submit", "--json", deposit]);
+    cut(&admin, &name).await;
+    let down = submit();
+    assert_eq!(down.status.code(), Some(1), "{down:?}");
+    assert!(!down.stderr.is_empty(), "no message on stderr");
+    restore(&admin, &name).await;
+    let first = submit();
+    assert_eq!(first.status.code(), Some(0), "{first:?}");
+    let again = submit();
+    assert_eq!(again.status.code(), Some(0), "{again:?}");
+    assert!(
+        String::from_utf8_lossy(&again.stdout).contains("\"replayed\":true"),
+        "{}",
+        String::from_utf8_lossy(&again.stdout)
+    );
+    assert_eq!(events(&url, "deposited").await, 1);
+}
+
+#[sqlx::test(migrations = false)]
+async fn with_the_database_down_updates_get_503_and_nothing_is_lost_or_doubled(pool: sqlx::PgPool) {
+    let url = common::database_url(&pool).await;
+    let (name, admin) = outage_handles(&pool).await;
+    pool.close().await;
     let fake = FakeTelegram::start(TOKEN).await.unwrap();
     let mut server = Server::start(&url, &fake, None);
     assert_eq!(server.post(&text(1, 1, "/start")).await, 200);
     wait_for_text(&fake, "Welcome").await;
 
     // The database goes away: no new connections, existing ones cut.
-    sqlx::query(&format!(
-        "ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS false"
-    ))
-    .execute(&admin)
-    .await
-    .unwrap();
-    sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1")
-        .bind(&name)
-        .execute(&admin)
-        .await
-        .unwrap();
+    cut(&admin, &name).await;
     let payment = paid(2, 2, 70, "p", "charge-down");
     let (status, retry_after) = server.post_with(&payment, Some(SECRET)).await;
     assert_eq!(status, 503);
@@ -79,10 +183,7 @@ async fn with_the_database_down_updates_get_503_and_nothing_is_lost_or_doubled(p
     assert_eq!(health.status(), 200);
 
     // It comes back; Telegram delivers the update again, twice for good measure.
-    sqlx::query(&format!("ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS true"))
-        .execute(&admin)
-        .await
-        .unwrap();
+    restore(&admin, &name).await;
     let mut delivered = false;
     for _ in 0..50 {
         if server.post(&payment).await == 200 {

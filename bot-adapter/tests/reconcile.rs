@@ -22,6 +22,7 @@ fn deposit(charge: &str, player: i64, amount: i64, refunded: bool) -> LedgerDepo
         amount: Decimal::from(amount),
         currency: "XTR".to_owned(),
         refunded,
+        refund_pending: false,
         credited_at: "2023-11-14T22:13:21.000000Z".to_owned(),
     }
 }

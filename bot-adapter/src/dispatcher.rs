@@ -286,6 +286,33 @@ pub struct Dispatcher {
     pub wake: Arc<Notify>,
     /// Settles the bets of 🎰 spins whose outcome is recorded.
     pub spins: Arc<dyn Spins>,
+    /// Records Telegram's answer to a staff refund (`refundStarPayment`) in the ledger.
+    pub refunds: Arc<dyn Refunds>,
+}
+
+/// The Bot API method of a staff refund.
+pub const REFUND_METHOD: &str = "refundStarPayment";
+
+/// Telegram's last word on a `refundStarPayment`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefundAnswer {
+    /// Made (or made before: `CHARGE_ALREADY_REFUNDED`).
+    Made,
+    /// Refused for good, or given up on (the call is a dead letter): the reason.
+    Refused(String),
+}
+
+/// What records a staff refund's answer (confirms or reverses the pending refund). It is
+/// called before the call is marked sent or dead; an `Err` leaves the call claimed, to be
+/// sent again when its lease ends (a made refund then answers `CHARGE_ALREADY_REFUNDED`).
+/// Recording twice must change nothing.
+pub trait Refunds: Send + Sync {
+    /// `params` are the call's JSON parameters (`user_id`, `telegram_payment_charge_id`).
+    fn answered<'a>(
+        &'a self,
+        params: &'a str,
+        answer: RefundAnswer,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + 'a>>;
 }
 
 /// What settles 🎰 bets once their spin's value is recorded (or known to be lost).
@@ -417,7 +444,7 @@ impl Dispatcher {
             let Ok((call, sent)) = joined else { continue };
             if matches!(sent, Sent::Ok(_)) {
                 crate::failpoint::hit("after_send");
-                if call.spin.is_none() && call.then_send.is_none() {
+                if call.spin.is_none() && call.then_send.is_none() && call.method != REFUND_METHOD {
                     sent_ids.push(call.id);
                     continue;
                 }
@@ -443,6 +470,14 @@ impl Dispatcher {
             pace.spun = true;
             return self.settle_spin(call, sent).await;
         }
+        let sent = if call.method == REFUND_METHOD {
+            match self.refund_answer(call, sent).await {
+                Some(sent) => sent,
+                None => return Ok(()),
+            }
+        } else {
+            sent
+        };
         match sent {
             Sent::Ok(result) => {
                 let Some(then) = call.then_send.as_deref() else {
@@ -494,6 +529,38 @@ impl Dispatcher {
             Sent::Permanent(error) => {
                 tracing::warn!(id = call.id, method = %call.method, error = %error, "outbox: refused by Telegram, dead letter");
                 self.db.mark_dead(call.id, &error).await
+            }
+        }
+    }
+
+    /// Records the answer to a staff refund in the ledger before the call is marked, and
+    /// returns what is left to do with the call; `None` when the answer could not be
+    /// recorded (the call stays claimed until its lease ends, then goes again). A
+    /// `CHARGE_ALREADY_REFUNDED` is a refund made.
+    async fn refund_answer(&self, call: &OutboxRow, sent: Sent) -> Option<Sent> {
+        let sent = match sent {
+            Sent::Permanent(error) if error.contains("CHARGE_ALREADY_REFUNDED") => Sent::Ok(None),
+            other => other,
+        };
+        let answer = match &sent {
+            Sent::Ok(_) => RefundAnswer::Made,
+            Sent::Permanent(error) => RefundAnswer::Refused(error.clone()),
+            Sent::Transient(error)
+                if call.attempts + 1 >= self.limits.attempts_max || self.too_old(call) =>
+            {
+                RefundAnswer::Refused(error.clone())
+            }
+            Sent::TooMany(_) if self.too_old(call) => {
+                RefundAnswer::Refused("429 until too old".to_owned())
+            }
+            // Tried again later: no answer yet.
+            Sent::Transient(_) | Sent::TooMany(_) => return Some(sent),
+        };
+        match self.refunds.answered(&call.params, answer).await {
+            Ok(()) => Some(sent),
+            Err(error) => {
+                tracing::warn!(id = call.id, error = %error, "outbox: cannot record a refund's answer; it is asked again later");
+                None
             }
         }
     }

@@ -138,6 +138,17 @@ impl<S: EventStore> Port for LedgerPort<S> {
                 Event::RefundNoted(e) => {
                     format!("refund of {} noted before its payment", e.external_ref)
                 }
+                Event::RefundRequested(e) => {
+                    format!("−{} refund requested", money(&e.amount, &e.currency))
+                }
+                Event::RefundConfirmed(e) => {
+                    format!("{} refund made", money(&e.amount, &e.currency))
+                }
+                Event::RefundReversed(e) => format!(
+                    "+{} refund refused, returned ({})",
+                    money(&e.amount, &e.currency),
+                    e.reason
+                ),
             };
             lines.push(HistoryLine { text });
         }

@@ -24,7 +24,7 @@ use store::{EventStore, GroupCommit, GroupCommitConfig};
 use tokio::sync::Notify;
 
 use super::db::{now_micros, BotDb, BotDbError, HandledUpdate};
-use super::dispatcher::{Dispatcher, Limits, Outlet, Secrets, Spins};
+use super::dispatcher::{Dispatcher, Limits, Outlet, RefundAnswer, Refunds, Secrets, Spins};
 use super::ledger_port::LedgerPort;
 
 /// What happened to an update.
@@ -124,6 +124,7 @@ impl<S: EventStore> Pipeline<S> {
             limits,
             wake: self.outbox_wake.clone(),
             spins: Arc::new(self.clone()),
+            refunds: Arc::new(self.clone()),
         }
     }
 
@@ -300,6 +301,36 @@ impl<S: EventStore> Spins for Pipeline<S> {
             self.settle_spins(orphan_cutoff)
                 .await
                 .map_err(|e| e.to_string())
+        })
+    }
+}
+
+impl<S: EventStore> Refunds for Pipeline<S> {
+    fn answered<'a>(
+        &'a self,
+        params: &'a str,
+        answer: RefundAnswer,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + 'a>> {
+        Box::pin(async move {
+            let Some((player, charge)) = super::staff::refund_params(params) else {
+                tracing::warn!("outbox: a refundStarPayment names no user or charge");
+                return Ok(());
+            };
+            let settled = super::staff::settle(
+                &self.port.store,
+                &self.port.writer,
+                &self.port.db,
+                (player, &charge),
+                None,
+                answer,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+            if matches!(settled, super::staff::Settled::Reversed { .. }) {
+                tracing::warn!(charge = %charge, "staff refund refused by Telegram: reversed");
+                self.outbox_wake.notify_one();
+            }
+            Ok(())
         })
     }
 }

@@ -18,7 +18,8 @@ use projections::time::rfc3339;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use super::dispatcher::{with_retries, Api, CallError};
+use super::db::OutboxRow;
+use super::dispatcher::{with_retries, Api, CallError, RefundAnswer};
 
 /// Transactions asked for per page: Telegram's maximum.
 pub const PAGE_SIZE: u32 = 100;
@@ -78,6 +79,7 @@ pub async fn ledger_charges(projector: &Projector) -> Result<Vec<LedgerDeposit>,
                 amount,
                 currency: d.currency,
                 refunded: d.status == "refunded",
+                refund_pending: d.status == "refund_pending",
                 credited_at: d.credited_at,
             })
         })
@@ -94,6 +96,7 @@ pub async fn ledger_charges(projector: &Projector) -> Result<Vec<LedgerDeposit>,
                 amount: c.amount,
                 currency: c.currency,
                 refunded: c.refunded,
+                refund_pending: false,
                 credited_at: c.paid_at,
             }),
     );
@@ -109,8 +112,86 @@ pub struct LedgerDeposit {
     pub amount: Decimal,
     pub currency: String,
     pub refunded: bool,
+    /// A staff refund asked of Telegram and not answered yet (the money is held).
+    pub refund_pending: bool,
     /// RFC 3339, UTC.
     pub credited_at: String,
+}
+
+/// A staff refund the ledger holds pending, and what Telegram's side says of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingRefund {
+    pub player: i64,
+    pub charge_id: String,
+    /// The request it answers (`None`: whichever is pending).
+    pub attempt: Option<u32>,
+    pub answer: RefundAnswer,
+}
+
+/// A staff refund's `refundStarPayment` that became a dead letter: its charge, its
+/// request number and Telegram's last error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadRefund {
+    pub charge_id: String,
+    pub attempt: u32,
+    pub error: String,
+}
+
+/// The dead letters among staff refund calls (see `BotDb::dead_refund_calls`).
+pub fn dead_refunds(calls: &[OutboxRow]) -> Vec<DeadRefund> {
+    calls
+        .iter()
+        .filter_map(|call| {
+            let (charge, attempt) = super::staff::refund_attempt(&call.dedupe_key)?;
+            Some(DeadRefund {
+                charge_id: charge.to_owned(),
+                attempt,
+                error: call
+                    .last_error
+                    .clone()
+                    .unwrap_or_else(|| "dead letter".to_owned()),
+            })
+        })
+        .collect()
+}
+
+/// How to settle the staff refunds the ledger holds pending: made when Telegram lists the
+/// charge's refund, refused when the request's call is a dead letter (the latest request
+/// of the charge), left pending otherwise (the call is still on its way).
+pub fn pending_refunds(
+    transactions: &[StarTransaction],
+    ledger: &[LedgerDeposit],
+    dead: &[DeadRefund],
+) -> Vec<PendingRefund> {
+    let refunded: HashSet<&str> = transactions
+        .iter()
+        .filter(|t| matches!(t.receiver, Some(TransactionPartner::User(_))))
+        .map(|t| t.id.as_str())
+        .collect();
+    ledger
+        .iter()
+        .filter(|d| d.refund_pending)
+        .filter_map(|d| {
+            let (attempt, answer) = if refunded.contains(d.charge_id.as_str()) {
+                (None, RefundAnswer::Made)
+            } else {
+                let call = dead
+                    .iter()
+                    .filter(|c| c.charge_id == d.charge_id)
+                    .max_by_key(|c| c.attempt)?;
+                (
+                    Some(call.attempt),
+                    RefundAnswer::Refused(call.error.clone()),
+                )
+            };
+            Some(PendingRefund {
+                player: d.player,
+                charge_id: d.charge_id.clone(),
+                attempt,
+                answer,
+            })
+        })
+        .collect()
 }
 
 /// Something Telegram and the ledger disagree on.

@@ -1,5 +1,6 @@
 //! `reconcile`, pure: Telegram's Stars transactions against the ledger's deposits.
 
+use bot_adapter::dispatcher::RefundAnswer;
 use bot_adapter::reconcile::*;
 use frankenstein::payments::StarTransaction;
 use rust_decimal::Decimal;
@@ -22,6 +23,7 @@ fn deposit(charge: &str, player: i64, amount: i64, refunded: bool) -> LedgerDepo
         amount: Decimal::from(amount),
         currency: "XTR".to_owned(),
         refunded,
+        refund_pending: false,
         credited_at: "2023-11-14T22:13:21.000000Z".to_owned(),
     }
 }
@@ -106,4 +108,68 @@ fn other_transactions_are_counted_not_compared() {
     let result = reconcile(&listed(&[withdrawal]), &[], None);
     assert_eq!(result.telegram.other, 1);
     assert_eq!(result.discrepancies, []);
+}
+
+/// Issue 18, item 4: a staff refund the ledger still holds pending is settled by what
+/// Telegram's side says: made when Telegram lists its refund, refused when the latest
+/// request's call is a dead letter, left pending while the call is on its way.
+#[test]
+fn staff_refunds_left_pending_are_settled_by_telegrams_side() {
+    let telegram = listed(&[
+        star_payment("made", 7, 50, DAY_1),
+        star_refund("made", 7, 50, DAY_2),
+        star_payment("refused", 7, 20, DAY_1),
+        star_payment("waiting", 7, 5, DAY_1),
+    ]);
+    let pending = |charge: &str, amount| LedgerDeposit {
+        refund_pending: true,
+        ..deposit(charge, 7, amount, false)
+    };
+    let ledger = [
+        pending("made", 50),
+        pending("refused", 20),
+        pending("waiting", 5),
+        deposit("settled", 7, 5, true),
+    ];
+    let dead = [
+        DeadRefund {
+            charge_id: "refused".to_owned(),
+            attempt: 0,
+            error: "400 Bad Request: CHARGE_NOT_FOUND".to_owned(),
+        },
+        DeadRefund {
+            charge_id: "refused".to_owned(),
+            attempt: 1,
+            error: "403 Forbidden".to_owned(),
+        },
+        DeadRefund {
+            charge_id: "settled".to_owned(),
+            attempt: 0,
+            error: "403 Forbidden".to_owned(),
+        },
+    ];
+    let answers: Vec<(String, Option<u32>, RefundAnswer)> =
+        pending_refunds(&telegram, &ledger, &dead)
+            .into_iter()
+            .map(|p| (p.charge_id, p.attempt, p.answer))
+            .collect();
+    assert_eq!(
+        answers,
+        [
+            ("made".to_owned(), None, RefundAnswer::Made),
+            (
+                "refused".to_owned(),
+                Some(1),
+                RefundAnswer::Refused("403 Forbidden".to_owned())
+            ),
+        ]
+    );
+}
+
+#[test]
+fn a_staff_refund_calls_dedupe_key_names_its_charge_and_attempt() {
+    use bot_adapter::staff::refund_attempt;
+    assert_eq!(refund_attempt("staffrefund:ch-1:2:0"), Some(("ch-1", 2)));
+    assert_eq!(refund_attempt("staffrefund:ch-1:0"), None);
+    assert_eq!(refund_attempt("spin:b1:0"), None);
 }

@@ -29,6 +29,9 @@ pub enum Account {
     HouseAdjustments,
     /// Subscription revenue (VIP): paid to the house, never player cash.
     HouseSubscriptions,
+    /// Staff refunds asked of the payment network and not yet confirmed or refused:
+    /// the player's money is held here, neither theirs to spend nor gone.
+    RefundsPending,
     /// Money outside the ledger, one account per payment method.
     External(PaymentMethod),
 }
@@ -41,6 +44,7 @@ impl fmt::Display for Account {
             Self::HouseGaming => f.write_str("house:gaming"),
             Self::HouseAdjustments => f.write_str("house:adjustments"),
             Self::HouseSubscriptions => f.write_str("house:subscriptions"),
+            Self::RefundsPending => f.write_str("house:refunds_pending"),
             Self::External(method) => write!(f, "external:{method}"),
         }
     }
@@ -53,7 +57,7 @@ impl FromStr for Account {
             IdError {
             what: "account",
             value: s.to_owned(),
-            expected: "player:ID:cash, house:bets_in_play, house:gaming, house:adjustments, house:subscriptions or external:METHOD",
+            expected: "player:ID:cash, house:bets_in_play, house:gaming, house:adjustments, house:subscriptions, house:refunds_pending or external:METHOD",
         }
         };
         match s {
@@ -61,6 +65,7 @@ impl FromStr for Account {
             "house:gaming" => return Ok(Self::HouseGaming),
             "house:adjustments" => return Ok(Self::HouseAdjustments),
             "house:subscriptions" => return Ok(Self::HouseSubscriptions),
+            "house:refunds_pending" => return Ok(Self::RefundsPending),
             _ => {}
         }
         if let Some(method) = s.strip_prefix("external:") {
@@ -128,6 +133,7 @@ mod tests {
             Account::HouseGaming,
             Account::HouseAdjustments,
             Account::HouseSubscriptions,
+            Account::RefundsPending,
             Account::External(PaymentMethod::telegram_stars()),
         ];
         for account in accounts {

@@ -68,6 +68,24 @@ pub enum Command {
         external_ref: ExternalRef,
         forced: bool,
     },
+    /// Ask the payment network to give back a whole deposit (a staff refund): the money
+    /// is held in `house:refunds_pending` until the network answers.
+    RequestRefund {
+        player: PlayerId,
+        external_ref: ExternalRef,
+    },
+    /// The payment network made the requested refund of this deposit.
+    ConfirmRefund {
+        player: PlayerId,
+        external_ref: ExternalRef,
+    },
+    /// The payment network refused the requested refund of this deposit for good: the
+    /// money goes back to the player.
+    ReverseRefund {
+        player: PlayerId,
+        external_ref: ExternalRef,
+        reason: String,
+    },
     /// A signed manual correction by staff.
     Adjust {
         player: PlayerId,
@@ -95,6 +113,9 @@ impl Command {
             Self::SettleBet { .. } => "settle_bet",
             Self::VoidBet { .. } => "void_bet",
             Self::RefundDeposit { .. } => "refund_deposit",
+            Self::RequestRefund { .. } => "request_refund",
+            Self::ConfirmRefund { .. } => "confirm_refund",
+            Self::ReverseRefund { .. } => "reverse_refund",
             Self::Adjust { .. } => "adjust",
             Self::PaySubscription { .. } => "pay_subscription",
             Self::CommitFairSeed { .. } => "commit_fair_seed",
@@ -109,6 +130,9 @@ impl Command {
             | Self::SettleBet { player, .. }
             | Self::VoidBet { player, .. }
             | Self::RefundDeposit { player, .. }
+            | Self::RequestRefund { player, .. }
+            | Self::ConfirmRefund { player, .. }
+            | Self::ReverseRefund { player, .. }
             | Self::Adjust { player, .. }
             | Self::PaySubscription { player, .. }
             | Self::CommitFairSeed { player, .. }
@@ -206,6 +230,17 @@ impl Command {
             } => {
                 fields.push(("external_ref", external_ref.to_string()));
                 fields.push(("forced", forced.to_string()));
+            }
+            Self::RequestRefund { external_ref, .. } | Self::ConfirmRefund { external_ref, .. } => {
+                fields.push(("external_ref", external_ref.to_string()));
+            }
+            Self::ReverseRefund {
+                external_ref,
+                reason,
+                ..
+            } => {
+                fields.push(("external_ref", external_ref.to_string()));
+                fields.push(("reason", reason.clone()));
             }
             Self::Adjust {
                 amount: a,

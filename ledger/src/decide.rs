@@ -6,13 +6,14 @@ use rust_decimal::Decimal;
 use crate::command::Command;
 use crate::event::{
     Adjusted, BetPlaced, BetSettled, BetVoided, DepositRefunded, Deposited, Event,
-    FairSeedCommitted, FairSeedRevealed, RefundNoted, SubscriptionPaid, SubscriptionRefunded,
+    FairSeedCommitted, FairSeedRevealed, RefundConfirmed, RefundNoted, RefundRequested,
+    RefundReversed, SubscriptionPaid, SubscriptionRefunded,
 };
 use crate::fair::{self, FairBet, Terms};
 use crate::id::{ExternalRef, PaymentMethod, Timestamp};
 use crate::money::{Currencies, CurrencyCode};
 use crate::rejection::{FairProblem, Rejection};
-use crate::state::{BetStatus, PlayerState};
+use crate::state::{BetStatus, Deposit, PlayerState};
 
 /// The ledger's configuration: the currencies it accepts.
 #[derive(Debug, Clone, Default)]
@@ -219,6 +220,40 @@ impl Ledger {
                 forced,
                 ..
             } => refund(state, external_ref, *forced, now)?,
+            Command::RequestRefund { external_ref, .. } => {
+                let deposit = refundable(state, external_ref)?;
+                covers(state, &deposit.currency, deposit.amount)?;
+                Event::RefundRequested(RefundRequested {
+                    player,
+                    method: deposit.method.clone(),
+                    external_ref: external_ref.clone(),
+                    amount: deposit.amount,
+                    currency: deposit.currency.clone(),
+                    at: now,
+                    postings: vec![],
+                })
+            }
+            Command::ConfirmRefund { external_ref, .. } => {
+                let deposit = pending_refund(state, external_ref)?;
+                confirmed(player, deposit, external_ref, now)
+            }
+            Command::ReverseRefund {
+                external_ref,
+                reason,
+                ..
+            } => {
+                let deposit = pending_refund(state, external_ref)?;
+                Event::RefundReversed(RefundReversed {
+                    player,
+                    method: deposit.method.clone(),
+                    external_ref: external_ref.clone(),
+                    amount: deposit.amount,
+                    currency: deposit.currency.clone(),
+                    reason: reason.clone(),
+                    at: now,
+                    postings: vec![],
+                })
+            }
             Command::Adjust {
                 amount,
                 currency,
@@ -317,6 +352,15 @@ fn refund(
     if deposit.refunded {
         return Err(refunded());
     }
+    if deposit.refund_pending {
+        if forced {
+            // The network reports the refund staff asked for: it is made.
+            return Ok(confirmed(player, deposit, external_ref, now));
+        }
+        return Err(Rejection::RefundPending {
+            external_ref: external_ref.clone(),
+        });
+    }
     if !forced {
         covers(state, &deposit.currency, deposit.amount)?;
     }
@@ -330,6 +374,61 @@ fn refund(
         at: now,
         postings: vec![],
     }))
+}
+
+/// A deposit that a staff refund may ask the network to give back: credited, neither
+/// refunded nor waiting for a refund.
+fn refundable<'a>(
+    state: &'a PlayerState,
+    external_ref: &ExternalRef,
+) -> Result<&'a Deposit, Rejection> {
+    let deposit = state
+        .deposits
+        .get(external_ref)
+        .ok_or_else(|| Rejection::UnknownDeposit {
+            external_ref: external_ref.clone(),
+        })?;
+    if deposit.refunded {
+        return Err(Rejection::DepositAlreadyRefunded {
+            external_ref: external_ref.clone(),
+        });
+    }
+    if deposit.refund_pending {
+        return Err(Rejection::RefundPending {
+            external_ref: external_ref.clone(),
+        });
+    }
+    Ok(deposit)
+}
+
+/// A deposit whose staff refund waits for the network's answer.
+fn pending_refund<'a>(
+    state: &'a PlayerState,
+    external_ref: &ExternalRef,
+) -> Result<&'a Deposit, Rejection> {
+    match state.deposits.get(external_ref) {
+        Some(deposit) if deposit.refund_pending => Ok(deposit),
+        _ => Err(Rejection::NoRefundPending {
+            external_ref: external_ref.clone(),
+        }),
+    }
+}
+
+fn confirmed(
+    player: crate::PlayerId,
+    deposit: &Deposit,
+    external_ref: &ExternalRef,
+    now: Timestamp,
+) -> Event {
+    Event::RefundConfirmed(RefundConfirmed {
+        player,
+        method: deposit.method.clone(),
+        external_ref: external_ref.clone(),
+        amount: deposit.amount,
+        currency: deposit.currency.clone(),
+        at: now,
+        postings: vec![],
+    })
 }
 
 /// A fair bet uses a seed committed and not revealed, a fresh nonce, and terms of its
@@ -401,6 +500,9 @@ fn with_postings(mut event: Event) -> Event {
         Event::Adjusted(e) => &mut e.postings,
         Event::SubscriptionPaid(e) => &mut e.postings,
         Event::SubscriptionRefunded(e) => &mut e.postings,
+        Event::RefundRequested(e) => &mut e.postings,
+        Event::RefundConfirmed(e) => &mut e.postings,
+        Event::RefundReversed(e) => &mut e.postings,
         Event::FairSeedCommitted(_) | Event::FairSeedRevealed(_) | Event::RefundNoted(_) => {
             return event
         }

@@ -147,6 +147,48 @@ pub struct RefundNoted {
     pub at: Timestamp,
 }
 
+/// A staff refund of a deposit asked of the payment network: the money leaves the
+/// player's cash for `house:refunds_pending`, where it waits for the network's answer.
+/// The deposit cannot be refunded again meanwhile.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefundRequested {
+    pub player: PlayerId,
+    pub method: PaymentMethod,
+    pub external_ref: ExternalRef,
+    pub amount: Decimal,
+    pub currency: CurrencyCode,
+    pub at: Timestamp,
+    pub postings: Vec<Posting>,
+}
+
+/// The payment network made a requested refund: the held money goes out to it. The
+/// deposit ends refunded, as after `deposit_refunded`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefundConfirmed {
+    pub player: PlayerId,
+    pub method: PaymentMethod,
+    pub external_ref: ExternalRef,
+    pub amount: Decimal,
+    pub currency: CurrencyCode,
+    pub at: Timestamp,
+    pub postings: Vec<Posting>,
+}
+
+/// The payment network refused a requested refund for good: the held money goes back to
+/// the player's cash, and the deposit can be refunded again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefundReversed {
+    pub player: PlayerId,
+    pub method: PaymentMethod,
+    pub external_ref: ExternalRef,
+    pub amount: Decimal,
+    pub currency: CurrencyCode,
+    /// Why the network refused, as it said.
+    pub reason: String,
+    pub at: Timestamp,
+    pub postings: Vec<Posting>,
+}
+
 /// Everything that can happen to a player's money, and the fairness facts of their bets.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
@@ -161,6 +203,9 @@ pub enum Event {
     FairSeedCommitted(FairSeedCommitted),
     FairSeedRevealed(FairSeedRevealed),
     RefundNoted(RefundNoted),
+    RefundRequested(RefundRequested),
+    RefundConfirmed(RefundConfirmed),
+    RefundReversed(RefundReversed),
 }
 
 impl Event {
@@ -178,6 +223,9 @@ impl Event {
             Self::FairSeedCommitted(_) => "fair_seed_committed",
             Self::FairSeedRevealed(_) => "fair_seed_revealed",
             Self::RefundNoted(_) => "refund_noted",
+            Self::RefundRequested(_) => "refund_requested",
+            Self::RefundConfirmed(_) => "refund_confirmed",
+            Self::RefundReversed(_) => "refund_reversed",
         }
     }
 
@@ -194,6 +242,9 @@ impl Event {
             Self::FairSeedCommitted(e) => e.player,
             Self::FairSeedRevealed(e) => e.player,
             Self::RefundNoted(e) => e.player,
+            Self::RefundRequested(e) => e.player,
+            Self::RefundConfirmed(e) => e.player,
+            Self::RefundReversed(e) => e.player,
         }
     }
 
@@ -209,6 +260,9 @@ impl Event {
             Self::Adjusted(e) => &e.currency,
             Self::SubscriptionPaid(e) => &e.currency,
             Self::SubscriptionRefunded(e) => &e.currency,
+            Self::RefundRequested(e) => &e.currency,
+            Self::RefundConfirmed(e) => &e.currency,
+            Self::RefundReversed(e) => &e.currency,
             Self::FairSeedCommitted(_) | Self::FairSeedRevealed(_) | Self::RefundNoted(_) => {
                 return None
             }
@@ -228,6 +282,9 @@ impl Event {
             Self::FairSeedCommitted(e) => e.at,
             Self::FairSeedRevealed(e) => e.at,
             Self::RefundNoted(e) => e.at,
+            Self::RefundRequested(e) => e.at,
+            Self::RefundConfirmed(e) => e.at,
+            Self::RefundReversed(e) => e.at,
         }
     }
 
@@ -242,6 +299,9 @@ impl Event {
             Self::Adjusted(e) => &e.postings,
             Self::SubscriptionPaid(e) => &e.postings,
             Self::SubscriptionRefunded(e) => &e.postings,
+            Self::RefundRequested(e) => &e.postings,
+            Self::RefundConfirmed(e) => &e.postings,
+            Self::RefundReversed(e) => &e.postings,
             Self::FairSeedCommitted(_) | Self::FairSeedRevealed(_) | Self::RefundNoted(_) => &[],
         }
     }
@@ -289,6 +349,14 @@ impl Event {
                 (Account::HouseSubscriptions, -e.amount),
                 (Account::External(e.method.clone()), e.amount),
             ],
+            Self::RefundRequested(e) => {
+                vec![(cash, -e.amount), (Account::RefundsPending, e.amount)]
+            }
+            Self::RefundConfirmed(e) => vec![
+                (Account::RefundsPending, -e.amount),
+                (Account::External(e.method.clone()), e.amount),
+            ],
+            Self::RefundReversed(e) => vec![(Account::RefundsPending, -e.amount), (cash, e.amount)],
             Self::FairSeedCommitted(_) | Self::FairSeedRevealed(_) | Self::RefundNoted(_) => {
                 return Some(vec![])
             }

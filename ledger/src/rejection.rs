@@ -60,11 +60,13 @@ pub enum RejectionCode {
     FairSeedAlreadyRevealed,
     FairSeedMismatch,
     InvalidFair,
+    RefundPending,
+    NoRefundPending,
 }
 
 impl RejectionCode {
     /// Every code, in declaration order.
-    pub const ALL: [Self; 15] = [
+    pub const ALL: [Self; 17] = [
         Self::InsufficientFunds,
         Self::UnknownBet,
         Self::BetAlreadyClosed,
@@ -80,6 +82,8 @@ impl RejectionCode {
         Self::FairSeedAlreadyRevealed,
         Self::FairSeedMismatch,
         Self::InvalidFair,
+        Self::RefundPending,
+        Self::NoRefundPending,
     ];
 
     /// The stable snake_case string.
@@ -100,6 +104,8 @@ impl RejectionCode {
             Self::FairSeedAlreadyRevealed => "fair_seed_already_revealed",
             Self::FairSeedMismatch => "fair_seed_mismatch",
             Self::InvalidFair => "invalid_fair",
+            Self::RefundPending => "refund_pending",
+            Self::NoRefundPending => "no_refund_pending",
         }
     }
 }
@@ -205,6 +211,16 @@ pub enum Rejection {
     InvalidFair {
         problem: FairProblem,
     },
+    /// A refund of this deposit was asked of the payment network and is waiting for its
+    /// answer.
+    RefundPending {
+        external_ref: ExternalRef,
+    },
+    /// A confirmation or reversal of a refund that is not waiting (never requested, or
+    /// already confirmed or reversed).
+    NoRefundPending {
+        external_ref: ExternalRef,
+    },
 }
 
 impl Rejection {
@@ -226,6 +242,8 @@ impl Rejection {
             Self::FairSeedAlreadyRevealed { .. } => RejectionCode::FairSeedAlreadyRevealed,
             Self::FairSeedMismatch { .. } => RejectionCode::FairSeedMismatch,
             Self::InvalidFair { .. } => RejectionCode::InvalidFair,
+            Self::RefundPending { .. } => RejectionCode::RefundPending,
+            Self::NoRefundPending { .. } => RejectionCode::NoRefundPending,
         }
     }
 
@@ -307,6 +325,14 @@ impl fmt::Display for Rejection {
             Self::FairSeedMismatch { seed_hash } => write!(
                 f,
                 "the revealed seed is not 32 bytes of hex whose SHA-256 is {seed_hash}"
+            ),
+            Self::RefundPending { external_ref } => write!(
+                f,
+                "a refund of charge '{external_ref}' is waiting for the payment network's answer"
+            ),
+            Self::NoRefundPending { external_ref } => write!(
+                f,
+                "no refund of charge '{external_ref}' is waiting for the payment network"
             ),
             Self::InvalidFair { problem } => match problem {
                 FairProblem::SeedHashFormat => {

@@ -54,6 +54,12 @@ pub struct Deposit {
     pub amount: Decimal,
     pub currency: CurrencyCode,
     pub refunded: bool,
+    /// A staff refund asked of the payment network and not answered yet: the money is
+    /// held in `house:refunds_pending`.
+    pub refund_pending: bool,
+    /// How many staff refunds the payment network refused (`refund_reversed`); the next
+    /// request is attempt number `refunds_reversed`.
+    pub refunds_reversed: u32,
 }
 
 /// A subscription charge the player paid.
@@ -176,6 +182,8 @@ impl PlayerState {
                         amount: e.amount,
                         currency: e.currency.clone(),
                         refunded: false,
+                        refund_pending: false,
+                        refunds_reversed: 0,
                     },
                 );
             }
@@ -201,6 +209,23 @@ impl PlayerState {
             Event::DepositRefunded(e) => {
                 if let Some(deposit) = self.deposits.get_mut(&e.external_ref) {
                     deposit.refunded = true;
+                }
+            }
+            Event::RefundRequested(e) => {
+                if let Some(deposit) = self.deposits.get_mut(&e.external_ref) {
+                    deposit.refund_pending = true;
+                }
+            }
+            Event::RefundConfirmed(e) => {
+                if let Some(deposit) = self.deposits.get_mut(&e.external_ref) {
+                    deposit.refund_pending = false;
+                    deposit.refunded = true;
+                }
+            }
+            Event::RefundReversed(e) => {
+                if let Some(deposit) = self.deposits.get_mut(&e.external_ref) {
+                    deposit.refund_pending = false;
+                    deposit.refunds_reversed = deposit.refunds_reversed.saturating_add(1);
                 }
             }
             Event::Adjusted(_) => {}
@@ -359,15 +384,43 @@ impl PlayerState {
                 if deposit.refunded {
                     return Err(format!("deposit '{}' refunded twice", e.external_ref));
                 }
-                if deposit.amount != e.amount
-                    || deposit.currency != e.currency
-                    || deposit.method != e.method
-                {
+                if deposit.refund_pending {
                     return Err(format!(
-                        "refund of '{}' differs from the deposit",
+                        "deposit '{}' refunded while a refund is pending",
                         e.external_ref
                     ));
                 }
+                same_deposit(deposit, &e.external_ref, &e.method, e.amount, &e.currency)?;
+            }
+            Event::RefundRequested(e) => {
+                let deposit = self.deposit(&e.external_ref)?;
+                if deposit.refunded || deposit.refund_pending {
+                    return Err(format!(
+                        "refund of deposit '{}' requested twice",
+                        e.external_ref
+                    ));
+                }
+                same_deposit(deposit, &e.external_ref, &e.method, e.amount, &e.currency)?;
+            }
+            Event::RefundConfirmed(e) => {
+                let deposit = self.deposit(&e.external_ref)?;
+                if !deposit.refund_pending {
+                    return Err(format!(
+                        "refund of deposit '{}' confirmed while none is pending",
+                        e.external_ref
+                    ));
+                }
+                same_deposit(deposit, &e.external_ref, &e.method, e.amount, &e.currency)?;
+            }
+            Event::RefundReversed(e) => {
+                let deposit = self.deposit(&e.external_ref)?;
+                if !deposit.refund_pending {
+                    return Err(format!(
+                        "refund of deposit '{}' reversed while none is pending",
+                        e.external_ref
+                    ));
+                }
+                same_deposit(deposit, &e.external_ref, &e.method, e.amount, &e.currency)?;
             }
             Event::Adjusted(e) => {
                 if e.amount.is_zero() {
@@ -480,9 +533,31 @@ impl PlayerState {
         Ok(())
     }
 
+    fn deposit(&self, external_ref: &ExternalRef) -> Result<&Deposit, String> {
+        self.deposits
+            .get(external_ref)
+            .ok_or_else(|| format!("refund of unknown deposit '{external_ref}'"))
+    }
+
     fn set_bet_status(&mut self, bet_id: &BetId, status: BetStatus) {
         if let Some(bet) = self.bets.get_mut(bet_id) {
             bet.status = status;
         }
     }
+}
+
+/// A refund names the deposit's own method, amount and currency.
+fn same_deposit(
+    deposit: &Deposit,
+    external_ref: &ExternalRef,
+    method: &PaymentMethod,
+    amount: Decimal,
+    currency: &CurrencyCode,
+) -> Result<(), String> {
+    if deposit.amount != amount || &deposit.currency != currency || &deposit.method != method {
+        return Err(format!(
+            "refund of '{external_ref}' differs from the deposit"
+        ));
+    }
+    Ok(())
 }

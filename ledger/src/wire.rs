@@ -53,6 +53,8 @@ pub fn parse_command(text: &str) -> Result<Request, InputError> {
         "settle_bet" => &["bet_id", "payout", "roll"],
         "void_bet" => &["bet_id", "reason"],
         "refund_deposit" => &["external_ref", "forced"],
+        "request_refund" | "confirm_refund" => &["external_ref"],
+        "reverse_refund" => &["external_ref", "reason"],
         "adjust" => &["amount", "currency", "reason"],
         "pay_subscription" => &[
             "amount",
@@ -66,7 +68,7 @@ pub fn parse_command(text: &str) -> Result<Request, InputError> {
         "reveal_fair_seed" => &["seed_hash", "seed"],
         other => {
             return Err(InputError(format!(
-                "unknown command type '{}': expected deposit, place_bet, settle_bet, void_bet, refund_deposit, adjust, pay_subscription, commit_fair_seed or reveal_fair_seed",
+                "unknown command type '{}': expected deposit, place_bet, settle_bet, void_bet, refund_deposit, request_refund, confirm_refund, reverse_refund, adjust, pay_subscription, commit_fair_seed or reveal_fair_seed",
                 crate::id::shorten(other)
             )))
         }
@@ -129,6 +131,19 @@ pub fn parse_command(text: &str) -> Result<Request, InputError> {
                 player,
                 external_ref: fields.parsed("external_ref")?,
                 forced: fields.flag("forced")?,
+            },
+            "request_refund" => Command::RequestRefund {
+                player,
+                external_ref: fields.parsed("external_ref")?,
+            },
+            "confirm_refund" => Command::ConfirmRefund {
+                player,
+                external_ref: fields.parsed("external_ref")?,
+            },
+            "reverse_refund" => Command::ReverseRefund {
+                player,
+                external_ref: fields.parsed("external_ref")?,
+                reason: fields.reason()?,
             },
             "pay_subscription" => Command::PaySubscription {
                 player,

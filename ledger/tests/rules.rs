@@ -49,6 +49,21 @@ fn refund(charge: &str, forced: bool) -> String {
     )
 }
 
+fn request_refund(charge: &str) -> String {
+    cmd("request_refund", &format!(r#""external_ref":"{charge}""#))
+}
+
+fn confirm_refund(charge: &str) -> String {
+    cmd("confirm_refund", &format!(r#""external_ref":"{charge}""#))
+}
+
+fn reverse_refund(charge: &str) -> String {
+    cmd(
+        "reverse_refund",
+        &format!(r#""external_ref":"{charge}","reason":"400 Bad Request: CHARGE_NOT_FOUND""#),
+    )
+}
+
 fn adjust(amount: &str, currency: &str) -> String {
     cmd(
         "adjust",
@@ -278,6 +293,113 @@ fn a_refund_delivered_before_its_payment_is_lost() {
     check(&[], refund("c1", false), Rejected("unknown_deposit"));
 }
 
+/// Issue 18, item 4: a staff refund debited the player at once, so a refund Telegram
+/// then refused for good left the player debited and no money sent. It is now held
+/// (`house:refunds_pending`) until Telegram answers: confirmed, or reversed back to the
+/// player, who may then ask again.
+#[test]
+fn a_staff_refund_telegram_refuses_for_good_leaves_the_player_debited() {
+    let requested = [deposit("100", "c1"), request_refund("c1")];
+    check(
+        &[deposit("100", "c1")],
+        request_refund("c1"),
+        Accepted(&["refund_requested"], "XTR=0/0"),
+    );
+    check(
+        &requested,
+        reverse_refund("c1"),
+        Accepted(&["refund_reversed"], "XTR=100/0"),
+    );
+    check(
+        &requested,
+        confirm_refund("c1"),
+        Accepted(&["refund_confirmed"], "XTR=0/0"),
+    );
+    // Pending: neither refundable again nor spendable; settled once.
+    check(&requested, request_refund("c1"), Rejected("refund_pending"));
+    check(&requested, refund("c1", false), Rejected("refund_pending"));
+    check(&requested, bet("b1", "1"), Rejected("insufficient_funds"));
+    let reversed = [
+        deposit("100", "c1"),
+        request_refund("c1"),
+        reverse_refund("c1"),
+    ];
+    check(
+        &reversed,
+        confirm_refund("c1"),
+        Rejected("no_refund_pending"),
+    );
+    check(
+        &reversed,
+        reverse_refund("c1"),
+        Rejected("no_refund_pending"),
+    );
+    // Reversed, the deposit can be refunded again.
+    check(
+        &reversed,
+        request_refund("c1"),
+        Accepted(&["refund_requested"], "XTR=0/0"),
+    );
+    let confirmed = [
+        deposit("100", "c1"),
+        request_refund("c1"),
+        confirm_refund("c1"),
+    ];
+    check(
+        &confirmed,
+        request_refund("c1"),
+        Rejected("deposit_already_refunded"),
+    );
+    check(
+        &confirmed,
+        refund("c1", true),
+        Rejected("deposit_already_refunded"),
+    );
+    // Telegram's report of the refund (`refunded_payment`) confirms it: no second debit.
+    check(
+        &requested,
+        refund("c1", true),
+        Accepted(&["refund_confirmed"], "XTR=0/0"),
+    );
+    // Only what the player can cover, of a deposit they were credited with.
+    let spent = [deposit("100", "c1"), bet("b1", "50")];
+    check(&spent, request_refund("c1"), Rejected("insufficient_funds"));
+    check(&[], request_refund("c1"), Rejected("unknown_deposit"));
+    check(&[], confirm_refund("c1"), Rejected("no_refund_pending"));
+}
+
+/// The postings of each phase: held, then out to the network or back to the player.
+#[test]
+fn a_staff_refund_holds_the_money_in_refunds_pending() {
+    let ledger = Ledger::default();
+    let mut state = PlayerState::new(PlayerId::new(P).unwrap());
+    let now = Timestamp::from_micros(1_700_000_000_000_000);
+    let mut postings = |line: String| {
+        let request = parse_command(&line).unwrap();
+        let events = ledger.decide(&state, &request.command, now).unwrap();
+        events.iter().for_each(|e| state.apply(e));
+        events[0]
+            .postings()
+            .iter()
+            .map(|p| format!("{} {}", p.account, p.amount))
+            .collect::<Vec<_>>()
+    };
+    postings(deposit("100", "c1"));
+    assert_eq!(
+        postings(request_refund("c1")),
+        ["player:7:cash -100", "house:refunds_pending 100"]
+    );
+    assert_eq!(
+        postings(reverse_refund("c1")),
+        ["house:refunds_pending -100", "player:7:cash 100"]
+    );
+    postings(request_refund("c1"));
+    assert_eq!(
+        postings(confirm_refund("c1")),
+        ["house:refunds_pending -100", "external:telegram_stars 100"]
+    );
+}
+
 #[test]
 fn adjustments_are_signed_and_never_overdraw() {
     check(
@@ -378,6 +500,9 @@ fn apply_refuses_events_no_decision_could_make() {
             Event::Adjusted(e) => e.postings = postings,
             Event::SubscriptionPaid(e) => e.postings = postings,
             Event::SubscriptionRefunded(e) => e.postings = postings,
+            Event::RefundRequested(e) => e.postings = postings,
+            Event::RefundConfirmed(e) => e.postings = postings,
+            Event::RefundReversed(e) => e.postings = postings,
             Event::FairSeedCommitted(_) | Event::FairSeedRevealed(_) | Event::RefundNoted(_) => {}
         }
         event
@@ -388,8 +513,21 @@ fn apply_refuses_events_no_decision_could_make() {
     let placed = decide(&funded, &bet("b1", "10"));
     let mut open = funded.clone();
     open.apply(&placed);
+    let requested = decide(&funded, &request_refund("c1"));
+    let mut pending = funded.clone();
+    pending.apply(&requested);
+    let confirmed = decide(&pending, &confirm_refund("c1"));
+    let reversed = decide(&pending, &reverse_refund("c1"));
 
     let cases: Vec<(&str, &PlayerState, Event)> = vec![
+        ("requested twice", &pending, requested.clone()),
+        ("confirmed while none is pending", &funded, confirmed),
+        ("reversed while none is pending", &funded, reversed),
+        ("refunded while a refund is pending", &pending, {
+            let mut state = PlayerState::new(player);
+            state.apply(&decide(&state, &deposit("100", "c1")));
+            decide(&state, &refund("c1", true))
+        }),
         (
             "not positive",
             &empty,

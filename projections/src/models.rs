@@ -450,6 +450,12 @@ impl<'a> DepositRow<'a> {
         }
     }
 
+    fn refunded(&mut self, at: ledger::Timestamp, position: u64) {
+        self.status = "refunded".into();
+        self.refunded_at = Some(at.as_micros());
+        self.refunded_position = Some(to_i64(position));
+    }
+
     fn stored(row: &AnyRow) -> Result<(DepositKey<'a>, Self), ProjectionError> {
         let key = (
             Cow::Owned(row.try_get("method")?),
@@ -491,6 +497,9 @@ fn deposit_of(event: &Event) -> Option<(DepositKey<'_>, bool)> {
     let (method, external_ref, credits) = match event {
         Event::Deposited(e) => (&e.method, &e.external_ref, true),
         Event::DepositRefunded(e) => (&e.method, &e.external_ref, false),
+        Event::RefundRequested(e) => (&e.method, &e.external_ref, false),
+        Event::RefundConfirmed(e) => (&e.method, &e.external_ref, false),
+        Event::RefundReversed(e) => (&e.method, &e.external_ref, false),
         _ => return None,
     };
     let key = (
@@ -522,9 +531,24 @@ async fn write_deposits(
             Event::Deposited(e) => rows.put(key, DepositRow::credited(*position, e), false),
             Event::DepositRefunded(e) => {
                 if let Some(row) = rows.get_mut(&key) {
-                    row.status = "refunded".into();
-                    row.refunded_at = Some(e.at.as_micros());
-                    row.refunded_position = Some(to_i64(*position));
+                    row.refunded(e.at, *position);
+                }
+            }
+            Event::RefundConfirmed(e) => {
+                if let Some(row) = rows.get_mut(&key) {
+                    row.refunded(e.at, *position);
+                }
+            }
+            // A staff refund waits for the payment network: not refunded yet, and not
+            // the player's to spend either.
+            Event::RefundRequested(_) => {
+                if let Some(row) = rows.get_mut(&key) {
+                    row.status = "refund_pending".into();
+                }
+            }
+            Event::RefundReversed(_) => {
+                if let Some(row) = rows.get_mut(&key) {
+                    row.status = "credited".into();
                 }
             }
             _ => {}
@@ -663,7 +687,13 @@ impl Finance {
                 deposits: e.amount,
                 ..Day::default()
             },
+            // Money given back counts when it leaves: a staff refund when the network
+            // confirms it, not when it is asked for.
             Event::DepositRefunded(e) => Day {
+                refunds: e.amount,
+                ..Day::default()
+            },
+            Event::RefundConfirmed(e) => Day {
                 refunds: e.amount,
                 ..Day::default()
             },

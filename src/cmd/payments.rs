@@ -1,12 +1,14 @@
 //! `croupier payments refund CHARGE_ID`: staff refund a Stars deposit. The refund is
-//! recorded in the ledger first (refused, with the reason, when the player's balance does
-//! not cover it); then `refundStarPayment` and a note to the player go through the outbox,
-//! which a running `croupier serve` sends. When Telegram later reports the refund
-//! (`refunded_payment`), the ledger already has it and nothing changes.
+//! recorded in the ledger first as pending, the money held (refused, with the reason, when
+//! the player's balance does not cover it); then `refundStarPayment` and a note to the
+//! player go through the outbox, which a running `croupier serve` sends, and Telegram's
+//! answer confirms or reverses the refund (see `bot_adapter::staff`).
 //!
 //! `croupier payments reconcile`: Telegram's Stars transactions against the ledger's
 //! Stars charges: deposits (the `deposits` read model, brought up to the head of the log)
-//! and VIP subscription charges (read from the log).
+//! and VIP subscription charges (read from the log). Staff refunds the ledger still holds
+//! pending are settled first: confirmed when Telegram lists the refund, reversed when
+//! their `refundStarPayment` is a dead letter.
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -53,7 +55,7 @@ pub async fn refund(database: &Database, url: &str, charge: &str) -> anyhow::Res
             } else {
                 ""
             };
-            outln!("refund of {amount} to player {player} recorded{again}; refundStarPayment queued in the outbox")?;
+            outln!("refund of {amount} to player {player} recorded{again}; refundStarPayment queued in the outbox (a deposit's refund is held until Telegram answers)")?;
             ExitCode::SUCCESS
         }
     })
@@ -98,7 +100,25 @@ pub async fn reconcile(
 
     let projector = Projector::connect(url).await?;
     with_store!(database, s => projector.catch_up(s, BATCH_SIZE, |_| {}).await)?;
-    let ledger = reconcile::ledger_charges(&projector).await?;
+    let mut ledger = reconcile::ledger_charges(&projector).await?;
+
+    // Staff refunds still held: settled by what Telegram lists, or by their dead letter.
+    let db = BotDb::connect(url, 2)
+        .await
+        .context("cannot open the bot's tables")?;
+    let dead = reconcile::dead_refunds(&db.dead_refund_calls().await?);
+    let pending = reconcile::pending_refunds(&transactions, &ledger, &dead);
+    let (confirmed, reversed) =
+        with_store!(database, s => staff::settle_pending(s.clone(), &db, &pending).await)?;
+    if confirmed + reversed > 0 {
+        eprintln!("settled staff refunds left pending: {confirmed} confirmed, {reversed} reversed");
+        with_store!(database, s => projector.catch_up(s, BATCH_SIZE, |_| {}).await)?;
+        ledger = reconcile::ledger_charges(&projector).await?;
+    }
+    let still = ledger.iter().filter(|d| d.refund_pending).count();
+    if still > 0 {
+        eprintln!("{still} staff refunds are still waiting for Telegram's answer");
+    }
 
     let result = reconcile::reconcile(&transactions, &ledger, report.since.as_deref());
     if report.json {

@@ -13,7 +13,8 @@
 
 use ledger::event::{
     Adjusted, BetPlaced, BetSettled, BetVoided, DepositRefunded, Deposited, FairSeedCommitted,
-    FairSeedRevealed, RefundNoted, SubscriptionPaid, SubscriptionRefunded,
+    FairSeedRevealed, RefundConfirmed, RefundNoted, RefundRequested, RefundReversed,
+    SubscriptionPaid, SubscriptionRefunded,
 };
 use ledger::session::SessionEvent;
 use ledger::Event;
@@ -54,6 +55,9 @@ pub fn encode(event: &Event) -> (&'static str, u16, Vec<u8>) {
         Event::FairSeedCommitted(e) => to_bytes(e),
         Event::FairSeedRevealed(e) => to_bytes(e),
         Event::RefundNoted(e) => to_bytes(e),
+        Event::RefundRequested(e) => to_bytes(e),
+        Event::RefundConfirmed(e) => to_bytes(e),
+        Event::RefundReversed(e) => to_bytes(e),
     };
     (event.event_type(), SCHEMA_VERSION, payload)
 }
@@ -87,6 +91,15 @@ pub fn decode(event_type: &str, version: u16, payload: &[u8]) -> Result<Event, D
         )?),
         "refund_noted" => {
             Event::RefundNoted(from_bytes::<RefundNoted>(event_type, version, payload)?)
+        }
+        "refund_requested" => {
+            Event::RefundRequested(from_bytes::<RefundRequested>(event_type, version, payload)?)
+        }
+        "refund_confirmed" => {
+            Event::RefundConfirmed(from_bytes::<RefundConfirmed>(event_type, version, payload)?)
+        }
+        "refund_reversed" => {
+            Event::RefundReversed(from_bytes::<RefundReversed>(event_type, version, payload)?)
         }
         other => return Err(DecodeError::UnknownType(other.to_owned())),
     })

@@ -1344,10 +1344,12 @@ impl Bot {
 /// Whether an accepted command gave a charge back (a refund of a deposit or of a
 /// subscription charge), rather than only noting a refund or only crediting.
 fn gave_back(outcome: &Outcome) -> bool {
-    outcome
-        .events
-        .iter()
-        .any(|e| e.event_type == "deposit_refunded" || e.event_type == "subscription_refunded")
+    outcome.events.iter().any(|e| {
+        matches!(
+            e.event_type.as_str(),
+            "deposit_refunded" | "subscription_refunded" | "refund_confirmed"
+        )
+    })
 }
 
 /// The bet a player input places: `{game}-{origin}`, or a hash of the origin when that is

@@ -3,7 +3,7 @@
 //! calls with a 429, a 500 or a timeout. It also keeps a list of Stars transactions
 //! (registered by tests, plus refunds it is asked for) for `getStarTransactions`.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -31,6 +31,9 @@ pub enum Fault {
     Forbidden,
     /// Answers only after this long (the client should have given up).
     Timeout(Duration),
+    /// 400 with this description, as Telegram refuses a call for good
+    /// (`Bad Request: CHARGE_ALREADY_REFUNDED`).
+    BadRequest(&'static str),
 }
 
 /// A call the fake received.
@@ -48,6 +51,8 @@ pub struct Received {
 struct Inner {
     calls: Vec<Received>,
     faults: VecDeque<Fault>,
+    /// Faults for the next calls of one method only, before `faults`.
+    method_faults: HashMap<String, VecDeque<Fault>>,
     updates: Vec<Value>,
     next_message_id: i64,
     webhook_url: String,
@@ -146,6 +151,18 @@ impl FakeTelegram {
         self.inner.lock().expect("fake state").faults.extend(faults);
     }
 
+    /// The next calls of `method` are answered with these faults, in order; other
+    /// methods are not affected.
+    pub fn inject_for(&self, method: &str, faults: impl IntoIterator<Item = Fault>) {
+        self.inner
+            .lock()
+            .expect("fake state")
+            .method_faults
+            .entry(method.to_owned())
+            .or_default()
+            .extend(faults);
+    }
+
     /// The next `sendDice` calls roll these values, in order (then values of its own).
     pub fn set_dice(&self, values: impl IntoIterator<Item = i64>) {
         self.inner.lock().expect("fake state").dice.extend(values);
@@ -233,7 +250,11 @@ async fn api(
         let fault = if method == "getUpdates" {
             None
         } else {
-            inner.faults.pop_front()
+            let method_fault = inner
+                .method_faults
+                .get_mut(&method)
+                .and_then(VecDeque::pop_front);
+            method_fault.or_else(|| inner.faults.pop_front())
         };
         let answered = match fault {
             Some(_) => None,
@@ -266,6 +287,9 @@ async fn api(
             "Forbidden: bot was blocked by the user",
             None,
         ),
+        (Some(Fault::BadRequest(description)), _) => {
+            error(StatusCode::BAD_REQUEST, description, None)
+        }
         (Some(Fault::Timeout(wait)), _) => {
             tokio::time::sleep(wait).await;
             error(StatusCode::GATEWAY_TIMEOUT, "Gateway Timeout", None)

@@ -1205,3 +1205,15 @@ fn a_logged_fair_bet_that_breaks_a_fairness_rule_is_refused() {
         "terms 'coinflip:heads:200' do not fit a dice bet"
     );
 }
+
+/// A player left in debt by a forced refund is not overdrawing when an event leaves their
+/// cash where it was: a VIP payment (house revenue, no cash moves) is recorded.
+#[test]
+fn a_player_in_debt_may_still_pay_for_vip() {
+    const DAY: i64 = 86_400_000_000;
+    check(
+        &[deposit("100", "c1"), bet("b1", "100"), refund("c1", true)],
+        subscribe("250", "s1", 30 * DAY),
+        Accepted(&["subscription_paid"], "XTR=-100/100"),
+    );
+}

@@ -82,8 +82,7 @@ async fn a_double_tap_on_play_places_one_bet_and_answers_both<S: EventStore>(sto
     );
     assert_eq!(answered(), 4);
     sim.stop().await.unwrap();
-    let audit = croupier(url, &["audit", "verify"]);
-    assert!(audit.status.success(), "{audit:?}");
+    common::assert_audit_passes(url);
 }
 
 /// Ten bets typed at once by one player with 30 ⭐: each is answered, none with an
@@ -128,8 +127,7 @@ async fn many_inputs_from_one_player_at_once_are_each_answered_without_overdraft
     let balance = croupier(url, &["report", "balances", "--format", "csv"]);
     let shown = String::from_utf8_lossy(&balance.stdout).to_string();
     assert!(!shown.contains(",-"), "no negative balance: {shown}");
-    let audit = croupier(url, &["audit", "verify"]);
-    assert!(audit.status.success(), "{audit:?}");
+    common::assert_audit_passes(url);
 }
 
 async fn futures_join_all<S: EventStore>(
@@ -296,8 +294,7 @@ async fn a_server_killed_mid_play_leaves_no_half_played_round(url: &str, dir: Op
     assert!(answered() <= usize::try_from(rounds).unwrap());
     let mut second = second;
     assert!(second.stop().await.success());
-    let audit = croupier(url, &["audit", "verify"]);
-    assert!(audit.status.success(), "{audit:?}");
+    common::assert_audit_passes(url);
 }
 
 #[sqlx::test(migrations = "./migrations/postgres")]
@@ -468,8 +465,7 @@ async fn run_scripts(
         result.push((kinds, bets, moves));
     }
     sim.stop().await.unwrap();
-    let audit = croupier(&url, &["audit", "verify"]);
-    assert!(audit.status.success(), "{audit:?}");
+    common::assert_audit_passes(&url);
     result
 }
 

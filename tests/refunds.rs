@@ -56,13 +56,7 @@ async fn refund_before_payment(url: &str, dir: Option<Scratch>) {
     assert_eq!(events(url, "refund_noted").await, 1);
     assert_eq!(events(url, "deposited").await, 2);
     assert_eq!(events(url, "deposit_refunded").await, 1);
-    let audit = croupier(url, &["audit", "verify"]);
-    assert!(
-        audit.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&audit.stdout),
-        String::from_utf8_lossy(&audit.stderr)
-    );
+    common::assert_audit_passes(url);
 }
 
 #[tokio::test]
@@ -252,13 +246,7 @@ async fn refused_staff_refund(url: &str, dir: Option<Scratch>) {
         1,
         "only the refused call is a dead letter"
     );
-    let audit = croupier(url, &["audit", "verify"]);
-    assert!(
-        audit.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&audit.stdout),
-        String::from_utf8_lossy(&audit.stderr)
-    );
+    common::assert_audit_passes(url);
 }
 
 #[tokio::test]

@@ -534,7 +534,6 @@ impl BotDb {
         Ok(())
     }
 
-    /// Gives up on a call: operators see it with `outbox list --dead`.
     /// The staff refunds (`refundStarPayment`) that became dead letters, oldest first:
     /// what `payments reconcile` reverses when the ledger still holds them pending.
     pub async fn dead_refund_calls(&self) -> Result<Vec<OutboxRow>, BotDbError> {
@@ -546,6 +545,7 @@ impl BotDb {
         rows.iter().map(outbox_row).collect()
     }
 
+    /// Gives up on a call: operators see it with `outbox list --dead`.
     pub async fn mark_dead(&self, id: i64, error: &str) -> Result<(), BotDbError> {
         let sql = format!(
             "UPDATE bot_outbox SET state = {dead}, lease_until = 0, attempts = attempts + 1, last_error = $1 WHERE id = $2 AND state = {pending}",

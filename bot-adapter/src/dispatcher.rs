@@ -290,6 +290,9 @@ pub struct Dispatcher {
     pub refunds: Arc<dyn Refunds>,
 }
 
+/// Why a call Telegram kept answering with 429 is given up on.
+const TOO_OLD_429: &str = "429 until too old";
+
 /// The Bot API method of a staff refund.
 pub const REFUND_METHOD: &str = "refundStarPayment";
 
@@ -478,6 +481,7 @@ impl Dispatcher {
         } else {
             sent
         };
+        let last = self.is_final(call, &sent);
         match sent {
             Sent::Ok(result) => {
                 let Some(then) = call.then_send.as_deref() else {
@@ -502,8 +506,8 @@ impl Dispatcher {
                 if let Some(chat) = call.chat_id {
                     pace.next_by_chat.insert(chat, until);
                 }
-                if self.too_old(call) {
-                    return self.db.mark_dead(call.id, "429 until too old").await;
+                if last {
+                    return self.db.mark_dead(call.id, TOO_OLD_429).await;
                 }
                 self.db
                     .retry_later(
@@ -516,7 +520,7 @@ impl Dispatcher {
             }
             Sent::Transient(error) => {
                 let attempts = call.attempts + 1;
-                if attempts >= self.limits.attempts_max || self.too_old(call) {
+                if last {
                     tracing::warn!(id = call.id, attempts, error = %error, "outbox: dead letter");
                     return self.db.mark_dead(call.id, &error).await;
                 }
@@ -533,6 +537,18 @@ impl Dispatcher {
         }
     }
 
+    /// Whether `sent` ends `call`: sent, refused for good, or given up on (its attempts
+    /// used up, or too old to be worth sending); otherwise it is tried again later.
+    fn is_final(&self, call: &OutboxRow, sent: &Sent) -> bool {
+        match sent {
+            Sent::Ok(_) | Sent::Permanent(_) => true,
+            Sent::Transient(_) => {
+                call.attempts + 1 >= self.limits.attempts_max || self.too_old(call)
+            }
+            Sent::TooMany(_) => self.too_old(call),
+        }
+    }
+
     /// Records the answer to a staff refund in the ledger before the call is marked, and
     /// returns what is left to do with the call; `None` when the answer could not be
     /// recorded (the call stays claimed until its lease ends, then goes again). A
@@ -542,19 +558,14 @@ impl Dispatcher {
             Sent::Permanent(error) if error.contains("CHARGE_ALREADY_REFUNDED") => Sent::Ok(None),
             other => other,
         };
+        if !self.is_final(call, &sent) {
+            // Tried again later: no answer yet.
+            return Some(sent);
+        }
         let answer = match &sent {
             Sent::Ok(_) => RefundAnswer::Made,
-            Sent::Permanent(error) => RefundAnswer::Refused(error.clone()),
-            Sent::Transient(error)
-                if call.attempts + 1 >= self.limits.attempts_max || self.too_old(call) =>
-            {
-                RefundAnswer::Refused(error.clone())
-            }
-            Sent::TooMany(_) if self.too_old(call) => {
-                RefundAnswer::Refused("429 until too old".to_owned())
-            }
-            // Tried again later: no answer yet.
-            Sent::Transient(_) | Sent::TooMany(_) => return Some(sent),
+            Sent::Permanent(error) | Sent::Transient(error) => RefundAnswer::Refused(error.clone()),
+            Sent::TooMany(_) => RefundAnswer::Refused(TOO_OLD_429.to_owned()),
         };
         match self.refunds.answered(&call.params, answer).await {
             Ok(()) => Some(sent),

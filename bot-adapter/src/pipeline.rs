@@ -205,12 +205,7 @@ impl<S: EventStore> Pipeline<S> {
             }
             return Ok(Handled::DeadLetter);
         }
-        // What the update is, not its id: Telegram reuses update ids, and a reused id may
-        // carry a payment. An input without an origin causes nothing, so its id will do.
-        let key = translated
-            .input
-            .origin()
-            .unwrap_or_else(|| format!("update:{update_id}"));
+        let key = inbox_key(&translated.input, update_id);
         let update = HandledUpdate {
             key: &key,
             id: update_id,
@@ -232,9 +227,7 @@ impl<S: EventStore> Pipeline<S> {
     ) -> Result<Handled, PipelineError> {
         let received_at = now_micros();
         let body = serde_json::to_string(input).expect("an input always serialises");
-        let key = input
-            .origin()
-            .unwrap_or_else(|| format!("update:{inbox_id}"));
+        let key = inbox_key(input, inbox_id);
         let update = HandledUpdate {
             key: &key,
             id: inbox_id,
@@ -303,6 +296,15 @@ impl<S: EventStore> Spins for Pipeline<S> {
                 .map_err(|e| e.to_string())
         })
     }
+}
+
+/// What de-duplicates an update in the inbox: what it is, not its id. Telegram reuses
+/// update ids, and a reused id may carry a payment; an input without an origin causes
+/// nothing, so its id will do.
+fn inbox_key(input: &Input, update_id: i64) -> String {
+    input
+        .origin()
+        .unwrap_or_else(|| format!("update:{update_id}"))
 }
 
 impl<S: EventStore> Refunds for Pipeline<S> {

@@ -66,10 +66,7 @@ pub async fn refund<S: EventStore>(
     db: &BotDb,
     charge: &str,
 ) -> Result<StaffRefund, StaffError> {
-    let external_ref = ExternalRef::new(charge).map_err(|e| StaffError::BadCharge {
-        charge: charge.to_owned(),
-        problem: e.to_string(),
-    })?;
+    let external_ref = ExternalRef::new(charge).map_err(bad_charge(charge))?;
     let method = PaymentMethod::telegram_stars();
     let Some(stream) = db.deposit_stream(method.as_str(), charge).await? else {
         return Ok(StaffRefund::UnknownCharge);
@@ -87,10 +84,6 @@ pub async fn refund<S: EventStore>(
         (None, None) => return Err(StaffError::NotInStream),
     };
     let writer = GroupCommit::start(store, Ledger::default(), GroupCommitConfig::default());
-    let bad_key = |e: ledger::id::IdError| StaffError::BadCharge {
-        charge: charge.to_owned(),
-        problem: e.to_string(),
-    };
     // A deposit's refund is requested, and held until Telegram answers; the attempt
     // number (how many requests Telegram refused) keys it, so that a refund Telegram
     // refused can be asked again, and the same request asked twice is a replay.
@@ -100,7 +93,7 @@ pub async fn refund<S: EventStore>(
             (
                 Request {
                     idempotency_key: IdempotencyKey::new(request_key(charge, attempt))
-                        .map_err(bad_key)?,
+                        .map_err(bad_charge(charge))?,
                     command: Command::RequestRefund {
                         player,
                         external_ref,
@@ -112,7 +105,7 @@ pub async fn refund<S: EventStore>(
         None => (
             Request {
                 idempotency_key: IdempotencyKey::new(format!("staff:refund:{charge}"))
-                    .map_err(bad_key)?,
+                    .map_err(bad_charge(charge))?,
                 command: Command::RefundDeposit {
                     player,
                     external_ref,
@@ -158,6 +151,14 @@ pub async fn refund<S: EventStore>(
     })
 }
 
+/// Refuses `charge`, which makes no valid reference or key.
+fn bad_charge(charge: &str) -> impl Fn(ledger::id::IdError) -> StaffError + '_ {
+    move |e| StaffError::BadCharge {
+        charge: charge.to_owned(),
+        problem: e.to_string(),
+    }
+}
+
 /// The idempotency key of the `attempt`th request to refund `charge`.
 fn request_key(charge: &str, attempt: u32) -> String {
     format!("staff:refund:{charge}:{attempt}")
@@ -188,10 +189,7 @@ pub async fn settle<S: EventStore>(
     attempt: Option<u32>,
     answer: RefundAnswer,
 ) -> Result<Settled, StaffError> {
-    let external_ref = ExternalRef::new(charge).map_err(|e| StaffError::BadCharge {
-        charge: charge.to_owned(),
-        problem: e.to_string(),
-    })?;
+    let external_ref = ExternalRef::new(charge).map_err(bad_charge(charge))?;
     let state = player::load(store, player).await?;
     let Some(deposit) = state
         .deposits
@@ -224,10 +222,7 @@ pub async fn settle<S: EventStore>(
     };
     let key = format!("{}:{suffix}", request_key(charge, attempt));
     let mut submission = Submission::new(Request {
-        idempotency_key: IdempotencyKey::new(key).map_err(|e| StaffError::BadCharge {
-            charge: charge.to_owned(),
-            problem: e.to_string(),
-        })?,
+        idempotency_key: IdempotencyKey::new(key).map_err(bad_charge(charge))?,
         command,
     });
     submission.actor = Some("telegram".to_owned());

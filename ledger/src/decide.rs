@@ -56,22 +56,7 @@ impl Ledger {
                     at: now,
                     postings: vec![],
                 });
-                if !state.noted_refunds.contains(external_ref) {
-                    deposited
-                } else {
-                    // Its refund came first: the money came and went back, both recorded.
-                    let refunded = Event::DepositRefunded(DepositRefunded {
-                        player,
-                        method: method.clone(),
-                        external_ref: external_ref.clone(),
-                        amount,
-                        currency: currency.clone(),
-                        forced: true,
-                        at: now,
-                        postings: vec![],
-                    });
-                    return Ok(vec![with_postings(deposited), with_postings(refunded)]);
-                }
+                return credit(state, deposited, external_ref, now);
             }
             Command::PlaceBet {
                 bet_id,
@@ -200,20 +185,7 @@ impl Ledger {
                     at: now,
                     postings: vec![],
                 });
-                if !state.noted_refunds.contains(external_ref) {
-                    paid
-                } else {
-                    let refunded = Event::SubscriptionRefunded(SubscriptionRefunded {
-                        player,
-                        method: method.clone(),
-                        external_ref: external_ref.clone(),
-                        amount,
-                        currency: currency.clone(),
-                        at: now,
-                        postings: vec![],
-                    });
-                    return Ok(vec![with_postings(paid), with_postings(refunded)]);
-                }
+                return credit(state, paid, external_ref, now);
             }
             Command::RefundDeposit {
                 external_ref,
@@ -310,6 +282,25 @@ impl Ledger {
 /// deposit from the player's cash (unless the payment network already `forced` it).
 /// A forced refund of a charge not credited (yet) is noted, and applied when the payment
 /// arrives: the network's refund may come first.
+/// A payment credited: `credited`, and, when its refund was noted before it arrived,
+/// its refund at once (the money came and went back, both recorded), decided as any
+/// refund the payment network forced.
+fn credit(
+    state: &PlayerState,
+    credited: Event,
+    external_ref: &ExternalRef,
+    now: Timestamp,
+) -> Result<Vec<Event>, Rejection> {
+    let credited = with_postings(credited);
+    if !state.noted_refunds.contains(external_ref) {
+        return Ok(vec![credited]);
+    }
+    let mut after = state.clone();
+    after.apply(&credited);
+    let refunded = refund(&after, external_ref, true, now)?;
+    Ok(vec![credited, with_postings(refunded)])
+}
+
 fn refund(
     state: &PlayerState,
     external_ref: &ExternalRef,

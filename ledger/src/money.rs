@@ -100,6 +100,13 @@ pub struct CurrencySpec {
 }
 
 impl CurrencySpec {
+    /// An amount counted in the currency's smallest unit, as Telegram counts
+    /// `total_amount` (250 cents: 2.5 USD); `None` when the scale has no power of ten that
+    /// fits a `u64`.
+    pub fn from_minor_units(&self, minor: u64) -> Option<Decimal> {
+        Some(Decimal::from(minor) / Decimal::from(10u64.checked_pow(self.scale)?))
+    }
+
     /// A strictly positive amount (deposits, stakes), returned at the currency's scale.
     pub fn positive(&self, value: Decimal) -> Result<Decimal, Rejection> {
         if value <= Decimal::ZERO {

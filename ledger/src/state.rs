@@ -403,23 +403,11 @@ impl PlayerState {
                 same_deposit(deposit, &e.external_ref, &e.method, e.amount, &e.currency)?;
             }
             Event::RefundConfirmed(e) => {
-                let deposit = self.deposit(&e.external_ref)?;
-                if !deposit.refund_pending {
-                    return Err(format!(
-                        "refund of deposit '{}' confirmed while none is pending",
-                        e.external_ref
-                    ));
-                }
+                let deposit = self.pending_refund(&e.external_ref, "confirmed")?;
                 same_deposit(deposit, &e.external_ref, &e.method, e.amount, &e.currency)?;
             }
             Event::RefundReversed(e) => {
-                let deposit = self.deposit(&e.external_ref)?;
-                if !deposit.refund_pending {
-                    return Err(format!(
-                        "refund of deposit '{}' reversed while none is pending",
-                        e.external_ref
-                    ));
-                }
+                let deposit = self.pending_refund(&e.external_ref, "reversed")?;
                 same_deposit(deposit, &e.external_ref, &e.method, e.amount, &e.currency)?;
             }
             Event::Adjusted(e) => {
@@ -537,6 +525,21 @@ impl PlayerState {
         self.deposits
             .get(external_ref)
             .ok_or_else(|| format!("refund of unknown deposit '{external_ref}'"))
+    }
+
+    /// The deposit whose refund is `settled` (confirmed, reversed): one must be pending.
+    fn pending_refund(
+        &self,
+        external_ref: &ExternalRef,
+        settled: &str,
+    ) -> Result<&Deposit, String> {
+        let deposit = self.deposit(external_ref)?;
+        if !deposit.refund_pending {
+            return Err(format!(
+                "refund of deposit '{external_ref}' {settled} while none is pending"
+            ));
+        }
+        Ok(deposit)
     }
 
     fn set_bet_status(&mut self, bet_id: &BetId, status: BetStatus) {

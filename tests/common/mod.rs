@@ -66,6 +66,17 @@ pub fn croupier(url: &str, args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
+/// Runs `croupier audit verify` on the database at `url` and asserts that it passes.
+pub fn assert_audit_passes(url: &str) {
+    let audit = croupier(url, &["audit", "verify"]);
+    assert!(
+        audit.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&audit.stdout),
+        String::from_utf8_lossy(&audit.stderr)
+    );
+}
+
 /// How many events of `event_type` the log holds.
 pub async fn events(url: &str, event_type: &str) -> i64 {
     count(

@@ -963,8 +963,11 @@ impl Bot {
 
     /// Telegram counts amounts in the currency's smallest unit.
     fn amount_of_minor_units(&self, code: &CurrencyCode, total_amount: u64) -> Option<Decimal> {
-        let spec = self.config.currencies.get(code).ok()?;
-        Some(Decimal::from(total_amount) / Decimal::from(10u64.checked_pow(spec.scale)?))
+        self.config
+            .currencies
+            .get(code)
+            .ok()?
+            .from_minor_units(total_amount)
     }
 
     /// Checks a stake against the currency and the limits, VIP's when the player is

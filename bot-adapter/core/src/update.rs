@@ -6,7 +6,6 @@ use frankenstein::payments::{PreCheckoutQuery, RefundedPayment, SuccessfulPaymen
 use frankenstein::types::{ChatType, MaybeInaccessibleMessage, Message};
 use frankenstein::updates::{Update, UpdateContent};
 use ledger::{Currencies, CurrencyCode};
-use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 /// Texts longer than this are not parsed as commands (Telegram allows 4096 characters).
@@ -236,34 +235,35 @@ fn payment_message(value: &serde_json::Value, currencies: &Currencies) -> Option
         user: user.id,
         chat: read.chat.id,
     };
-    let (currency, total_amount) = match (&read.successful_payment, &read.refunded_payment) {
-        (Some(paid), _) => (&paid.currency, paid.total_amount),
-        (None, Some(refund)) => (&refund.currency, refund.total_amount),
-        (None, None) => unreachable!("one of them is present"),
-    };
-    if let Err(reason) = fits(currencies, currency, total_amount) {
-        return unreadable(reason);
-    }
+    // The amount is checked before anything is built from it.
+    let unfit = |currency: &str, total_amount| fits(currencies, currency, total_amount).err();
     Some(match (read.successful_payment, read.refunded_payment) {
-        (Some(paid), _) => Input::PaymentSucceeded {
-            from,
-            currency: paid.currency,
-            total_amount: paid.total_amount,
-            payload: paid.invoice_payload,
-            charge_id: paid.telegram_payment_charge_id,
-            provider_charge_id: paid.provider_payment_charge_id,
-            is_recurring: paid.is_recurring.as_bool().unwrap_or(false),
-            is_first_recurring: paid.is_first_recurring.as_bool().unwrap_or(false),
-            subscription_expires: paid.subscription_expiration_date,
+        (Some(paid), _) => match unfit(&paid.currency, paid.total_amount) {
+            Some(reason) => Input::Unreadable { reason },
+            None => Input::PaymentSucceeded {
+                from,
+                currency: paid.currency,
+                total_amount: paid.total_amount,
+                payload: paid.invoice_payload,
+                charge_id: paid.telegram_payment_charge_id,
+                provider_charge_id: paid.provider_payment_charge_id,
+                is_recurring: paid.is_recurring.as_bool().unwrap_or(false),
+                is_first_recurring: paid.is_first_recurring.as_bool().unwrap_or(false),
+                subscription_expires: paid.subscription_expiration_date,
+            },
         },
-        (None, Some(refund)) => Input::PaymentRefunded {
-            from,
-            currency: refund.currency,
-            total_amount: refund.total_amount,
-            payload: refund.invoice_payload,
-            charge_id: refund.telegram_payment_charge_id,
+        (None, Some(refund)) => match unfit(&refund.currency, refund.total_amount) {
+            Some(reason) => Input::Unreadable { reason },
+            None => Input::PaymentRefunded {
+                from,
+                currency: refund.currency,
+                total_amount: refund.total_amount,
+                payload: refund.invoice_payload,
+                charge_id: refund.telegram_payment_charge_id,
+            },
         },
-        (None, None) => unreachable!("one of them is present"),
+        // Both absent or null: not a payment message after all.
+        (None, None) => return None,
     })
 }
 
@@ -276,11 +276,10 @@ fn fits(currencies: &Currencies, currency: &str, total_amount: u64) -> Result<()
     else {
         return Ok(());
     };
-    let unit = 10u64
-        .checked_pow(spec.scale)
-        .map(Decimal::from)
+    let amount = spec
+        .from_minor_units(total_amount)
         .ok_or_else(|| format!("{currency} has too many decimal places"))?;
-    spec.positive(Decimal::from(total_amount) / unit)
+    spec.positive(amount)
         .map(drop)
         .map_err(|rejection| format!("total_amount {total_amount} {currency}: {rejection}"))
 }
